@@ -1,0 +1,64 @@
+//! # jagspec
+//!
+//! A conformance harness and mock ecosystem for **enterprise-managed authorization** of MCP
+//! servers (Cross App Access, XAA): the IETF *Identity Assertion JWT Authorization Grant*
+//! (ID-JAG) draft, which chains an RFC 8693 token exchange at the enterprise IdP to an
+//! RFC 7523 JWT bearer grant at the MCP server's authorization server.
+//!
+//! # Layout
+//!
+//! The crate is organised by protocol role. Everything a user needs is re-exported at the
+//! root; the modules below say where it lives and why.
+//!
+//! * [`jose`]: keys and tokens, written once and used by every other part. Signing keys for
+//!   the three algorithms the seeds name ([`Alg`]: EdDSA, RS256, ES256), key sets with
+//!   rotation published as a JWKS, minting, and the one verification pipeline
+//!   ([`Verifier`]) whose numbered steps cite the specifications and whose every refusal is
+//!   a precise [`Rejection`] variant.
+//! * [`types`]: newtypes for protocol strings (issuer, audience, client id, kid, jti) and for
+//!   secrets, which redact themselves in `Debug`.
+//! * `cli` (private): the `jagspec` command line; a thin layer over the library.
+//!
+//! Later parts (the reference issuer, the audit log, the mock authorization and MCP servers,
+//! the reference client and the conformance suite) are built on these modules.
+//!
+//! # Example
+//!
+//! Mint an ID-JAG with a committed fixture key and run it through the pipeline:
+//!
+//! ```
+//! use jagspec::{fixtures, Alg, FixedClock, KeySet, KeyStatus, Verifier, ID_JAG_TYP};
+//! use serde_json::json;
+//! use std::sync::Arc;
+//!
+//! let key = fixtures::signing_key(Alg::ES256, 1);
+//! let mut keys = KeySet::new();
+//! keys.insert(key.clone(), KeyStatus::Active).unwrap();
+//!
+//! let clock = Arc::new(FixedClock::at(1_800_000_000));
+//! let claims = json!({
+//!     "iss": "https://idp.example", "sub": "alice", "aud": "https://as.example",
+//!     "client_id": "agent", "jti": "j1", "iat": 1_800_000_000, "exp": 1_800_000_300,
+//! });
+//! let token = jagspec::mint(&key, Some(ID_JAG_TYP), &claims).unwrap();
+//!
+//! let verifier = Verifier::id_jag(keys.jwks().into(), "https://idp.example", "https://as.example")
+//!     .clock(clock);
+//! let verified = verifier.verify(token.secret()).unwrap();
+//! assert_eq!(verified.claims["sub"], "alice");
+//! ```
+#![forbid(unsafe_code)]
+
+mod cli;
+pub mod jose;
+pub mod types;
+
+pub use cli::run as run_cli;
+pub use jose::{
+    Alg, AlgSet, Clock, DEFAULT_MAX_TOKEN_BYTES, DEFAULT_SKEW_SECS, FixedClock,
+    ID_JAG_REQUIRED_CLAIMS, ID_JAG_TYP, Inspection, Jwks, JwsHeader, KeyError, KeySet, KeySetError,
+    KeyStatus, MAX_SKEW_SECS, MintError, Part, PublicJwk, Rejection, SignedJwt, SigningKey, Step,
+    StepReport, SystemClock, TrustedJwks, TrustedJwksError, UnixTime, Verdict, Verified, Verifier,
+    dangerous, fixtures, mint, sign,
+};
+pub use types::{Audience, ClientId, Issuer, Jti, Kid, Secret, Subject};
