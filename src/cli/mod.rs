@@ -1,6 +1,86 @@
-//! The `jagspec` command line.
+//! The `jagspec` command line: a thin layer over the library.
+//!
+//! Exit codes are part of the contract scripts rely on: 0 success (for `inspect`: the
+//! token is accepted), 1 `inspect` refused the token, 2 bad usage or input, 3 `inspect`
+//! could not decide because no trusted JWKS was given.
 
-/// Runs the command line; returns the process exit code.
-pub fn run() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+mod inspect;
+mod keys;
+mod mint;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Conformance harness and mock ecosystem for enterprise-managed authorization of MCP
+/// servers (ID-JAG, Cross App Access).
+#[derive(Debug, Parser)]
+#[command(name = "jagspec", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate signing keys and print JWKS documents.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Mint a signed token (by default an ID-JAG) from flags or a JSON claims file.
+    Mint(mint::MintArgs),
+    /// Decode a token, run every verification step and explain the verdict.
+    ///
+    /// Exit code 0 when the token is accepted, 1 when refused, 2 on bad input, 3 when no
+    /// --jwks was given so the signature could not be checked.
+    Inspect(inspect::InspectArgs),
+}
+
+/// A command's failure: printed as `error: …`, exit code 2.
+#[derive(Debug)]
+pub(crate) struct CliError(pub(crate) String);
+
+impl<E: std::fmt::Display> From<E> for CliError {
+    fn from(e: E) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// Runs the command line with the process arguments; returns the exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Keys(cmd) => keys::run(cmd),
+        Command::Mint(args) => mint::run(args),
+        Command::Inspect(args) => inspect::run(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(CliError(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Reads a file, or standard input for `-`.
+pub(crate) fn read_input(path: &str) -> Result<String, CliError> {
+    if path == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| CliError(format!("standard input: {e}")))?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(path).map_err(|e| CliError(format!("{path}: {e}")))
+    }
+}
+
+/// Parses `NAME=VALUE`, the value as JSON when it is valid JSON, else as a string.
+pub(crate) fn name_value(text: &str) -> Result<(String, serde_json::Value), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=VALUE (found `{text}`)"))?;
+    if name.is_empty() {
+        return Err(format!("expected a name before `=` (found `{text}`)"));
+    }
+    let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::from(value));
+    Ok((name.to_owned(), value))
 }

@@ -440,6 +440,20 @@ mod tests {
         );
     }
 
+    /// RFC 7638 §3.1: the example RSA key (RFC 7517 Appendix A.1) and its thumbprint.
+    #[test]
+    fn rsa_thumbprint_matches_rfc_7638_section_3_1() {
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        let params = PublicParams::Rsa {
+            n: n.into(),
+            e: "AQAB".into(),
+        };
+        assert_eq!(
+            params.thumbprint().as_str(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
     #[test]
     fn keys_survive_a_pem_round_trip_with_the_same_kid() {
         for alg in [Alg::EdDSA, Alg::ES256] {
@@ -449,6 +463,27 @@ mod tests {
             assert_eq!(again.kid(), key.kid());
             assert_eq!(again.public_jwk(), key.public_jwk());
         }
+    }
+
+    #[test]
+    fn pkcs1_and_sec1_pems_load_as_the_same_keys_as_their_pkcs8_forms() {
+        use p256::pkcs8::DecodePrivateKey as _;
+        use rsa::pkcs1::EncodeRsaPrivateKey as _;
+        let rsa_key = crate::fixtures::signing_key(Alg::RS256, 1);
+        let pkcs1 = rsa::RsaPrivateKey::from_pkcs8_pem(rsa_key.to_pem().secret())
+            .unwrap()
+            .to_pkcs1_pem(LineEnding::LF)
+            .unwrap();
+        assert!(pkcs1.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+        assert_eq!(SigningKey::from_pem(&pkcs1).unwrap(), rsa_key);
+
+        let ec_key = crate::fixtures::signing_key(Alg::ES256, 1);
+        let sec1 = p256::SecretKey::from_pkcs8_pem(ec_key.to_pem().secret())
+            .unwrap()
+            .to_sec1_pem(LineEnding::LF)
+            .unwrap();
+        assert!(sec1.starts_with("-----BEGIN EC PRIVATE KEY-----"));
+        assert_eq!(SigningKey::from_pem(&sec1).unwrap(), ec_key);
     }
 
     #[test]

@@ -498,3 +498,165 @@ pub(crate) fn shown(s: &str) -> String {
         format!("{cut}…")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Kid;
+
+    /// One of each variant: codes are distinct, and each maps to a step.
+    fn one_of_each() -> Vec<Rejection> {
+        let kid = || Kid::new("k");
+        let s = || "x".to_owned();
+        vec![
+            Rejection::TooLarge { limit: 1, found: 2 },
+            Rejection::SegmentCount { found: 2 },
+            Rejection::Base64 {
+                part: Part::Header,
+                reason: s(),
+            },
+            Rejection::Json {
+                part: Part::Header,
+                reason: s(),
+            },
+            Rejection::NotAnObject {
+                part: Part::Header,
+                found: "an array",
+            },
+            Rejection::DuplicateMember {
+                part: Part::Header,
+                name: s(),
+            },
+            Rejection::HeaderParamType {
+                name: "alg",
+                expected: "a string",
+                found: "a number",
+            },
+            Rejection::AlgMissing,
+            Rejection::AlgNone { found: s() },
+            Rejection::AlgSymmetric {
+                found: s(),
+                allowed: AlgSet::ALL,
+            },
+            Rejection::AlgUnsupported {
+                found: s(),
+                allowed: AlgSet::ALL,
+            },
+            Rejection::AlgNotAllowed {
+                found: Alg::ES256,
+                allowed: AlgSet::only(Alg::EdDSA),
+            },
+            Rejection::TypMissing { expected: s() },
+            Rejection::TypMismatch {
+                expected: s(),
+                found: s(),
+            },
+            Rejection::CritMalformed {
+                expected: "e",
+                found: s(),
+            },
+            Rejection::CritUnknown { name: s() },
+            Rejection::KidMissing {
+                alg: Alg::ES256,
+                candidates: 0,
+            },
+            Rejection::KidUnknown {
+                kid: kid(),
+                known: vec![],
+            },
+            Rejection::KidAmbiguous {
+                kid: kid(),
+                count: 2,
+            },
+            Rejection::JwkSymmetric { kid: kid() },
+            Rejection::JwkAlgMismatch {
+                kid: kid(),
+                jwk_alg: s(),
+                header_alg: Alg::ES256,
+            },
+            Rejection::JwkKtyMismatch {
+                kid: kid(),
+                kty: s(),
+                header_alg: Alg::ES256,
+            },
+            Rejection::JwkUseNotSig {
+                kid: kid(),
+                found: s(),
+            },
+            Rejection::JwkUnusable {
+                kid: kid(),
+                reason: s(),
+            },
+            Rejection::SignatureLength {
+                alg: Alg::ES256,
+                expected: 64,
+                found: 70,
+                der: true,
+            },
+            Rejection::SignatureInvalid {
+                kid: kid(),
+                alg: Alg::ES256,
+            },
+            Rejection::ClaimMissing { claim: s() },
+            Rejection::ClaimType {
+                claim: s(),
+                expected: "e",
+                found: "f",
+            },
+            Rejection::Expired {
+                exp: 1,
+                now: 2,
+                skew: 0,
+            },
+            Rejection::NotYetValid {
+                nbf: 2,
+                now: 1,
+                skew: 0,
+            },
+            Rejection::IssuedInFuture {
+                iat: 2,
+                now: 1,
+                skew: 0,
+            },
+            Rejection::LifetimeTooLong {
+                lifetime: 2,
+                max: 1,
+            },
+            Rejection::IssuerMismatch {
+                expected: s(),
+                found: s(),
+            },
+            Rejection::AudienceMismatch {
+                expected: s(),
+                found: s(),
+            },
+            Rejection::AudienceMultiple {
+                expected: s(),
+                found: s(),
+            },
+            Rejection::ClaimMismatch {
+                claim: s(),
+                expected: s(),
+                found: s(),
+            },
+        ]
+    }
+
+    #[test]
+    fn every_variant_has_its_own_code_and_an_expected_found_message() {
+        let all = one_of_each();
+        let codes: std::collections::BTreeSet<&str> = all.iter().map(Rejection::code).collect();
+        assert_eq!(codes.len(), all.len(), "two variants share a code");
+        for r in &all {
+            assert!(r.to_string().starts_with("expected "), "{r}");
+            assert_eq!(r.oauth_error(), "invalid_grant");
+        }
+    }
+
+    #[test]
+    fn values_found_in_a_token_are_shortened() {
+        let long = "a".repeat(500);
+        assert_eq!(shown(&long).chars().count(), 121);
+        assert_eq!(shown("short"), "short");
+    }
+}

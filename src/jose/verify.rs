@@ -758,15 +758,15 @@ impl Verifier {
                 return Err(Rejection::Expired { exp, now, skew });
             }
         }
-        if let Some(nbf) = nbf {
-            if nbf > now.saturating_add(skew_i) {
-                return Err(Rejection::NotYetValid { nbf, now, skew });
-            }
+        if let Some(nbf) = nbf
+            && nbf > now.saturating_add(skew_i)
+        {
+            return Err(Rejection::NotYetValid { nbf, now, skew });
         }
-        if let Some(iat) = iat {
-            if iat > now.saturating_add(skew_i) {
-                return Err(Rejection::IssuedInFuture { iat, now, skew });
-            }
+        if let Some(iat) = iat
+            && iat > now.saturating_add(skew_i)
+        {
+            return Err(Rejection::IssuedInFuture { iat, now, skew });
         }
         if let (Some(max), Some(exp), Some(iat)) = (self.max_lifetime, exp, iat) {
             let lifetime = exp.saturating_sub(iat);
@@ -913,14 +913,14 @@ fn fit(key: &TrustedKey, alg: Alg) -> Result<&PreparedKey, Rejection> {
     if key.kty == "oct" {
         return Err(Rejection::JwkSymmetric { kid: kid() });
     }
-    if let Some(jwk_alg) = &key.alg {
-        if jwk_alg != alg.as_str() {
-            return Err(Rejection::JwkAlgMismatch {
-                kid: kid(),
-                jwk_alg: shown(jwk_alg),
-                header_alg: alg,
-            });
-        }
+    if let Some(jwk_alg) = &key.alg
+        && jwk_alg != alg.as_str()
+    {
+        return Err(Rejection::JwkAlgMismatch {
+            kid: kid(),
+            jwk_alg: shown(jwk_alg),
+            header_alg: alg,
+        });
     }
     if key.kty != alg.kty() {
         return Err(Rejection::JwkKtyMismatch {
@@ -929,13 +929,13 @@ fn fit(key: &TrustedKey, alg: Alg) -> Result<&PreparedKey, Rejection> {
             header_alg: alg,
         });
     }
-    if let Some(use_) = &key.use_ {
-        if use_ != "sig" {
-            return Err(Rejection::JwkUseNotSig {
-                kid: kid(),
-                found: shown(use_),
-            });
-        }
+    if let Some(use_) = &key.use_
+        && use_ != "sig"
+    {
+        return Err(Rejection::JwkUseNotSig {
+            kid: kid(),
+            found: shown(use_),
+        });
     }
     match &key.prepared {
         Ok(prepared) => Ok(prepared),

@@ -44,7 +44,10 @@ fn the_published_jwks_carries_kty_kid_alg_and_use_and_never_a_private_member() {
         }
         assert_eq!(jwk["use"], "sig");
         for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
-            assert!(!obj.contains_key(private), "private member {private} published in {jwk}");
+            assert!(
+                !obj.contains_key(private),
+                "private member {private} published in {jwk}"
+            );
         }
         let alg: Alg = jwk["alg"].as_str().unwrap().parse().unwrap();
         assert_eq!(jwk["kty"], alg.kty());
@@ -68,11 +71,22 @@ fn a_retired_key_still_verifies_tokens_it_signed_before_rotation() {
 
     assert_eq!(keys.rotate(new.clone()).unwrap(), Some(old.kid().clone()));
     assert_eq!(keys.active(Alg::ES256), Some(&new));
-    assert_eq!(keys.get(old.kid()).map(|(_, s)| s), Some(KeyStatus::Retired));
+    assert_eq!(
+        keys.get(old.kid()).map(|(_, s)| s),
+        Some(KeyStatus::Retired)
+    );
 
     let verifier = Verifier::id_jag(keys.jwks().into(), ISSUER, AUDIENCE).clock(support::clock());
     assert!(verifier.verify(before.secret()).is_ok());
-    let after = jagspec::mint(keys.active(Alg::ES256).unwrap(), Some(ID_JAG_TYP), &support::claims()).unwrap();
-    assert_eq!(verifier.verify(after.secret()).unwrap().kid.as_ref(), Some(new.kid()));
+    let after = jagspec::mint(
+        keys.active(Alg::ES256).unwrap(),
+        Some(ID_JAG_TYP),
+        &support::claims(),
+    )
+    .unwrap();
+    assert_eq!(
+        verifier.verify(after.secret()).unwrap().kid.as_ref(),
+        Some(new.kid())
+    );
     let _ = NOW;
 }

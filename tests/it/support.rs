@@ -5,12 +5,12 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// The fixed "now" of every test.
-pub const NOW: i64 = 1_800_000_000;
-pub const ISSUER: &str = "https://idp.example";
-pub const AUDIENCE: &str = "https://as.example";
+pub(crate) const NOW: i64 = 1_800_000_000;
+pub(crate) const ISSUER: &str = "https://idp.example";
+pub(crate) const AUDIENCE: &str = "https://as.example";
 
 /// A valid ID-JAG claims set issued at [`NOW`] for five minutes.
-pub fn claims() -> Value {
+pub(crate) fn claims() -> Value {
     json!({
         "iss": ISSUER,
         "sub": "alice",
@@ -24,20 +24,22 @@ pub fn claims() -> Value {
     })
 }
 
-pub fn clock() -> Arc<FixedClock> {
+pub(crate) fn clock() -> Arc<FixedClock> {
     Arc::new(FixedClock::at(NOW))
 }
 
 /// An ID-JAG verifier trusting every fixture key, at [`NOW`].
-pub fn verifier() -> Verifier {
+pub(crate) fn verifier() -> Verifier {
     Verifier::id_jag(fixtures::jwks().into(), ISSUER, AUDIENCE).clock(clock())
 }
 
-pub fn key(alg: Alg) -> SigningKey {
+pub(crate) fn key(alg: Alg) -> SigningKey {
     fixtures::signing_key(alg, 1)
 }
 
 /// A valid ID-JAG signed by fixture key 1 of `alg`.
-pub fn id_jag(alg: Alg) -> String {
-    jagspec::mint(&key(alg), Some(ID_JAG_TYP), &claims()).unwrap().into_secret()
+pub(crate) fn id_jag(alg: Alg) -> String {
+    jagspec::mint(&key(alg), Some(ID_JAG_TYP), &claims())
+        .unwrap()
+        .into_secret()
 }

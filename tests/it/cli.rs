@@ -1,0 +1,335 @@
+//! The `jagspec` binary: `inspect` explains every hostile token, exit codes hold, `mint`
+//! and `keys generate` produce what `inspect` accepts.
+
+use crate::jose_denials::catalogue;
+use crate::support::{AUDIENCE, ISSUER, NOW, id_jag};
+use jagspec::{Alg, Rejection};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn jagspec(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_jagspec"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the jagspec binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A fresh directory for one test under cargo's per-target temporary directory.
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const NOW_ARG: &str = "1800000000";
+
+#[test]
+fn inspect_explains_why_each_hostile_token_is_refused_and_exits_with_one() {
+    assert_eq!(NOW_ARG, NOW.to_string());
+    let dir = scratch("hostile");
+    for (i, case) in catalogue().into_iter().enumerate() {
+        let jwks = dir.join(format!("jwks-{i}.json"));
+        std::fs::write(&jwks, case.jwks.to_string()).unwrap();
+        let mut args = vec![
+            "inspect",
+            "--jwks",
+            jwks.to_str().unwrap(),
+            "--issuer",
+            ISSUER,
+            "--audience",
+            AUDIENCE,
+            "--now",
+            NOW_ARG,
+        ];
+        let pin = case.pin.map(|a| a.as_str().to_owned());
+        if let Some(alg) = &pin {
+            args.extend(["--alg", alg]);
+        }
+        args.push(&case.token);
+        let out = jagspec(&args);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{}: {text}", case.name);
+        let step = case.expected.step();
+        let verdict_line = format!("REFUSED at step {} ({}): ", step.number(), step.title());
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&verdict_line))
+            .unwrap_or_else(|| panic!("{}: {text}", case.name));
+        match &case.expected {
+            Rejection::SignatureLength { .. } => {
+                assert!(
+                    line.contains("raw r‖s per RFC 7518 §3.4") && line.ends_with("DER-encoded)"),
+                    "{line}"
+                );
+            }
+            expected => assert_eq!(line, format!("{verdict_line}{expected}"), "{}", case.name),
+        }
+        assert!(
+            text.contains(&format!("[{}; {}]", case.expected.code(), step.spec())),
+            "{}: {text}",
+            case.name
+        );
+        assert!(
+            text.contains(r#"HTTP 400 {"error":"invalid_grant"}"#),
+            "{}",
+            case.name
+        );
+    }
+}
+
+#[test]
+fn inspect_accepts_a_valid_id_jag_with_exit_zero_and_reports_every_step_passed() {
+    let out = jagspec(&[
+        "inspect",
+        "--jwks",
+        "fixtures/keys/jwks.json",
+        "--issuer",
+        ISSUER,
+        "--audience",
+        AUDIENCE,
+        "--alg",
+        "RS256",
+        "--now",
+        NOW_ARG,
+        &id_jag(Alg::RS256),
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" pass ")).count(),
+        10,
+        "{text}"
+    );
+    assert!(text.contains("ACCEPTED: RS256 signature by `"), "{text}");
+}
+
+#[test]
+fn inspect_without_a_jwks_runs_the_other_steps_and_exits_with_three() {
+    let out = jagspec(&["inspect", "--now", NOW_ARG, &id_jag(Alg::EdDSA)]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("signature NOT checked"), "{text}");
+    assert!(text.contains("NOT VERIFIABLE"), "{text}");
+    // An expired token is still refused without a JWKS: exit 1, not 3.
+    let out = jagspec(&["inspect", "--now", "1900000000", &id_jag(Alg::EdDSA)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+}
+
+#[test]
+fn inspect_json_output_names_the_rejection_code_step_and_oauth_error() {
+    let out = jagspec(&[
+        "inspect",
+        "--json",
+        "--jwks",
+        "fixtures/keys/jwks.json",
+        "--now",
+        "1900000000",
+        &id_jag(Alg::ES256),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verdict"], "refused");
+    assert_eq!(report["rejection"]["code"], "expired");
+    assert_eq!(report["rejection"]["step"], 9);
+    assert_eq!(report["rejection"]["oauth_error"], "invalid_grant");
+    assert_eq!(report["steps"].as_array().unwrap().len(), 10);
+    assert_eq!(report["steps"][8]["verdict"], "fail");
+    assert_eq!(report["steps"][9]["verdict"], "not_reached");
+    assert_eq!(report["claims"]["sub"], "alice");
+}
+
+#[test]
+fn bad_input_is_a_clear_error_with_exit_two() {
+    let out = jagspec(&["inspect", "--jwks", "no/such/file.json", "x.y.z"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: no/such/file.json: "), "{err}");
+    let out = jagspec(&["inspect", "--jwks", "Cargo.toml", "x.y.z"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected a JWK Set in JSON"));
+    let out = jagspec(&["inspect", "--skew", "301", "x.y.z"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "clap refuses a skew beyond the bound"
+    );
+    let out = jagspec(&[
+        "mint",
+        "--key",
+        "fixtures/keys/es256-1.pem",
+        "--alg",
+        "EdDSA",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("expected a key for EdDSA (found a ES256 key")
+    );
+}
+
+#[test]
+fn keys_generate_writes_a_private_key_and_a_jwks_that_inspect_trusts() {
+    let dir = scratch("keys");
+    let out = jagspec(&[
+        "keys",
+        "generate",
+        "--alg",
+        "ES256",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    let kid = text
+        .lines()
+        .find_map(|l| l.strip_prefix("kid  "))
+        .unwrap()
+        .to_owned();
+    let key_path = dir.join(format!("es256-{kid}.pem"));
+    assert!(key_path.exists(), "{text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let jwks: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("jwks.json")).unwrap()).unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], kid.as_str());
+    assert!(
+        jwks["keys"][0].get("d").is_none(),
+        "no private member in the JWKS"
+    );
+
+    let minted = jagspec(&[
+        "mint",
+        "--key",
+        key_path.to_str().unwrap(),
+        "--iss",
+        ISSUER,
+        "--aud",
+        AUDIENCE,
+        "--sub",
+        "alice",
+        "--client-id",
+        "agent",
+        "--iat",
+        NOW_ARG,
+        "--claim",
+        "scope=chat.read",
+    ]);
+    assert_eq!(minted.status.code(), Some(0));
+    let token = stdout(&minted).trim().to_owned();
+    let out = jagspec(&[
+        "inspect",
+        "--jwks",
+        dir.join("jwks.json").to_str().unwrap(),
+        "--issuer",
+        ISSUER,
+        "--audience",
+        AUDIENCE,
+        "--alg",
+        "ES256",
+        "--now",
+        NOW_ARG,
+        "--expect-claim",
+        "client_id=agent",
+        &token,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn mint_header_overrides_make_hostile_tokens_that_inspect_refuses() {
+    let minted = jagspec(&[
+        "mint",
+        "--alg",
+        "ES256",
+        "--iss",
+        ISSUER,
+        "--aud",
+        AUDIENCE,
+        "--sub",
+        "alice",
+        "--client-id",
+        "agent",
+        "--iat",
+        NOW_ARG,
+        "--header",
+        r#"crit=["urn:x"]"#,
+        "--header",
+        "urn:x=true",
+    ]);
+    assert_eq!(minted.status.code(), Some(0));
+    let token = stdout(&minted).trim().to_owned();
+    let out = jagspec(&[
+        "inspect",
+        "--jwks",
+        "fixtures/keys/jwks.json",
+        "--now",
+        NOW_ARG,
+        &token,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains(
+        "REFUSED at step 4 (critical extensions): expected only understood critical extensions"
+    ));
+}
+
+#[test]
+fn help_describes_every_subcommand() {
+    let text = stdout(&jagspec(&["--help"]));
+    for sub in ["keys", "mint", "inspect"] {
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(sub)),
+            "{sub} missing from:\n{text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inspect_fetches_the_jwks_from_a_loopback_url() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/jwks"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(jagspec::fixtures::jwks()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/missing"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    let url = format!("{}/jwks", server.uri());
+    let missing = format!("{}/missing", server.uri());
+    let token = id_jag(Alg::EdDSA);
+    let (ok, not_found) = tokio::task::spawn_blocking(move || {
+        (
+            jagspec(&["inspect", "--jwks", &url, "--now", NOW_ARG, &token]),
+            jagspec(&["inspect", "--jwks", &missing, "--now", NOW_ARG, &token]),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+    assert_eq!(not_found.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&not_found.stderr).contains("HTTP 404"));
+    server.verify().await;
+}
