@@ -5,3 +5,15 @@ mod support;
 
 #[path = "it/jose_round_trip.rs"]
 mod jose_round_trip;
+
+#[path = "it/jose_props.rs"]
+mod jose_props;
+
+#[path = "it/jose_denials.rs"]
+mod jose_denials;
+
+#[path = "it/jose_vectors.rs"]
+mod jose_vectors;
+
+#[path = "it/cli.rs"]
+mod cli;

@@ -111,11 +111,11 @@ pub(crate) fn run(args: InspectArgs) -> Result<ExitCode, CliError> {
     for (name, value) in args.expect_claims.clone() {
         verifier = verifier.expect_claim(name, value);
     }
-    if trusted.is_none() {
-        verifier = verifier.without_signature_for_diagnosis();
-    }
-
-    let inspection = verifier.inspect(token);
+    let inspection = if trusted.is_some() {
+        verifier.inspect(token)
+    } else {
+        verifier.inspect_without_signature(token)
+    };
     let outcome = Outcome::of(&inspection);
     if args.json {
         println!(

@@ -218,8 +218,6 @@ pub struct Verifier {
     expected: Vec<(String, Value)>,
     /// `crit` extensions this verifier processes; by default none.
     understood_crit: Vec<String>,
-    /// False only for `jagspec inspect` without a JWKS, which never yields an acceptance.
-    check_signature: bool,
 }
 
 impl fmt::Debug for Verifier {
@@ -252,7 +250,6 @@ impl Verifier {
             required: vec!["exp".to_owned()],
             expected: Vec::new(),
             understood_crit: Vec::new(),
-            check_signature: true,
         }
     }
 
@@ -375,34 +372,30 @@ impl Verifier {
         self
     }
 
-    /// For `jagspec inspect` without a trust anchor: runs every step but key selection and
-    /// the signature, and says so. Never used to accept a token.
-    #[must_use]
-    pub(crate) fn without_signature_for_diagnosis(mut self) -> Self {
-        self.check_signature = false;
-        self
-    }
-
     /// Runs the pipeline.
     ///
     /// # Errors
     ///
     /// The first step's [`Rejection`].
     pub fn verify(&self, token: &str) -> Result<Verified, Rejection> {
-        if !self.check_signature {
-            // Unreachable through the public API; refuse rather than accept unverified.
-            return Err(Rejection::KidUnknown {
-                kid: Kid::new(""),
-                known: Vec::new(),
-            });
-        }
-        self.run(token, &mut Trace::off())
+        self.run(token, &mut Trace::off(), Signature::Check)
     }
 
     /// Runs the pipeline and reports every step's verdict.
     pub fn inspect(&self, token: &str) -> Inspection {
+        self.inspect_with(token, Signature::Check)
+    }
+
+    /// For `jagspec inspect` without a trust anchor: every step but key selection and the
+    /// signature runs, and the inspection says so (`signature_checked: false`). Not public:
+    /// nothing may accept a token this way.
+    pub(crate) fn inspect_without_signature(&self, token: &str) -> Inspection {
+        self.inspect_with(token, Signature::SkipForDiagnosis)
+    }
+
+    fn inspect_with(&self, token: &str, signature: Signature) -> Inspection {
         let mut trace = Trace::on();
-        let result = self.run(token, &mut trace);
+        let result = self.run(token, &mut trace, signature);
         let mut steps = trace.reports.unwrap_or_default();
         if let Err(rejection) = &result {
             steps.push(StepReport {
@@ -421,11 +414,16 @@ impl Verifier {
             claims,
             steps,
             result,
-            signature_checked: self.check_signature,
+            signature_checked: signature == Signature::Check,
         }
     }
 
-    fn run(&self, token: &str, trace: &mut Trace) -> Result<Verified, Rejection> {
+    fn run(
+        &self,
+        token: &str,
+        trace: &mut Trace,
+        signature_mode: Signature,
+    ) -> Result<Verified, Rejection> {
         // 1. "Parse the JWS representation to extract the serialized values for the
         //    components of the JWS" and decode each (RFC 7515 §5.2 steps 1-3); the header
         //    must be a JSON object whose member names are unique (step 4).
@@ -517,7 +515,7 @@ impl Verifier {
                 });
             }
         };
-        let selected = if self.check_signature {
+        let selected = if signature_mode == Signature::Check {
             let (key, prepared) = self.select_key(kid, alg)?;
             trace.pass(|| {
                 format!(
@@ -998,6 +996,13 @@ fn decode_unverified(token: &str) -> (Option<Value>, Option<Value>) {
     let header = next();
     let claims = next();
     (header, claims)
+}
+
+/// Whether the run checks the signature; only `jagspec inspect` without a JWKS skips it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Signature {
+    Check,
+    SkipForDiagnosis,
 }
 
 /// Collects step verdicts when inspecting; costs nothing when verifying.
