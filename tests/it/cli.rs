@@ -30,6 +30,32 @@ fn scratch(name: &str) -> PathBuf {
 
 const NOW_ARG: &str = "1800000000";
 
+/// `jagspec mint` with the standard ID-JAG claims at [`NOW_ARG`] plus `extra`; the token.
+fn mint(extra: &[&str]) -> String {
+    let mut args = vec![
+        "mint",
+        "--iss",
+        ISSUER,
+        "--aud",
+        AUDIENCE,
+        "--sub",
+        "alice",
+        "--client-id",
+        "agent",
+        "--iat",
+        NOW_ARG,
+    ];
+    args.extend_from_slice(extra);
+    let out = jagspec(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout(&out).trim().to_owned()
+}
+
 #[test]
 fn inspect_explains_why_each_hostile_token_is_refused_and_exits_with_one() {
     assert_eq!(NOW_ARG, NOW.to_string());
@@ -215,25 +241,12 @@ fn keys_generate_writes_a_private_key_and_a_jwks_that_inspect_trusts() {
         "no private member in the JWKS"
     );
 
-    let minted = jagspec(&[
-        "mint",
+    let token = mint(&[
         "--key",
         key_path.to_str().unwrap(),
-        "--iss",
-        ISSUER,
-        "--aud",
-        AUDIENCE,
-        "--sub",
-        "alice",
-        "--client-id",
-        "agent",
-        "--iat",
-        NOW_ARG,
         "--claim",
         "scope=chat.read",
     ]);
-    assert_eq!(minted.status.code(), Some(0));
-    let token = stdout(&minted).trim().to_owned();
     let out = jagspec(&[
         "inspect",
         "--jwks",
@@ -255,27 +268,14 @@ fn keys_generate_writes_a_private_key_and_a_jwks_that_inspect_trusts() {
 
 #[test]
 fn mint_header_overrides_make_hostile_tokens_that_inspect_refuses() {
-    let minted = jagspec(&[
-        "mint",
+    let token = mint(&[
         "--alg",
         "ES256",
-        "--iss",
-        ISSUER,
-        "--aud",
-        AUDIENCE,
-        "--sub",
-        "alice",
-        "--client-id",
-        "agent",
-        "--iat",
-        NOW_ARG,
         "--header",
         r#"crit=["urn:x"]"#,
         "--header",
         "urn:x=true",
     ]);
-    assert_eq!(minted.status.code(), Some(0));
-    let token = stdout(&minted).trim().to_owned();
     let out = jagspec(&[
         "inspect",
         "--jwks",
