@@ -572,8 +572,8 @@ impl Verifier {
         //    §3 item 6; MCP enterprise-managed authorization §7.4.1).
         trace.enter(Step::Time);
         let now = self.clock.now();
-        let detail = self.check_time(&claims, now)?;
-        trace.pass(|| detail);
+        let times = self.check_time(&claims, now)?;
+        trace.pass(|| times.describe(now, self.skew));
 
         // 10. "iss" is the trusted issuer (RFC 7523 §3 item 1); "aud" is this party, as a
         //     string or a one-element array (ID-JAG §4.4.1; DESIGN.md D10); the caller's
@@ -744,7 +744,11 @@ impl Verifier {
         }
     }
 
-    fn check_time(&self, claims: &Map<String, Value>, now: UnixTime) -> Result<String, Rejection> {
+    fn check_time(
+        &self,
+        claims: &Map<String, Value>,
+        now: UnixTime,
+    ) -> Result<TimeClaims, Rejection> {
         let skew = self.skew;
         let skew_i = i64::try_from(skew).unwrap_or(i64::MAX);
         let exp = self.numeric_date(claims, "exp")?;
@@ -772,17 +776,7 @@ impl Verifier {
                 return Err(Rejection::LifetimeTooLong { lifetime, max });
             }
         }
-        let mut parts = vec![format!("now {now}, skew {skew}s")];
-        if let Some(exp) = exp {
-            parts.push(format!("exp {exp} (in {}s)", exp.saturating_sub(now)));
-        }
-        if let Some(nbf) = nbf {
-            parts.push(format!("nbf {nbf}"));
-        }
-        if let Some(iat) = iat {
-            parts.push(format!("iat {iat} ({}s ago)", now.saturating_sub(iat)));
-        }
-        Ok(parts.join(", "))
+        Ok(TimeClaims { exp, nbf, iat })
     }
 
     /// A time claim: absent (an error if required), or a JSON number (RFC 7519 §2
@@ -996,6 +990,30 @@ fn decode_unverified(token: &str) -> (Option<Value>, Option<Value>) {
     let header = next();
     let claims = next();
     (header, claims)
+}
+
+/// The time claims found, kept for the step's description.
+struct TimeClaims {
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+}
+
+impl TimeClaims {
+    /// Built only when inspecting, so verification does not format strings.
+    fn describe(&self, now: UnixTime, skew: u64) -> String {
+        let mut parts = vec![format!("now {now}, skew {skew}s")];
+        if let Some(exp) = self.exp {
+            parts.push(format!("exp {exp} (in {}s)", exp.saturating_sub(now)));
+        }
+        if let Some(nbf) = self.nbf {
+            parts.push(format!("nbf {nbf}"));
+        }
+        if let Some(iat) = self.iat {
+            parts.push(format!("iat {iat} ({}s ago)", now.saturating_sub(iat)));
+        }
+        parts.join(", ")
+    }
 }
 
 /// Whether the run checks the signature; only `jagspec inspect` without a JWKS skips it.
