@@ -49,7 +49,10 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod audit;
 mod cli;
+pub mod db;
+pub mod issuer;
 pub mod jose;
 pub mod types;
 

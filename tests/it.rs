@@ -17,3 +17,6 @@ mod jose_vectors;
 
 #[path = "it/cli.rs"]
 mod cli;
+
+#[path = "it/audit_log.rs"]
+mod audit_log;

@@ -1,0 +1,184 @@
+//! The one SQLite database file: opening it and its versioned schema migrations.
+//!
+//! The issuer's state and the audit log share one file, so that later parts (the export
+//! outbox) can write an audit event and its outbox row in one transaction. Each connection
+//! runs in WAL mode with `synchronous=FULL`: a committed audit event survives a crash.
+
+use rusqlite::Connection;
+use std::path::Path;
+
+/// The migrations, in order. `PRAGMA user_version` records how many have run; a migration
+/// is never edited once released, only followed by another.
+const MIGRATIONS: &[&str] = &[
+    // 1: tenant state and the audit log.
+    r"
+    CREATE TABLE tenant (
+        id                   INTEGER PRIMARY KEY CHECK (id = 1),
+        url                  TEXT NOT NULL,
+        ema_enabled          INTEGER NOT NULL,
+        default_alg          TEXT NOT NULL,
+        default_max_lifetime INTEGER
+    );
+    CREATE TABLE signing_keys (
+        kid        TEXT PRIMARY KEY,
+        alg        TEXT NOT NULL,
+        status     TEXT NOT NULL CHECK (status IN ('active', 'retired')),
+        pem        TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE users (
+        name          TEXT PRIMARY KEY,
+        sub           TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL
+    );
+    CREATE TABLE clients (
+        client_id   TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL
+    );
+    CREATE TABLE client_as_ids (
+        client_id    TEXT NOT NULL REFERENCES clients(client_id) ON DELETE CASCADE,
+        audience     TEXT NOT NULL,
+        as_client_id TEXT NOT NULL,
+        PRIMARY KEY (client_id, audience)
+    );
+    CREATE TABLE resource_servers (
+        id                 TEXT PRIMARY KEY,
+        audience           TEXT NOT NULL UNIQUE,
+        name               TEXT NOT NULL,
+        max_lifetime       INTEGER,
+        alg                TEXT NOT NULL,
+        disabled           INTEGER NOT NULL,
+        modify_claims_hook TEXT
+    );
+    CREATE TABLE resource_uris (
+        server_id TEXT NOT NULL REFERENCES resource_servers(id) ON DELETE CASCADE,
+        uri       TEXT NOT NULL,
+        PRIMARY KEY (server_id, uri)
+    );
+    CREATE TABLE scopes (
+        server_id TEXT NOT NULL REFERENCES resource_servers(id) ON DELETE CASCADE,
+        name      TEXT NOT NULL,
+        enabled   INTEGER NOT NULL,
+        PRIMARY KEY (server_id, name)
+    );
+    CREATE TABLE grants (
+        user      TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+        server_id TEXT NOT NULL REFERENCES resource_servers(id) ON DELETE CASCADE,
+        scope     TEXT NOT NULL,
+        PRIMARY KEY (user, server_id, scope)
+    );
+    CREATE TABLE audit_events (
+        seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id       TEXT NOT NULL UNIQUE,
+        request_id     TEXT NOT NULL,
+        time_ms        INTEGER NOT NULL,
+        grant_type     TEXT,
+        outcome        TEXT NOT NULL CHECK (outcome IN ('granted', 'denied')),
+        status_detail  TEXT NOT NULL,
+        oauth_error    TEXT,
+        user           TEXT,
+        client         TEXT,
+        system         TEXT,
+        resource       TEXT,
+        scopes         TEXT NOT NULL,
+        token_id       TEXT,
+        signing_key_id TEXT,
+        algorithm      TEXT,
+        lifetime_secs  INTEGER
+    );
+    CREATE INDEX audit_events_time ON audit_events (time_ms);
+    ",
+];
+
+/// Why the database could not be opened or migrated.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    /// SQLite refused.
+    #[error("database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: String,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer jagspec.
+    #[error(
+        "database {path} has schema version {found}; this jagspec knows versions up to {known}"
+    )]
+    TooNew {
+        /// The database file.
+        path: String,
+        /// Its version.
+        found: i64,
+        /// The newest this build knows.
+        known: usize,
+    },
+}
+
+/// Opens (creating if needed) the database at `path` and brings its schema up to date.
+///
+/// # Errors
+///
+/// [`DbError`] if SQLite refuses or the file is from a newer jagspec.
+pub fn open(path: &Path) -> Result<Connection, DbError> {
+    let display = path.display().to_string();
+    let err = |source| DbError::Sqlite {
+        path: display.clone(),
+        source,
+    };
+    let mut conn = Connection::open(path).map_err(err)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;",
+    )
+    .map_err(err)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(err)?;
+    let known = MIGRATIONS.len();
+    if version > known as i64 {
+        return Err(DbError::TooNew {
+            path: display,
+            found: version,
+            known,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute_batch(sql).map_err(err)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+    }
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_run_once_and_a_newer_database_is_refused() {
+        let dir = std::env::temp_dir().join(format!("jagspec-db-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.db");
+        let _ = std::fs::remove_file(&path);
+        drop(open(&path).unwrap());
+        let conn = open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        assert!(matches!(
+            open(&path),
+            Err(DbError::TooNew { found: 99, .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

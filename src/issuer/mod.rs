@@ -1,0 +1,33 @@
+//! The reference issuer: the enterprise IdP of the seeds. A tenant with a resource-server
+//! registry, scopes and grants, signing keys per algorithm, and the RFC 8693 token exchange
+//! that mints ID-JAGs, every request audited.
+//!
+//! * [`model`]: the tenant state a decision reads.
+//! * [`Store`]: that state in SQLite, the seeds' registration rules enforced on writes.
+//! * [`policy::decide`]: the decision on a token exchange, a pure function.
+//! * [`Denial`]: every reason for a denial, mapped once to status detail, OAuth error and
+//!   HTTP status.
+
+mod admin;
+mod denial;
+pub mod model;
+pub mod policy;
+mod running;
+mod secret;
+mod seed;
+mod server;
+mod store;
+
+pub use denial::Denial;
+pub use model::{
+    AlgChoice, Client, FALLBACK_LIFETIME_SECS, Lifetime, ResourceServer, Scope, TenantSettings,
+    TenantState, User,
+};
+pub use policy::{Decision, ExchangeRequest, Refusal, decide};
+pub use running::{IssuerConfig, RunningIssuer, StartError};
+pub use seed::{Seed, SeedClient, SeedError, SeedGrant, SeedKey, SeedTenant, SeedUser};
+pub use server::{
+    ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, IssuerState, MAX_TOKEN_BODY_BYTES, TOKEN_EXCHANGE_GRANT,
+    router,
+};
+pub use store::{NewResourceServer, ResourceServerPatch, Store, StoreError, TenantPatch};

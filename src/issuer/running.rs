@@ -1,0 +1,151 @@
+//! Starting the issuer on a loopback socket: for `jagspec serve` and for tests.
+
+use super::seed::{Seed, SeedError};
+use super::server::{IssuerState, router};
+use super::store::{Store, StoreError};
+use crate::audit::{AuditError, AuditLog};
+use crate::jose::{Clock, SystemClock};
+use crate::types::Secret;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How to start an issuer.
+#[derive(Clone, Debug)]
+pub struct IssuerConfig {
+    /// The SQLite file (created if missing).
+    pub db: PathBuf,
+    /// Applied when the database holds no state yet.
+    pub seed: Option<Seed>,
+    /// Where to listen; loopback by default.
+    pub bind: SocketAddr,
+    /// The bearer token of the admin API.
+    pub admin_token: Secret,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl IssuerConfig {
+    /// Loopback on a free port, the system clock, a random admin token.
+    pub fn new(db: impl Into<PathBuf>) -> Self {
+        Self {
+            db: db.into(),
+            seed: None,
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_token: Secret::new(super::server::random_id()),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Why the issuer did not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The audit log failed.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// The seed was refused.
+    #[error(transparent)]
+    Seed(#[from] SeedError),
+}
+
+/// An issuer serving on a socket until [`RunningIssuer::stop`] or drop.
+#[derive(Debug)]
+pub struct RunningIssuer {
+    /// `http://127.0.0.1:PORT`: the issuer identifier.
+    pub url: String,
+    /// The shared state (store, audit log, clock).
+    pub state: Arc<IssuerState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningIssuer {
+    /// Binds, opens the database (seeding it if new), and serves.
+    ///
+    /// # Errors
+    ///
+    /// [`StartError`].
+    pub async fn start(config: IssuerConfig) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.bind,
+            source,
+        })?;
+        let url = format!("http://{addr}");
+        let seed = config.seed.clone().unwrap_or_default();
+        let store = Store::open(&config.db, &seed.settings(&url))?;
+        let fresh = {
+            let s = store.snapshot();
+            s.users.is_empty()
+                && s.clients.is_empty()
+                && s.servers.is_empty()
+                && s.keys.iter().next().is_none()
+        };
+        if let (true, Some(seed)) = (fresh, &config.seed) {
+            seed.apply(&store, config.clock.now().saturating_mul(1000))?;
+        }
+        let audit = AuditLog::open(&config.db)?;
+        let state = Arc::new(IssuerState {
+            store: Arc::new(store),
+            audit,
+            clock: config.clock,
+            admin_token: config.admin_token,
+        });
+        let app = router(Arc::clone(&state));
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = rx.await;
+            });
+            if let Err(e) = served.await {
+                tracing::error!(error = %e, "issuer server stopped");
+            }
+        });
+        Ok(Self {
+            url,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// Stops serving and waits for in-flight requests.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningIssuer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! The issuer over HTTP: RFC 8414 metadata, the JWKS, and the token endpoint (RFC 8693
+//! token exchange minting ID-JAGs; the password grant for test-user login). Every token
+//! request writes exactly one audit event, durably, before its response is sent.
+
+use super::denial::Denial;
+use super::model::TenantState;
+use super::policy::{ExchangeRequest, decide};
+use super::store::Store;
+use crate::audit::{AuditEvent, AuditLog, Outcome, ScopeOutcome};
+use crate::jose::{Alg, Clock, ID_JAG_TYP, JwsHeader, Rejection, SigningKey, Verifier, sign};
+use crate::types::Secret;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The largest token-endpoint body accepted (DESIGN.md: "bodies over 64 KiB are refused";
+/// a real request is well under 8 KiB).
+pub const MAX_TOKEN_BODY_BYTES: usize = 64 * 1024;
+
+/// RFC 8693 §3 token type of an ID-JAG (ID-JAG §4.3).
+pub const ID_JAG_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id-jag";
+/// RFC 8693 §3 token type of an ID token.
+pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
+/// RFC 8693 §2.1 grant type.
+pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+/// Lifetime of a test user's ID token, seconds.
+const ID_TOKEN_LIFETIME_SECS: u64 = 600;
+
+/// What the HTTP handlers share.
+pub struct IssuerState {
+    /// The tenant's state.
+    pub store: Arc<Store>,
+    /// Where every token request is recorded.
+    pub audit: AuditLog,
+    /// The injected clock: every `iat`, `exp` and audit time comes from it.
+    pub clock: Arc<dyn Clock>,
+    /// The bearer token the admin API requires.
+    pub admin_token: Secret,
+}
+
+impl std::fmt::Debug for IssuerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuerState")
+            .field("audit", &self.audit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The issuer's routes: discovery, JWKS, token endpoint, and the admin API under `/admin`.
+pub fn router(state: Arc<IssuerState>) -> Router {
+    Router::new()
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route("/.well-known/openid-configuration", get(metadata))
+        .route("/jwks", get(jwks))
+        .route("/token", post(token))
+        .nest("/admin", super::admin::router())
+        .with_state(state)
+}
+
+async fn metadata(State(state): State<Arc<IssuerState>>) -> Response {
+    let url = state.store.snapshot().settings.url.clone();
+    let body = json!({
+        "issuer": url,
+        "token_endpoint": format!("{url}/token"),
+        "jwks_uri": format!("{url}/jwks"),
+        "grant_types_supported": [TOKEN_EXCHANGE_GRANT, "password"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "identity_chaining_requested_token_types_supported": [ID_JAG_TOKEN_TYPE],
+        "id_token_signing_alg_values_supported": Alg::ALL.map(Alg::as_str),
+        "subject_types_supported": ["public"],
+    });
+    json_response(StatusCode::OK, &body)
+}
+
+async fn jwks(State(state): State<Arc<IssuerState>>) -> Response {
+    let jwks = state.store.snapshot().keys.jwks();
+    json_response(
+        StatusCode::OK,
+        &serde_json::to_value(jwks).unwrap_or_default(),
+    )
+}
+
+/// The token endpoint: parse, authenticate, decide, mint, audit, respond.
+async fn token(State(state): State<Arc<IssuerState>>, request: Request) -> Response {
+    let snapshot = state.store.snapshot();
+    let now = state.clock.now();
+    let mut event = AuditEvent {
+        event_id: random_id(),
+        request_id: random_id(),
+        time_ms: now.saturating_mul(1000),
+        grant_type: None,
+        outcome: Outcome::Denied,
+        status_detail: String::new(),
+        oauth_error: None,
+        user: None,
+        client: None,
+        system: None,
+        resource: None,
+        scopes: Vec::new(),
+        token_id: None,
+        signing_key_id: None,
+        algorithm: None,
+        lifetime_secs: None,
+    };
+    let result = handle(&snapshot, now, request, &mut event).await;
+    let response = match result {
+        Ok(body) => {
+            event.outcome = Outcome::Granted;
+            json_response(StatusCode::OK, &body)
+        }
+        Err(denial) => {
+            event.outcome = Outcome::Denied;
+            event.status_detail = denial.status_detail().to_owned();
+            event.oauth_error = Some(denial.oauth_error().to_owned());
+            error_response(&denial)
+        }
+    };
+    // The audit record comes first: a token is never issued, nor a denial sent, without it.
+    match state.audit.record(event).await {
+        Ok(()) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "audit log write failed; refusing the request");
+            let body = json!({
+                "error": "server_error",
+                "error_description": "the audit log is unavailable, so no token is issued",
+            });
+            json_response(StatusCode::INTERNAL_SERVER_ERROR, &body)
+        }
+    }
+}
+
+/// The request's outcome: the success body, or the denial. Fills `event` as it learns.
+async fn handle(
+    state: &TenantState,
+    now: i64,
+    request: Request,
+    event: &mut AuditEvent,
+) -> Result<Value, Denial> {
+    let (parts, body) = request.into_parts();
+    let form = read_form(&parts.headers, body).await?;
+    event.grant_type = form.get("grant_type").cloned();
+    let client = authenticate(state, &parts.headers, &form)?;
+    event.client = Some(client.client_id.clone());
+    let grant_type = form
+        .get("grant_type")
+        .ok_or_else(|| missing("grant_type"))?;
+    match grant_type.as_str() {
+        TOKEN_EXCHANGE_GRANT => exchange(state, now, &form, &client, event),
+        "password" => password(state, now, &form, &client, event),
+        other => Err(Denial::UnsupportedGrantType {
+            grant_type: shorten(other),
+        }),
+    }
+}
+
+/// The RFC 8693 token exchange.
+fn exchange(
+    state: &TenantState,
+    now: i64,
+    form: &Form,
+    client: &super::Client,
+    event: &mut AuditEvent,
+) -> Result<Value, Denial> {
+    event.system = form.get("audience").cloned();
+    event.resource = form.get("resource").cloned();
+    let scopes: Vec<String> = form
+        .get("scope")
+        .map(|s| {
+            s.split(' ')
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    event.scopes = scopes
+        .iter()
+        .map(|s| ScopeOutcome {
+            scope: s.clone(),
+            outcome: crate::audit::ScopeVerdict::Denied,
+            reason: None,
+        })
+        .collect();
+
+    let requested = form
+        .get("requested_token_type")
+        .ok_or_else(|| missing("requested_token_type"))?;
+    if requested != ID_JAG_TOKEN_TYPE {
+        return Err(Denial::RequestedTokenTypeUnsupported {
+            found: shorten(requested),
+        });
+    }
+    let subject_token = form
+        .get("subject_token")
+        .ok_or_else(|| missing("subject_token"))?;
+    let subject_type = form
+        .get("subject_token_type")
+        .ok_or_else(|| missing("subject_token_type"))?;
+    if subject_type != ID_TOKEN_TYPE {
+        return Err(Denial::SubjectTokenTypeUnsupported {
+            found: shorten(subject_type),
+        });
+    }
+    let audience = form.get("audience").ok_or_else(|| missing("audience"))?;
+
+    // IDP-05 / IDP-06: the subject token is this tenant's ID token, for this client.
+    let verifier = Verifier::new(state.trusted_jwks.clone())
+        .require_typ("JWT")
+        .issuer(&state.settings.url)
+        .audience(&client.client_id)
+        .require_claim("sub")
+        .require_claim("iat")
+        .clock(Arc::new(crate::jose::FixedClock::at(now)));
+    let verified = verifier.verify(subject_token).map_err(|r| match r {
+        Rejection::AudienceMismatch { found, .. } | Rejection::AudienceMultiple { found, .. } => {
+            Denial::SubjectTokenForAnotherClient {
+                audience: found,
+                client: client.client_id.clone(),
+            }
+        }
+        other => Denial::SubjectTokenInvalid(other),
+    })?;
+    let sub = verified
+        .claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let user = state
+        .user_by_sub(sub)
+        .ok_or_else(|| Denial::UnknownUser { sub: shorten(sub) })?;
+    event.user = Some(user.sub.clone());
+
+    let request = ExchangeRequest {
+        user,
+        client,
+        audience,
+        resource: form.get("resource").map(String::as_str),
+        scopes: &scopes,
+    };
+    let decision = decide(state, &request).map_err(|refusal| {
+        event.scopes = refusal.scope_outcomes.clone();
+        refusal.denial
+    })?;
+    event.scopes = decision.scope_outcomes.clone();
+    event.resource = Some(decision.resource.clone());
+
+    let jti = random_id();
+    let scope = decision.scopes.join(" ");
+    let lifetime = i64::try_from(decision.lifetime).unwrap_or(i64::MAX);
+    let claims = json!({
+        "iss": state.settings.url,
+        "sub": user.sub,
+        "aud": decision.audience,
+        "client_id": decision.as_client_id,
+        "jti": jti,
+        "iat": now,
+        "exp": now.saturating_add(lifetime),
+        "resource": decision.resource,
+        "scope": scope,
+    });
+    let token = mint_with(&decision.key, ID_JAG_TYP, &claims)?;
+    event.token_id = Some(jti);
+    event.signing_key_id = Some(decision.key.kid().to_string());
+    event.algorithm = Some(decision.key.alg());
+    event.lifetime_secs = Some(decision.lifetime);
+    event.status_detail = if decision.narrowed {
+        "Granted (narrowed)"
+    } else {
+        "Granted"
+    }
+    .to_owned();
+    Ok(json!({
+        "issued_token_type": ID_JAG_TOKEN_TYPE,
+        "access_token": token,
+        "token_type": "N_A",
+        "expires_in": decision.lifetime,
+        "scope": scope,
+    }))
+}
+
+/// The resource-owner password grant, for test users only: returns an ID token whose `aud`
+/// is the authenticating client, to use as the exchange's subject token.
+fn password(
+    state: &TenantState,
+    now: i64,
+    form: &Form,
+    client: &super::Client,
+    event: &mut AuditEvent,
+) -> Result<Value, Denial> {
+    let name = form.get("username").ok_or_else(|| missing("username"))?;
+    let password = form.get("password").ok_or_else(|| missing("password"))?;
+    let user =
+        Store::authenticate_user(state, name, password).ok_or(Denial::InvalidUserCredentials)?;
+    event.user = Some(user.sub.clone());
+    let alg = state.settings.default_alg;
+    let key = state.keys.active(alg).ok_or(Denial::NoSigningKey { alg })?;
+    let jti = random_id();
+    let lifetime = i64::try_from(ID_TOKEN_LIFETIME_SECS).unwrap_or(i64::MAX);
+    let claims = json!({
+        "iss": state.settings.url,
+        "sub": user.sub,
+        "aud": client.client_id,
+        "iat": now,
+        "exp": now.saturating_add(lifetime),
+        "auth_time": now,
+        "jti": jti,
+    });
+    let id_token = mint_with(key, "JWT", &claims)?;
+    event.token_id = Some(jti);
+    event.signing_key_id = Some(key.kid().to_string());
+    event.algorithm = Some(alg);
+    event.lifetime_secs = Some(ID_TOKEN_LIFETIME_SECS);
+    event.status_detail = "Granted".to_owned();
+    Ok(json!({
+        "access_token": random_id(),
+        "token_type": "Bearer",
+        "expires_in": ID_TOKEN_LIFETIME_SECS,
+        "id_token": id_token,
+        "scope": "openid",
+    }))
+}
+
+fn mint_with(key: &SigningKey, typ: &str, claims: &Value) -> Result<String, Denial> {
+    sign(key, &JwsHeader::new().typ(typ), claims)
+        .map(crate::jose::SignedJwt::into_secret)
+        .map_err(|e| Denial::SigningFailed {
+            reason: e.to_string(),
+        })
+}
+
+/// Form parameters, each at most once, empty values treated as absent (RFC 6749 §3.1).
+type Form = BTreeMap<String, String>;
+
+async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, Denial> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(Denial::MalformedRequest {
+            reason: format!(
+                "expected Content-Type application/x-www-form-urlencoded (found `{}`)",
+                shorten(content_type)
+            ),
+        });
+    }
+    let bytes: Bytes = axum::body::to_bytes(body, MAX_TOKEN_BODY_BYTES)
+        .await
+        .map_err(|_| Denial::BodyTooLarge {
+            limit: MAX_TOKEN_BODY_BYTES,
+        })?;
+    let mut form = Form::new();
+    for (name, value) in form_urlencoded::parse(&bytes) {
+        if value.is_empty() {
+            continue;
+        }
+        if form.insert(name.to_string(), value.to_string()).is_some() {
+            return Err(Denial::MalformedRequest {
+                reason: format!("parameter `{}` is repeated (RFC 6749 §3.2)", shorten(&name)),
+            });
+        }
+    }
+    Ok(form)
+}
+
+/// client_secret_basic or client_secret_post, exactly one (RFC 6749 §2.3.1).
+fn authenticate(
+    state: &TenantState,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<super::Client, Denial> {
+    let fail = |reason: &str| Denial::ClientAuthenticationFailed {
+        reason: reason.to_owned(),
+    };
+    let basic = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(value) => Some(
+            parse_basic(value)
+                .ok_or_else(|| fail("the Authorization header is not valid HTTP Basic"))?,
+        ),
+    };
+    let post = match (form.get("client_id"), form.get("client_secret")) {
+        (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
+        (None, None) => None,
+        (Some(_), None) => return Err(fail("client_id without client_secret")),
+        (None, Some(_)) => return Err(fail("client_secret without client_id")),
+    };
+    let (id, secret) = match (basic, post) {
+        (Some(_), Some(_)) => return Err(fail("more than one client authentication method")),
+        (None, None) => return Err(fail("no client authentication")),
+        (Some(c), None) | (None, Some(c)) => c,
+    };
+    Store::authenticate_client(state, &id, &secret)
+        .ok_or_else(|| fail("unknown client or wrong secret"))
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))`.
+fn parse_basic(value: &HeaderValue) -> Option<(String, String)> {
+    let text = value.to_str().ok()?;
+    let (scheme, b64) = text.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape = |s: &str| {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    Some((unescape(id)?, unescape(secret)?))
+}
+
+fn missing(name: &str) -> Denial {
+    Denial::MalformedRequest {
+        reason: format!("parameter `{name}` is required"),
+    }
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() <= 120 {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(120).collect::<String>())
+    }
+}
+
+/// 128 random bits, hex: jti, event and request ids.
+pub(crate) fn random_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A JSON response that no cache keeps (RFC 6749 §5.1).
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// An RFC 6749 §5.2 error response.
+fn error_response(denial: &Denial) -> Response {
+    let status = StatusCode::from_u16(denial.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = json!({"error": denial.oauth_error(), "error_description": denial.to_string()});
+    let mut response = json_response(status, &body);
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"jagspec\""),
+        );
+    }
+    response
+}
