@@ -15,6 +15,9 @@ mod jose_denials;
 #[path = "it/jose_vectors.rs"]
 mod jose_vectors;
 
+#[path = "it/issuer_token.rs"]
+mod issuer_token;
+
 #[path = "it/cli.rs"]
 mod cli;
 

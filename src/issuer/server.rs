@@ -124,8 +124,16 @@ async fn token(State(state): State<Arc<IssuerState>>, request: Request) -> Respo
         }
     };
     // The audit record comes first: a token is never issued, nor a denial sent, without it.
+    let request_id = HeaderValue::from_str(&event.request_id).ok();
     match state.audit.record(event).await {
-        Ok(()) => response,
+        Ok(()) => {
+            let mut response = response;
+            if let Some(id) = request_id {
+                // Lets a client or a test find the audit event of its request.
+                response.headers_mut().insert("x-request-id", id);
+            }
+            response
+        }
         Err(e) => {
             tracing::error!(error = %e, "audit log write failed; refusing the request");
             let body = json!({
