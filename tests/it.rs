@@ -23,3 +23,6 @@ mod cli;
 
 #[path = "it/audit_log.rs"]
 mod audit_log;
+
+#[path = "it/issuer_admin.rs"]
+mod issuer_admin;

@@ -1,10 +1,872 @@
 //! The admin API (JSON), refused with 401 without the admin bearer token.
+//!
+//! Every rule of the seeds is enforced by the [`Store`]; this module authenticates, parses,
+//! calls the store and maps its [`StoreError`] to an HTTP status and a stable error code in
+//! one place ([`classify`]). `docs/admin-api.md` documents every endpoint and code.
+//!
+//! Reads come from the store's in-memory snapshot. Writes run on the blocking pool
+//! (`spawn_blocking`): each is one SQLite transaction with `synchronous=FULL`, and it may
+//! wait up to the database's `busy_timeout` while the audit log holds the write lock, which
+//! must not stall a runtime worker. RSA key generation (~0.2 s) runs there too.
 
-use super::server::IssuerState;
-use axum::Router;
+use super::model::{AlgChoice, Lifetime, ResourceServer, Scope};
+use super::server::{IssuerState, json_response};
+use super::store::{NewResourceServer, ResourceServerPatch, Store, StoreError, TenantPatch};
+use crate::jose::{Alg, KeyStatus, SigningKey};
+use crate::types::Kid;
+use axum::body::Bytes;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{
+    DefaultBodyLimit, FromRequest, FromRequestParts, OriginalUri, Path, Query, Request, State,
+};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The largest admin request body accepted; larger bodies get 413.
+const MAX_ADMIN_BODY_BYTES: usize = 64 * 1024;
+
+/// The challenge sent with every 401 (RFC 6750 §3).
+const CHALLENGE: &str = "Bearer realm=\"jagspec-admin\"";
+/// The challenge when a token was presented and is wrong (RFC 6750 §3.1).
+const CHALLENGE_INVALID: &str = "Bearer realm=\"jagspec-admin\", error=\"invalid_token\"";
+
+type Shared = Arc<IssuerState>;
+
 /// The admin routes, nested under `/admin`.
-pub(crate) fn router() -> Router<Arc<IssuerState>> {
+pub(crate) fn router() -> Router<Shared> {
     Router::new()
+        .route("/tenant", get(get_tenant).patch(patch_tenant))
+        .route("/resource-servers", get(list_servers).post(create_server))
+        .route(
+            "/resource-servers/{id}",
+            get(get_server).patch(patch_server).delete(delete_server),
+        )
+        .route("/resource-servers/{id}/disable", post(disable_server))
+        .route("/resource-servers/{id}/enable", post(enable_server))
+        .route(
+            "/resource-servers/{id}/scopes/{scope}",
+            put(put_scope).delete(delete_scope),
+        )
+        .route(
+            "/grants",
+            get(list_grants).post(add_grant).delete(remove_grant),
+        )
+        .route("/users", get(list_users).post(add_user))
+        .route("/users/{name}", delete(delete_user))
+        .route("/clients", get(list_clients).post(add_client))
+        .route("/clients/{client_id}", delete(delete_client))
+        .route("/keys", get(list_keys).post(generate_key))
+        .route("/keys/{kid}", delete(delete_key))
+        .route("/keys/{kid}/retire", post(retire_key))
+        .fallback(unknown_endpoint)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY_BYTES))
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------
+
+/// An admin-API error: `{"error": code, "error_description": …}` with `no-store`.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    description: String,
+    challenge: Option<&'static str>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            description: description.into(),
+            challenge: None,
+        }
+    }
+
+    fn bad_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    fn server_error(description: impl Into<String>) -> Self {
+        let description = description.into();
+        tracing::error!(error = %description, "admin API internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            description,
+        )
+    }
+
+    fn unauthorized(description: &str, challenge: &'static str) -> Self {
+        Self {
+            challenge: Some(challenge),
+            ..Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description)
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.code, "error_description": self.description});
+        let mut response = json_response(self.status, &body);
+        if let Some(challenge) = self.challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        response
+    }
+}
+
+/// The one mapping of a store refusal to an HTTP status and a stable error code.
+fn classify(e: &StoreError) -> (StatusCode, &'static str) {
+    use StatusCode as S;
+    match e {
+        StoreError::AudienceRequired => (S::BAD_REQUEST, "audience_required"),
+        StoreError::AudienceIsTenantUrl(_) => (S::BAD_REQUEST, "audience_is_tenant_url"),
+        StoreError::AudienceNotUrl(_) => (S::BAD_REQUEST, "audience_not_url"),
+        StoreError::AudienceImmutable { .. } => (S::BAD_REQUEST, "audience_immutable"),
+        StoreError::ResourceUriInvalid(_) => (S::BAD_REQUEST, "invalid_resource_uri"),
+        StoreError::LifetimeZero => (S::BAD_REQUEST, "invalid_lifetime"),
+        StoreError::ModifyClaimsHookNotAvailable => {
+            (S::BAD_REQUEST, "modify_claims_hook_not_available")
+        }
+        StoreError::Invalid(_) => (S::BAD_REQUEST, "invalid_request"),
+        StoreError::TenantDisabled => (S::CONFLICT, "tenant_disabled"),
+        StoreError::AudienceTaken(_)
+        | StoreError::ServerIdTaken(_)
+        | StoreError::UserTaken(_)
+        | StoreError::ClientTaken(_)
+        | StoreError::KeyTaken(_) => (S::CONFLICT, "conflict"),
+        StoreError::UnknownServer(_)
+        | StoreError::UnknownScope { .. }
+        | StoreError::UnknownUser(_)
+        | StoreError::UnknownClient(_)
+        | StoreError::UnknownKey(_) => (S::NOT_FOUND, "not_found"),
+        StoreError::Database(_) => (S::INTERNAL_SERVER_ERROR, "server_error"),
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let (status, code) = classify(&e);
+        if status.is_server_error() {
+            tracing::error!(error = %e, "admin API store failure");
+        }
+        Self::new(status, code, e.to_string())
+    }
+}
+
+/// A JSON parse rejection (syntax, or not the expected shape): 400 with axum's message.
+fn json_rejection(r: &JsonRejection) -> ApiError {
+    ApiError::bad_request(r.body_text())
+}
+
+/// A body over [`MAX_ADMIN_BODY_BYTES`]: 413.
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "invalid_request",
+        format!("the request body exceeds the admin API's limit of {MAX_ADMIN_BODY_BYTES} bytes"),
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Extractors
+// ---------------------------------------------------------------------------------------
+
+/// Proof that the request carries the admin bearer token. Every handler takes it first, so
+/// no route can be added without it; it runs before any body is read.
+struct AdminAuth;
+
+impl FromRequestParts<Shared> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(ApiError::unauthorized(
+                "the admin API requires `Authorization: Bearer <admin token>`",
+                CHALLENGE,
+            ));
+        };
+        let presented = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        match presented {
+            Some(token) if !token.is_empty() && same_secret(token, state.admin_token.secret()) => {
+                Ok(Self)
+            }
+            Some(_) => Err(ApiError::unauthorized(
+                "the admin token is not valid",
+                CHALLENGE_INVALID,
+            )),
+            None => Err(ApiError::unauthorized(
+                "the admin API requires `Authorization: Bearer <admin token>`",
+                CHALLENGE,
+            )),
+        }
+    }
+}
+
+/// Compares two secrets in constant time: both are hashed first, so neither the position
+/// of the first difference nor the length of the expected token leaks through timing.
+fn same_secret(presented: &str, expected: &str) -> bool {
+    let a = Sha256::digest(presented.as_bytes());
+    let b = Sha256::digest(expected.as_bytes());
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// A JSON object body (`Content-Type: application/json` or `application/*+json`) whose
+/// rejections are admin-API errors. Serde would also read a struct from a JSON array
+/// (positionally); that is refused here, so every body is an object with named fields.
+struct AdminJson<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AdminJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        if !content_type.as_deref().is_some_and(is_json_media_type) {
+            return Err(ApiError::bad_request(format!(
+                "expected `Content-Type: application/json` (found {})",
+                content_type.map_or_else(|| "none".to_owned(), |c| format!("`{}`", shorten(&c)))
+            )));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                ApiError::bad_request(r.body_text())
+            }
+        })?;
+        let Json(value) = Json::<T>::from_bytes(&bytes).map_err(|r| json_rejection(&r))?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::bad_request(
+                "expected the body to be a JSON object",
+            ));
+        }
+        Ok(Self(value))
+    }
+}
+
+/// At most 120 characters of a value echoed in an error.
+fn shorten(s: &str) -> String {
+    if s.chars().count() <= 120 {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(120).collect::<String>())
+    }
+}
+
+/// `application/json` or `application/<anything>+json`, parameters ignored.
+fn is_json_media_type(content_type: &str) -> bool {
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    media
+        .strip_prefix("application/")
+        .is_some_and(|sub| sub == "json" || sub.ends_with("+json"))
+}
+
+/// `Path<T>` whose rejections are admin-API errors.
+struct AdminPath<T>(T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for AdminPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| Self(v))
+            .map_err(|r: PathRejection| ApiError::bad_request(r.body_text()))
+    }
+}
+
+/// `Query<T>` whose rejections are admin-API errors.
+struct AdminQuery<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AdminQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Self(v))
+            .map_err(|r: QueryRejection| ApiError::bad_request(r.body_text()))
+    }
+}
+
+/// Runs a store write on the blocking pool.
+async fn write<T: Send + 'static>(
+    state: &Shared,
+    f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = Arc::clone(&state.store);
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|e| ApiError::server_error(format!("the store write did not finish: {e}")))?
+        .map_err(ApiError::from)
+}
+
+fn ok(body: &impl Serialize) -> Response {
+    respond(StatusCode::OK, body)
+}
+
+fn created(body: &impl Serialize) -> Response {
+    respond(StatusCode::CREATED, body)
+}
+
+fn respond(status: StatusCode, body: &impl Serialize) -> Response {
+    match serde_json::to_value(body) {
+        Ok(v) => json_response(status, &v),
+        Err(e) => {
+            ApiError::server_error(format!("cannot encode the response: {e}")).into_response()
+        }
+    }
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+type Reply = Result<Response, ApiError>;
+
+// ---------------------------------------------------------------------------------------
+// Views: what the API shows (never a hash or private key)
+// ---------------------------------------------------------------------------------------
+
+/// A resource server as the API shows it. Its fields are exactly those of
+/// [`NewResourceServer`], so a listed server can be posted back as it is.
+#[derive(Serialize)]
+struct ServerView<'a> {
+    id: &'a str,
+    name: &'a str,
+    audience: &'a str,
+    resource_uris: &'a [String],
+    /// Seconds, or `null` for indefinite (inherit the tenant default).
+    max_lifetime: Option<u64>,
+    alg: AlgChoice,
+    disabled: bool,
+    modify_claims_hook: Option<&'a str>,
+    scopes: &'a [Scope],
+}
+
+impl<'a> From<&'a ResourceServer> for ServerView<'a> {
+    fn from(s: &'a ResourceServer) -> Self {
+        Self {
+            id: &s.id,
+            name: &s.name,
+            audience: &s.audience,
+            resource_uris: &s.resource_uris,
+            max_lifetime: match s.max_lifetime {
+                Lifetime::Indefinite => None,
+                Lifetime::Seconds(n) => Some(n),
+            },
+            alg: s.alg,
+            disabled: s.disabled,
+            modify_claims_hook: s.modify_claims_hook.as_deref(),
+            scopes: &s.scopes,
+        }
+    }
+}
+
+/// A grant, as listed and as posted.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantBody {
+    user: String,
+    server: String,
+    scope: String,
+}
+
+/// Filters of `GET /admin/grants`, and the query form of `DELETE /admin/grants`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct GrantQuery {
+    user: Option<String>,
+    server: Option<String>,
+    scope: Option<String>,
+}
+
+#[derive(Serialize)]
+struct UserView<'a> {
+    name: &'a str,
+    sub: &'a str,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    name: String,
+    #[serde(default)]
+    sub: Option<String>,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct ClientView<'a> {
+    client_id: &'a str,
+    as_client_ids: &'a BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewClient {
+    client_id: String,
+    client_secret: String,
+    #[serde(default)]
+    as_client_ids: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct KeyView<'a> {
+    kid: &'a str,
+    alg: Alg,
+    status: KeyStatus,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    alg: Alg,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScopeBody {
+    enabled: bool,
+}
+
+// ---------------------------------------------------------------------------------------
+// Tenant
+// ---------------------------------------------------------------------------------------
+
+async fn get_tenant(_: AdminAuth, State(state): State<Shared>) -> Response {
+    ok(&state.store.snapshot().settings)
+}
+
+async fn patch_tenant(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminJson(patch): AdminJson<TenantPatch>,
+) -> Reply {
+    let settings = write(&state, move |s| s.update_tenant(&patch)).await?;
+    Ok(ok(&settings))
+}
+
+// ---------------------------------------------------------------------------------------
+// Resource servers
+// ---------------------------------------------------------------------------------------
+
+async fn list_servers(_: AdminAuth, State(state): State<Shared>) -> Response {
+    let snapshot = state.store.snapshot();
+    let views: Vec<ServerView<'_>> = snapshot.servers.iter().map(ServerView::from).collect();
+    ok(&views)
+}
+
+async fn create_server(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminJson(new): AdminJson<NewResourceServer>,
+) -> Reply {
+    let server = write(&state, move |s| s.create_server(&new)).await?;
+    Ok(created(&ServerView::from(&server)))
+}
+
+async fn get_server(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminPath(id): AdminPath<String>,
+) -> Reply {
+    let server = state.store.server(&id)?;
+    Ok(ok(&ServerView::from(&server)))
+}
+
+async fn patch_server(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminPath(id): AdminPath<String>,
+    AdminJson(patch): AdminJson<ResourceServerPatch>,
+) -> Reply {
+    let server = write(&state, move |s| s.update_server(&id, &patch)).await?;
+    Ok(ok(&ServerView::from(&server)))
+}
+
+async fn delete_server(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminPath(id): AdminPath<String>,
+) -> Reply {
+    write(&state, move |s| s.delete_server(&id)).await?;
+    Ok(no_content())
+}
+
+async fn disable_server(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminPath(id): AdminPath<String>,
+) -> Reply {
+    let server = write(&state, move |s| s.set_disabled(&id, true)).await?;
+    Ok(ok(&ServerView::from(&server)))
+}
+
+async fn enable_server(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminPath(id): AdminPath<String>,
+) -> Reply {
+    let server = write(&state, move |s| s.set_disabled(&id, false)).await?;
+    Ok(ok(&ServerView::from(&server)))
+}
+
+async fn put_scope(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminPath((id, scope)): AdminPath<(String, String)>,
+    AdminJson(body): AdminJson<ScopeBody>,
+) -> Reply {
+    let server = write(&state, move |s| s.set_scope(&id, &scope, body.enabled)).await?;
+    Ok(ok(&ServerView::from(&server)))
+}
+
+async fn delete_scope(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminPath((id, scope)): AdminPath<(String, String)>,
+) -> Reply {
+    write(&state, move |s| s.delete_scope(&id, &scope)).await?;
+    Ok(no_content())
+}
+
+// ---------------------------------------------------------------------------------------
+// Grants
+// ---------------------------------------------------------------------------------------
+
+async fn list_grants(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminQuery(filter): AdminQuery<GrantQuery>,
+) -> Response {
+    let snapshot = state.store.snapshot();
+    let matches = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+    let grants: Vec<GrantBody> = snapshot
+        .grants
+        .iter()
+        .filter(|(user, server, scope)| {
+            matches(&filter.user, user)
+                && matches(&filter.server, server)
+                && matches(&filter.scope, scope)
+        })
+        .map(|(user, server, scope)| GrantBody {
+            user: user.clone(),
+            server: server.clone(),
+            scope: scope.clone(),
+        })
+        .collect();
+    ok(&grants)
+}
+
+/// 201 when the grant is new, 200 when the user already held it.
+async fn add_grant(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminJson(grant): AdminJson<GrantBody>,
+) -> Reply {
+    let existed = state
+        .store
+        .snapshot()
+        .has_grant(&grant.user, &grant.server, &grant.scope);
+    let grant = write(&state, move |s| {
+        s.grant(&grant.user, &grant.server, &grant.scope)
+            .map(|()| grant)
+    })
+    .await?;
+    Ok(if existed { ok(&grant) } else { created(&grant) })
+}
+
+/// The grant is named by the query (`?user=&server=&scope=`) or, without a query, by a
+/// JSON body. Revoking a grant that does not exist succeeds (the store's rule).
+async fn remove_grant(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminQuery(query): AdminQuery<GrantQuery>,
+    request: Request,
+) -> Reply {
+    let grant = match query {
+        GrantQuery {
+            user: Some(user),
+            server: Some(server),
+            scope: Some(scope),
+        } => GrantBody {
+            user,
+            server,
+            scope,
+        },
+        GrantQuery {
+            user: None,
+            server: None,
+            scope: None,
+        } => {
+            AdminJson::<GrantBody>::from_request(request, &state)
+                .await?
+                .0
+        }
+        GrantQuery { .. } => {
+            return Err(ApiError::bad_request(
+                "name the grant with all of `user`, `server` and `scope` in the query, or with a JSON body",
+            ));
+        }
+    };
+    write(&state, move |s| {
+        s.revoke(&grant.user, &grant.server, &grant.scope)
+    })
+    .await?;
+    Ok(no_content())
+}
+
+// ---------------------------------------------------------------------------------------
+// Users and clients
+// ---------------------------------------------------------------------------------------
+
+async fn list_users(_: AdminAuth, State(state): State<Shared>) -> Response {
+    let snapshot = state.store.snapshot();
+    let users: Vec<UserView<'_>> = snapshot
+        .users
+        .values()
+        .map(|u| UserView {
+            name: &u.name,
+            sub: &u.sub,
+        })
+        .collect();
+    ok(&users)
+}
+
+/// `sub` defaults to the name, as in the seed.
+async fn add_user(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminJson(new): AdminJson<NewUser>,
+) -> Reply {
+    let sub = new.sub.unwrap_or_else(|| new.name.clone());
+    let name = new.name;
+    let (name, sub) = write(&state, move |s| {
+        s.add_user(&name, &sub, &new.password).map(|()| (name, sub))
+    })
+    .await?;
+    Ok(created(&UserView {
+        name: &name,
+        sub: &sub,
+    }))
+}
+
+async fn delete_user(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminPath(name): AdminPath<String>,
+) -> Reply {
+    write(&state, move |s| s.delete_user(&name)).await?;
+    Ok(no_content())
+}
+
+async fn list_clients(_: AdminAuth, State(state): State<Shared>) -> Response {
+    let snapshot = state.store.snapshot();
+    let clients: Vec<ClientView<'_>> = snapshot
+        .clients
+        .values()
+        .map(|c| ClientView {
+            client_id: &c.client_id,
+            as_client_ids: &c.as_client_ids,
+        })
+        .collect();
+    ok(&clients)
+}
+
+async fn add_client(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminJson(new): AdminJson<NewClient>,
+) -> Reply {
+    let new = write(&state, move |s| {
+        s.add_client(&new.client_id, &new.client_secret, &new.as_client_ids)
+            .map(|()| new)
+    })
+    .await?;
+    Ok(created(&ClientView {
+        client_id: &new.client_id,
+        as_client_ids: &new.as_client_ids,
+    }))
+}
+
+async fn delete_client(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminPath(client_id): AdminPath<String>,
+) -> Reply {
+    write(&state, move |s| s.delete_client(&client_id)).await?;
+    Ok(no_content())
+}
+
+// ---------------------------------------------------------------------------------------
+// Signing keys
+// ---------------------------------------------------------------------------------------
+
+async fn list_keys(_: AdminAuth, State(state): State<Shared>) -> Response {
+    let snapshot = state.store.snapshot();
+    let keys: Vec<KeyView<'_>> = snapshot
+        .keys
+        .iter()
+        .map(|(k, status)| KeyView {
+            kid: k.kid().as_str(),
+            alg: k.alg(),
+            status,
+        })
+        .collect();
+    ok(&keys)
+}
+
+/// Generates a key for `alg` and makes it the algorithm's active key; the previous active
+/// key is retired and stays published.
+async fn generate_key(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminJson(new): AdminJson<NewKey>,
+) -> Reply {
+    let key = tokio::task::spawn_blocking(move || SigningKey::generate(new.alg))
+        .await
+        .map_err(|e| ApiError::server_error(format!("key generation did not finish: {e}")))?
+        .map_err(|e| ApiError::server_error(format!("key generation failed: {e}")))?;
+    let now_ms = state.clock.now().saturating_mul(1000);
+    let key = write(&state, move |s| {
+        s.add_key(&key, KeyStatus::Active, now_ms).map(|()| key)
+    })
+    .await?;
+    Ok(created(&KeyView {
+        kid: key.kid().as_str(),
+        alg: key.alg(),
+        status: KeyStatus::Active,
+    }))
+}
+
+/// Retires a key: it stops signing and stays in the JWKS.
+async fn retire_key(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminPath(kid): AdminPath<String>,
+) -> Reply {
+    let kid = Kid::new(kid);
+    let retired = kid.clone();
+    write(&state, move |s| s.retire_key(&retired)).await?;
+    let snapshot = state.store.snapshot();
+    let (key, status) = snapshot
+        .keys
+        .get(&kid)
+        .ok_or_else(|| StoreError::UnknownKey(kid.clone()))?;
+    Ok(ok(&KeyView {
+        kid: key.kid().as_str(),
+        alg: key.alg(),
+        status,
+    }))
+}
+
+/// Removes a key from the JWKS: tokens it signed no longer verify.
+async fn delete_key(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminPath(kid): AdminPath<String>,
+) -> Reply {
+    write(&state, move |s| s.delete_key(&Kid::new(kid))).await?;
+    Ok(no_content())
+}
+
+// ---------------------------------------------------------------------------------------
+// Fallbacks: JSON errors, and only after authentication (no probing for endpoints)
+// ---------------------------------------------------------------------------------------
+
+async fn unknown_endpoint(_: AdminAuth, method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no admin endpoint `{method} {}`", uri.path()),
+    )
+}
+
+async fn method_not_allowed(
+    _: AdminAuth,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("`{}` does not accept {method}", uri.path()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_database_failure_is_a_json_500_server_error_never_a_bare_500() {
+        let response =
+            ApiError::from(StoreError::Database("disk I/O error".into())).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            json!({"error": "server_error", "error_description": "database: disk I/O error"})
+        );
+    }
+
+    #[test]
+    fn the_same_secret_is_recognised_and_any_other_is_not() {
+        assert!(same_secret("s3cret", "s3cret"));
+        assert!(!same_secret("s3cret", "s3cre"));
+        assert!(!same_secret("s3cret", "s3creT"));
+        assert!(!same_secret("", "s3cret"));
+    }
+
+    #[test]
+    fn json_media_types_are_recognised_with_parameters_and_suffixes() {
+        for yes in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/merge-patch+json",
+        ] {
+            assert!(is_json_media_type(yes), "{yes}");
+        }
+        for no in ["text/json", "application/jsonx", "text/plain", ""] {
+            assert!(!is_json_media_type(no), "{no}");
+        }
+    }
 }
