@@ -753,6 +753,9 @@ impl Store {
     }
 }
 
+/// How many verified subject-token signatures a snapshot remembers.
+const SIGNATURE_MEMO: usize = 4096;
+
 /// Seconds as SQLite stores them (rusqlite has no u64 by default); beyond i64 clamps.
 fn secs(v: Option<u64>) -> Option<i64> {
     v.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
@@ -965,7 +968,9 @@ fn load(conn: &Connection) -> Result<TenantState, StoreError> {
         keys.insert(key, status)
             .map_err(|e| StoreError::Database(e.to_string()))?;
     }
-    let trusted_jwks = TrustedJwks::from(keys.jwks());
+    // An agent exchanges one ID token for many ID-JAGs: remember verified subject-token
+    // signatures for this snapshot (a key change builds a new one, with an empty memo).
+    let trusted_jwks = TrustedJwks::from(keys.jwks()).remember_verified_signatures(SIGNATURE_MEMO);
     Ok(TenantState {
         settings,
         users,

@@ -11,6 +11,9 @@ use super::keys::RSA_BITS;
 use super::keyset::Jwks;
 use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Why a document is not a JWK Set.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,6 +38,8 @@ pub enum TrustedJwksError {
 /// One JWK of a trusted set, with what the verifier needs to select and use it.
 #[derive(Clone)]
 pub(crate) struct TrustedKey {
+    /// Position in the set: binds a remembered signature to this very key.
+    pub(crate) index: usize,
     /// The JWK `kid`, if it is a string.
     pub(crate) kid: Option<String>,
     /// The JWK `kty`, as written.
@@ -61,6 +66,17 @@ pub(crate) struct PreparedKey {
 #[derive(Clone, Default)]
 pub struct TrustedJwks {
     keys: Vec<TrustedKey>,
+    /// Signatures already verified with these keys, when enabled: shared by clones, so
+    /// every verifier built from one set shares it, and gone with the set.
+    remembered: Option<Arc<Remembered>>,
+}
+
+/// Digests of tokens whose signatures verified, each bound to the key that verified it.
+struct Remembered {
+    /// The most digests kept; the set is emptied when full (simple, and a miss only costs
+    /// a verification).
+    capacity: usize,
+    digests: Mutex<HashSet<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for TrustedJwks {
@@ -109,14 +125,17 @@ impl TrustedJwks {
             .iter()
             .enumerate()
             .map(|(index, k)| match k {
-                Value::Object(jwk) => Ok(prepare(jwk)),
+                Value::Object(jwk) => Ok(prepare(index, jwk)),
                 other => Err(TrustedJwksError::KeyNotAnObject {
                     index,
                     found: json_kind(other),
                 }),
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { keys })
+        Ok(Self {
+            keys,
+            remembered: None,
+        })
     }
 
     /// The kids in the set, in order (keys without a string kid are left out).
@@ -136,6 +155,50 @@ impl TrustedJwks {
 
     pub(crate) fn keys(&self) -> &[TrustedKey] {
         &self.keys
+    }
+
+    /// Remembers up to `capacity` signatures that verified, so that the same token
+    /// presented again (an ID token exchanged for many ID-JAGs) is not verified again.
+    /// Exact: the memo is keyed by a SHA-256 of the key's position in this set and the
+    /// whole token, and it belongs to this set, so a new set (after a key change) starts
+    /// empty. Every other step still runs on every presentation.
+    #[must_use]
+    pub fn remember_verified_signatures(mut self, capacity: usize) -> Self {
+        self.remembered = Some(Arc::new(Remembered {
+            capacity,
+            digests: Mutex::new(HashSet::new()),
+        }));
+        self
+    }
+
+    /// The memo digest of `token` verified by key number `index`, if the memo is on.
+    pub(crate) fn memo_digest(&self, index: usize, token: &str) -> Option<[u8; 32]> {
+        self.remembered.as_ref()?;
+        let mut h = Sha256::new();
+        h.update((index as u64).to_be_bytes());
+        h.update(token.as_bytes());
+        Some(h.finalize().into())
+    }
+
+    /// Whether this digest's signature verified before.
+    pub(crate) fn was_verified(&self, digest: &[u8; 32]) -> bool {
+        self.remembered.as_ref().is_some_and(|r| {
+            r.digests
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(digest)
+        })
+    }
+
+    /// Records a signature that verified.
+    pub(crate) fn verified(&self, digest: [u8; 32]) {
+        if let Some(r) = &self.remembered {
+            let mut set = r.digests.lock().unwrap_or_else(PoisonError::into_inner);
+            if set.len() >= r.capacity {
+                set.clear();
+            }
+            set.insert(digest);
+        }
     }
 }
 
@@ -168,9 +231,10 @@ fn string_member(jwk: &Map<String, Value>, name: &str) -> Option<String> {
     jwk.get(name).and_then(Value::as_str).map(str::to_owned)
 }
 
-fn prepare(jwk: &Map<String, Value>) -> TrustedKey {
+fn prepare(index: usize, jwk: &Map<String, Value>) -> TrustedKey {
     let kty = string_member(jwk, "kty").unwrap_or_default();
     TrustedKey {
+        index,
         kid: string_member(jwk, "kid"),
         alg: string_member(jwk, "alg"),
         use_: string_member(jwk, "use"),

@@ -544,18 +544,31 @@ impl Verifier {
                 });
             }
             let signing_input = &token[..h64.len() + 1 + p64.len()];
-            let valid = jsonwebtoken::crypto::verify(
-                s64,
-                signing_input.as_bytes(),
-                &prepared.key,
-                alg.primitive(),
-            )
-            .unwrap_or(false);
+            let memo = self.jwks.memo_digest(key.index, token);
+            let remembered = memo.as_ref().is_some_and(|d| self.jwks.was_verified(d));
+            let valid = remembered
+                || jsonwebtoken::crypto::verify(
+                    s64,
+                    signing_input.as_bytes(),
+                    &prepared.key,
+                    alg.primitive(),
+                )
+                .unwrap_or(false);
             let kid = Kid::new(key.kid.clone().unwrap_or_default());
             if !valid {
                 return Err(Rejection::SignatureInvalid { kid, alg });
             }
-            trace.pass(|| format!("{alg} signature verifies with `{kid}`"));
+            if let (Some(digest), false) = (memo, remembered) {
+                self.jwks.verified(digest);
+            }
+            trace.pass(|| {
+                let earlier = if remembered {
+                    " (verified earlier, remembered)"
+                } else {
+                    ""
+                };
+                format!("{alg} signature verifies with `{kid}`{earlier}")
+            });
         } else {
             trace.skip(|| "no trusted JWKS given: signature NOT checked".to_owned());
         }

@@ -90,3 +90,60 @@ fn a_retired_key_still_verifies_tokens_it_signed_before_rotation() {
     );
     let _ = NOW;
 }
+
+#[test]
+fn a_remembered_signature_skips_only_the_crypto_and_every_other_step_still_runs() {
+    let clock = support::clock();
+    let trusted = TrustedJwks::from(fixtures::jwks()).remember_verified_signatures(2);
+    let verifier = Verifier::id_jag(trusted, ISSUER, AUDIENCE).clock(clock.clone());
+    let token = support::id_jag(Alg::ES256);
+    let signature_step =
+        |t: &str| match &verifier.inspect(t).steps[jagspec::Step::Signature as usize - 1].verdict {
+            jagspec::Verdict::Pass(detail) => detail.clone(),
+            other => panic!("{other:?}"),
+        };
+    assert!(!signature_step(&token).contains("remembered"));
+    assert!(signature_step(&token).ends_with("(verified earlier, remembered)"));
+
+    // A changed token is a different digest: verified afresh, and refused.
+    let tampered =
+        jagspec::dangerous::replace_payload(&token, &serde_json::json!({"sub": "mallory"}));
+    assert!(matches!(
+        verifier.verify(&tampered),
+        Err(jagspec::Rejection::SignatureInvalid { .. })
+    ));
+    // Time is checked on every presentation.
+    clock.advance(3600);
+    assert!(matches!(
+        verifier.verify(&token),
+        Err(jagspec::Rejection::Expired { .. })
+    ));
+    clock.set(NOW);
+    // When the memo is full it starts over; verification stays correct.
+    for alg in Alg::ALL {
+        assert!(verifier.verify(&support::id_jag(alg)).is_ok());
+    }
+    assert!(verifier.verify(&token).is_ok());
+}
+
+#[test]
+fn a_memo_is_shared_by_clones_of_its_key_set_and_a_new_set_starts_empty() {
+    let token = support::id_jag(Alg::EdDSA);
+    let remembered = |v: &Verifier| match &v.inspect(&token).steps
+        [jagspec::Step::Signature as usize - 1]
+        .verdict
+    {
+        jagspec::Verdict::Pass(detail) => detail.ends_with("(verified earlier, remembered)"),
+        other => panic!("{other:?}"),
+    };
+    let set = TrustedJwks::from(fixtures::jwks()).remember_verified_signatures(16);
+    let first = Verifier::id_jag(set.clone(), ISSUER, AUDIENCE).clock(support::clock());
+    assert!(!remembered(&first));
+    let clone = Verifier::id_jag(set, ISSUER, AUDIENCE).clock(support::clock());
+    assert!(remembered(&clone), "clones share the memo");
+    // A new set, as after a key change, remembers nothing.
+    let fresh = TrustedJwks::from(fixtures::jwks()).remember_verified_signatures(16);
+    assert!(!remembered(
+        &Verifier::id_jag(fresh, ISSUER, AUDIENCE).clock(support::clock())
+    ));
+}
