@@ -6,12 +6,13 @@ use crate::jose::Alg;
 use serde::{Deserialize, Serialize};
 
 /// Whether the request was granted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// A token was issued.
     Granted,
-    /// No token was issued.
+    /// No token was issued: the default, until a request is granted.
+    #[default]
     Denied,
 }
 
@@ -47,8 +48,9 @@ pub struct ScopeOutcome {
     pub reason: Option<String>,
 }
 
-/// One token request as the audit log keeps it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One token request as the audit log keeps it. `Default` is an empty denied event, to be
+/// filled in as the request is processed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
     /// Unique and stable: receivers drop duplicates by it.
     pub event_id: String,

@@ -96,19 +96,7 @@ async fn token(State(state): State<Arc<IssuerState>>, request: Request) -> Respo
         event_id: random_id(),
         request_id: random_id(),
         time_ms: now.saturating_mul(1000),
-        grant_type: None,
-        outcome: Outcome::Denied,
-        status_detail: String::new(),
-        oauth_error: None,
-        user: None,
-        client: None,
-        system: None,
-        resource: None,
-        scopes: Vec::new(),
-        token_id: None,
-        signing_key_id: None,
-        algorithm: None,
-        lifetime_secs: None,
+        ..AuditEvent::default()
     };
     let result = handle(&snapshot, now, request, &mut event).await;
     let response = match result {
@@ -274,16 +262,12 @@ fn exchange(
         "scope": scope,
     });
     let token = mint_with(&decision.key, ID_JAG_TYP, &claims)?;
-    event.token_id = Some(jti);
-    event.signing_key_id = Some(decision.key.kid().to_string());
-    event.algorithm = Some(decision.key.alg());
-    event.lifetime_secs = Some(decision.lifetime);
-    event.status_detail = if decision.narrowed {
+    let detail = if decision.narrowed {
         "Granted (narrowed)"
     } else {
         "Granted"
-    }
-    .to_owned();
+    };
+    issued(event, jti, &decision.key, decision.lifetime, detail);
     Ok(json!({
         "issued_token_type": ID_JAG_TOKEN_TYPE,
         "access_token": token,
@@ -321,11 +305,7 @@ fn password(
         "jti": jti,
     });
     let id_token = mint_with(key, "JWT", &claims)?;
-    event.token_id = Some(jti);
-    event.signing_key_id = Some(key.kid().to_string());
-    event.algorithm = Some(alg);
-    event.lifetime_secs = Some(ID_TOKEN_LIFETIME_SECS);
-    event.status_detail = "Granted".to_owned();
+    issued(event, jti, key, ID_TOKEN_LIFETIME_SECS, "Granted");
     Ok(json!({
         "access_token": random_id(),
         "token_type": "Bearer",
@@ -333,6 +313,15 @@ fn password(
         "id_token": id_token,
         "scope": "openid",
     }))
+}
+
+/// Records the issued token in the event: its id, key, algorithm, lifetime.
+fn issued(event: &mut AuditEvent, jti: String, key: &SigningKey, lifetime: u64, detail: &str) {
+    event.token_id = Some(jti);
+    event.signing_key_id = Some(key.kid().to_string());
+    event.algorithm = Some(key.alg());
+    event.lifetime_secs = Some(lifetime);
+    event.status_detail = detail.to_owned();
 }
 
 fn mint_with(key: &SigningKey, typ: &str, claims: &Value) -> Result<String, Denial> {

@@ -284,6 +284,20 @@ impl Store {
         Ok(out)
     }
 
+    /// Runs one statement keyed by `key` in its own write; `missing()` when it matched no
+    /// row.
+    fn change_one(
+        &self,
+        sql: &str,
+        key: &str,
+        missing: impl FnOnce() -> StoreError,
+    ) -> Result<(), StoreError> {
+        self.write(|tx, _| match tx.execute(sql, params![key])? {
+            0 => Err(missing()),
+            _ => Ok(()),
+        })
+    }
+
     /// Changes the tenant settings. The URL is fixed: it is the issuer identifier.
     ///
     /// # Errors
@@ -481,11 +495,8 @@ impl Store {
     ///
     /// [`StoreError::UnknownServer`].
     pub fn delete_server(&self, id: &str) -> Result<(), StoreError> {
-        self.write(|tx, _| {
-            match tx.execute("DELETE FROM resource_servers WHERE id = ?1", params![id])? {
-                0 => Err(StoreError::UnknownServer(id.to_owned())),
-                _ => Ok(()),
-            }
+        self.change_one("DELETE FROM resource_servers WHERE id = ?1", id, || {
+            StoreError::UnknownServer(id.to_owned())
         })
     }
 
@@ -613,11 +624,8 @@ impl Store {
     ///
     /// [`StoreError::UnknownUser`].
     pub fn delete_user(&self, name: &str) -> Result<(), StoreError> {
-        self.write(|tx, _| {
-            match tx.execute("DELETE FROM users WHERE name = ?1", params![name])? {
-                0 => Err(StoreError::UnknownUser(name.to_owned())),
-                _ => Ok(()),
-            }
+        self.change_one("DELETE FROM users WHERE name = ?1", name, || {
+            StoreError::UnknownUser(name.to_owned())
         })
     }
 
@@ -658,15 +666,11 @@ impl Store {
     ///
     /// [`StoreError::UnknownClient`].
     pub fn delete_client(&self, client_id: &str) -> Result<(), StoreError> {
-        self.write(|tx, _| {
-            match tx.execute(
-                "DELETE FROM clients WHERE client_id = ?1",
-                params![client_id],
-            )? {
-                0 => Err(StoreError::UnknownClient(client_id.to_owned())),
-                _ => Ok(()),
-            }
-        })
+        self.change_one(
+            "DELETE FROM clients WHERE client_id = ?1",
+            client_id,
+            || StoreError::UnknownClient(client_id.to_owned()),
+        )
     }
 
     /// Adds a signing key; an active key retires the algorithm's previous active key
@@ -702,15 +706,11 @@ impl Store {
     ///
     /// [`StoreError::UnknownKey`].
     pub fn retire_key(&self, kid: &Kid) -> Result<(), StoreError> {
-        self.write(|tx, _| {
-            match tx.execute(
-                "UPDATE signing_keys SET status = 'retired' WHERE kid = ?1",
-                params![kid.as_str()],
-            )? {
-                0 => Err(StoreError::UnknownKey(kid.clone())),
-                _ => Ok(()),
-            }
-        })
+        self.change_one(
+            "UPDATE signing_keys SET status = 'retired' WHERE kid = ?1",
+            kid.as_str(),
+            || StoreError::UnknownKey(kid.clone()),
+        )
     }
 
     /// Removes a key from the JWKS: for when every token it signed has expired.
@@ -719,15 +719,11 @@ impl Store {
     ///
     /// [`StoreError::UnknownKey`].
     pub fn delete_key(&self, kid: &Kid) -> Result<(), StoreError> {
-        self.write(|tx, _| {
-            match tx.execute(
-                "DELETE FROM signing_keys WHERE kid = ?1",
-                params![kid.as_str()],
-            )? {
-                0 => Err(StoreError::UnknownKey(kid.clone())),
-                _ => Ok(()),
-            }
-        })
+        self.change_one(
+            "DELETE FROM signing_keys WHERE kid = ?1",
+            kid.as_str(),
+            || StoreError::UnknownKey(kid.clone()),
+        )
     }
 
     /// Checks a client's secret; the client if it matches.

@@ -1,40 +1,10 @@
 //! The audit log through its public API: exact round trips, concurrent writers, group
 //! commit, durability across a reopen.
 
+use crate::support::TempDb;
 use jagspec::Alg;
 use jagspec::audit::{AuditError, AuditEvent, AuditLog, Outcome, ScopeOutcome, ScopeVerdict};
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// A fresh database path under the temp dir; dropping it removes the file and its WAL.
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let db = Self(
-            std::env::temp_dir().join(format!("jagspec-audit-it-{}-{n}.db", std::process::id())),
-        );
-        db.remove();
-        db
-    }
-
-    fn remove(&self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.0.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        self.remove();
-    }
-}
 
 /// A granted event with every field set, narrowed: one scope granted, one denied.
 fn full_event(id: &str) -> AuditEvent {
@@ -114,8 +84,8 @@ async fn record_concurrently(
 
 #[tokio::test]
 async fn an_event_with_every_field_set_round_trips_exactly() {
-    let db = TempDb::new();
-    let log = AuditLog::open(&db.0).unwrap();
+    let db = TempDb::new("audit-it");
+    let log = AuditLog::open(db.path()).unwrap();
     let full = full_event("full");
     let bare = bare_event("bare");
     let mut eddsa = full_event("eddsa");
@@ -135,8 +105,8 @@ async fn an_event_with_every_field_set_round_trips_exactly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_hundred_concurrent_records_all_succeed_and_leave_exactly_five_hundred_rows() {
-    let db = TempDb::new();
-    let log = AuditLog::open(&db.0).unwrap();
+    let db = TempDb::new("audit-it");
+    let log = AuditLog::open(db.path()).unwrap();
 
     let (ids, results) = record_concurrently(&log, 500).await;
 
@@ -158,8 +128,8 @@ async fn five_hundred_concurrent_records_all_succeed_and_leave_exactly_five_hund
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_records_share_transactions() {
-    let db = TempDb::new();
-    let log = AuditLog::open(&db.0).unwrap();
+    let db = TempDb::new("audit-it");
+    let log = AuditLog::open(db.path()).unwrap();
 
     let (_, results) = record_concurrently(&log, 500).await;
 
@@ -180,8 +150,8 @@ async fn concurrent_records_share_transactions() {
 
 #[tokio::test]
 async fn events_recorded_before_the_log_is_dropped_are_there_after_a_reopen() {
-    let db = TempDb::new();
-    let log = AuditLog::open(&db.0).unwrap();
+    let db = TempDb::new("audit-it");
+    let log = AuditLog::open(db.path()).unwrap();
     let events: Vec<AuditEvent> = (0..50).map(|i| full_event(&format!("d{i}"))).collect();
     for event in &events {
         log.record(event.clone()).await.unwrap();
@@ -192,7 +162,7 @@ async fn events_recorded_before_the_log_is_dropped_are_there_after_a_reopen() {
     clone.record(bare_event("last")).await.unwrap();
     drop(clone);
 
-    let reopened = AuditLog::open(&db.0).unwrap();
+    let reopened = AuditLog::open(db.path()).unwrap();
 
     let mut expected = events;
     expected.push(bare_event("last"));
@@ -202,8 +172,8 @@ async fn events_recorded_before_the_log_is_dropped_are_there_after_a_reopen() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_duplicate_event_id_fails_alone_and_its_batch_neighbours_are_recorded() {
-    let db = TempDb::new();
-    let log = AuditLog::open(&db.0).unwrap();
+    let db = TempDb::new("audit-it");
+    let log = AuditLog::open(db.path()).unwrap();
     log.record(bare_event("e0007")).await.unwrap();
 
     // e0007 again, in among 99 fresh events that likely share its transaction.

@@ -2,42 +2,14 @@
 //! seeds with its exact status, code and message, the kill switch, scopes, grants, users,
 //! clients and key rotation as the JWKS publishes it.
 
+use crate::support::TempDb;
 use jagspec::Secret;
 use jagspec::issuer::{IssuerConfig, RunningIssuer};
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
-use std::path::PathBuf;
 
 const TOKEN: &str = "admin-token-of-the-admin-tests";
-
-/// A fresh database path per test; dropping it removes the file and its WAL.
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new(name: &str) -> Self {
-        let db = Self(
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join(format!("issuer-admin-{name}-{}.db", std::process::id())),
-        );
-        db.remove();
-        db
-    }
-
-    fn remove(&self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.0.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        self.remove();
-    }
-}
 
 /// An issuer with a known admin token, and a client for it.
 struct Admin {
@@ -87,7 +59,7 @@ impl Admin {
         let db = TempDb::new(name);
         let issuer = RunningIssuer::start(IssuerConfig {
             admin_token: Secret::new(TOKEN),
-            ..IssuerConfig::new(&db.0)
+            ..IssuerConfig::new(db.path())
         })
         .await
         .expect("the issuer starts");

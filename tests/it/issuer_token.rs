@@ -2,6 +2,7 @@
 //! its exact HTTP status, OAuth error and audit status detail; the kill switch; lifetime and
 //! algorithm inheritance; per-scope outcomes; one audit event per request.
 
+use crate::support::TempDb;
 use jagspec::audit::{AuditEvent, Outcome, ScopeOutcome, ScopeVerdict};
 use jagspec::issuer::{
     ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, IssuerConfig, RunningIssuer, Seed, TOKEN_EXCHANGE_GRANT,
@@ -9,9 +10,7 @@ use jagspec::issuer::{
 };
 use jagspec::{Alg, FixedClock, ID_JAG_TYP, TrustedJwks, Verifier, dangerous};
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 const NOW: i64 = 1_800_000_000;
 const CHAT: &str = "https://as.chat.example";
@@ -20,6 +19,8 @@ const CHAT_MCP: &str = "https://mcp.chat.example/mcp";
 /// An issuer seeded from `fixtures/tenant.toml`, a clock the test moves, an HTTP client.
 struct Env {
     issuer: RunningIssuer,
+    /// Removes the database when the test ends.
+    _db: TempDb,
     clock: Arc<FixedClock>,
     http: reqwest::Client,
 }
@@ -33,32 +34,20 @@ struct Answer {
     event: AuditEvent,
 }
 
-fn db_path(name: &str) -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let path = dir.join(format!(
-        "issuer-{name}-{}-{}.db",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    path
-}
-
 impl Env {
     async fn start(name: &str) -> Self {
         let seed = Seed::from_toml(include_str!("../../fixtures/tenant.toml")).unwrap();
         let clock = Arc::new(FixedClock::at(NOW));
+        let db = TempDb::new(&format!("issuer-{name}"));
         let config = IssuerConfig {
             seed: Some(seed),
             clock: clock.clone(),
-            ..IssuerConfig::new(db_path(name))
+            ..IssuerConfig::new(db.path())
         };
         let issuer = RunningIssuer::start(config).await.unwrap();
         Self {
             issuer,
+            _db: db,
             clock,
             http: reqwest::Client::new(),
         }

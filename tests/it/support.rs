@@ -2,7 +2,9 @@
 
 use jagspec::{Alg, FixedClock, ID_JAG_TYP, SigningKey, Verifier, fixtures};
 use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The fixed "now" of every test.
 pub(crate) const NOW: i64 = 1_800_000_000;
@@ -42,4 +44,37 @@ pub(crate) fn id_jag(alg: Alg) -> String {
     jagspec::mint(&key(alg), Some(ID_JAG_TYP), &claims())
         .unwrap()
         .into_secret()
+}
+
+/// A fresh SQLite path under cargo's per-target temporary directory, unique per process
+/// and call; dropping it removes the file and its WAL.
+pub(crate) struct TempDb(PathBuf);
+
+impl TempDb {
+    pub(crate) fn new(name: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let file = format!("{name}-{}-{n}.db", std::process::id());
+        let db = Self(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(file));
+        db.remove();
+        db
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        self.remove();
+    }
 }
