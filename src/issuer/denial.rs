@@ -106,6 +106,13 @@ pub enum Denial {
         /// The first requested scope without a grant.
         scope: String,
     },
+    /// No `scope` was requested and the user holds no enabled scope on the server: the
+    /// seeds' "No grant for the scope", for the implicit request of every scope.
+    #[error("no scope requested, and the user holds no grant for an enabled scope of `{audience}`")]
+    NoGrantOnServer {
+        /// The server's audience.
+        audience: String,
+    },
     /// "The requested scope exists but is not enabled on the system" (and none was
     /// granted).
     #[error("scope `{scope}` is not enabled")]
@@ -152,7 +159,7 @@ impl Denial {
             Self::TargetUrlNotRegistered { .. } => "Target URL not registered",
             Self::TargetUrlNotSpecified { .. } => "Target URL not specified",
             Self::ServerPaused { .. } => "Server paused",
-            Self::NoGrantForScope { .. } => "No grant for the scope",
+            Self::NoGrantForScope { .. } | Self::NoGrantOnServer { .. } => "No grant for the scope",
             Self::ScopeNotEnabled { .. } => "Scope not enabled",
             Self::ScopeNotRegistered { .. } => "Scope not registered",
             Self::NoSigningKey { .. } => "No signing key for the algorithm",
@@ -179,6 +186,7 @@ impl Denial {
             | Self::TargetUrlNotRegistered { .. }
             | Self::TargetUrlNotSpecified { .. } => "invalid_target",
             Self::NoGrantForScope { .. }
+            | Self::NoGrantOnServer { .. }
             | Self::ScopeNotEnabled { .. }
             | Self::ScopeNotRegistered { .. } => "invalid_scope",
             Self::NoSigningKey { .. } | Self::SigningFailed { .. } => "server_error",

@@ -126,8 +126,8 @@ pub fn decide(state: &TenantState, req: &ExchangeRequest<'_>) -> Result<Decision
 
     let (granted, mut outcomes, first_denial) = evaluate_scopes(state, server, req);
     if granted.is_empty() {
-        let denial = first_denial.unwrap_or(Denial::NoGrantForScope {
-            scope: String::new(),
+        let denial = first_denial.unwrap_or(Denial::NoGrantOnServer {
+            audience: server.audience.clone(),
         });
         return Err(refuse(denial, Some(outcomes)));
     }
@@ -187,8 +187,8 @@ fn evaluate_scopes(
             .map(|s| s.name.clone())
             .collect();
         let outcomes = held.iter().map(|s| granted(s)).collect();
-        let denial = Denial::NoGrantForScope {
-            scope: String::new(),
+        let denial = Denial::NoGrantOnServer {
+            audience: server.audience.clone(),
         };
         return (held, outcomes, Some(denial));
     }

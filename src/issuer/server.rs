@@ -106,6 +106,12 @@ async fn token(State(state): State<Arc<IssuerState>>, request: Request) -> Respo
         }
         Err(denial) => {
             event.outcome = Outcome::Denied;
+            // Scopes the policy never reached share the request's reason.
+            for scope in &mut event.scopes {
+                scope
+                    .reason
+                    .get_or_insert_with(|| denial.status_detail().to_owned());
+            }
             event.status_detail = denial.status_detail().to_owned();
             event.oauth_error = Some(denial.oauth_error().to_owned());
             error_response(&denial)

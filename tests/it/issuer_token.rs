@@ -360,6 +360,12 @@ async fn scopes_are_narrowed_to_the_granted_subset_and_every_outcome_is_recorded
         (200, Some("chat.read"))
     );
 
+    // No scope requested, and nothing held: the same status detail.
+    let bob = env.login("bob", "bob-password", AGENT).await;
+    let a = env.exchange(&bob, CHAT, &[]).await;
+    assert_denied(&a, 400, "invalid_scope", "No grant for the scope");
+    assert_eq!(a.event.scopes, vec![]);
+
     // Denied as a whole: each scope keeps its own reason.
     let a = env
         .exchange(&t, CHAT, &[("scope", "chat.write chat.admin")])
@@ -618,11 +624,18 @@ async fn the_subject_token_must_be_a_valid_id_token_of_this_issuer_for_the_authe
         "invalid_grant",
         "Subject token invalid",
     );
-    assert_denied(
-        &env.exchange("garbage", CHAT, &[]).await,
-        400,
-        "invalid_grant",
-        "Subject token invalid",
+    let garbage = env
+        .exchange("garbage", CHAT, &[("scope", "chat.read")])
+        .await;
+    assert_denied(&garbage, 400, "invalid_grant", "Subject token invalid");
+    assert_eq!(
+        garbage.event.scopes,
+        vec![outcome(
+            "chat.read",
+            ScopeVerdict::Denied,
+            Some("Subject token invalid")
+        )],
+        "a scope the policy never reached is denied with the request's reason"
     );
 
     // An ID-JAG is not an ID token (explicit typing, RFC 8725 §3.11).
