@@ -650,6 +650,12 @@ async fn the_subject_token_must_be_a_valid_id_token_of_this_issuer_for_the_authe
         "Subject token invalid",
     );
 
+    // A valid ID token of a user who has since been deleted.
+    let bob = env.login("bob", "bob-password", AGENT).await;
+    env.issuer.state.store.delete_user("bob").unwrap();
+    let a = env.exchange(&bob, CHAT, &[]).await;
+    assert_denied(&a, 400, "invalid_grant", "Unknown user");
+
     env.clock.advance(600 + 61);
     assert_denied(
         &env.exchange(&t, CHAT, &[]).await,
