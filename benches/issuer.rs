@@ -1,12 +1,15 @@
 //! ID-JAG issuance by the reference issuer, per algorithm, with the durable audit log,
 //! beside the raw signing rate measured in the same run.
 //!
-//! `issue/<alg>` posts RFC 8693 token exchanges over a loopback socket to a running
+//! `issue/<alg>/<n>` posts RFC 8693 token exchanges over a loopback socket to a running
 //! issuer (seeded from `fixtures/tenant.toml`, its audit log a real SQLite file in WAL
-//! mode with `synchronous=FULL`), 32 requests in flight. Each request does everything a
-//! real one does: form parsing, client authentication, verification of the subject ID
-//! token (ES256, the tenant default), the policy, signing, and the audit event committed
-//! before the response. The client runs on the same two cores, so its cost is included.
+//! mode with `synchronous=FULL`), `n` requests in flight (32, then 128);
+//! `issue_in_process/<alg>/<n>` sends the same requests to the router in-process
+//! (`tower::ServiceExt::oneshot`), so the load client's cost is left out. Each request
+//! does everything a real one does: form parsing, client authentication, the subject ID
+//! token's checks (ES256, the tenant default; its signature remembered after the first
+//! verification), the policy, signing, and the audit event committed before the response.
+//! Over the socket the load client runs on the same two cores, so its cost is included.
 //!
 //! `sign/<alg>` is the raw rate: `jagspec::mint` of the same claims with the same key.
 //!
@@ -23,8 +26,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
-/// Requests in flight: enough for the audit writer to commit in groups.
-const IN_FLIGHT: usize = 32;
+/// Requests in flight, the load levels measured: a moderate one, and a busy IdP's.
+const IN_FLIGHT: [usize; 2] = [32, 128];
 
 /// The audience of the fixture tenant's server signing with `alg`.
 fn audience(alg: Alg) -> &'static str {
@@ -58,14 +61,14 @@ fn exchange_body(id_token: &str, alg: Alg) -> String {
         .finish()
 }
 
-/// Runs `iters` requests made by `request`, [`IN_FLIGHT`] at a time; the wall time taken.
+/// Runs `iters` requests made by `request`, `in_flight` at a time; the wall time taken.
 /// Every request must succeed, or the figure would not mean anything.
-async fn concurrently<F, Fut>(iters: u64, request: F) -> Duration
+async fn concurrently<F, Fut>(iters: u64, in_flight: usize, request: F) -> Duration
 where
     F: Fn() -> Fut,
     Fut: Future<Output = u16> + Send + 'static,
 {
-    let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+    let permits = Arc::new(Semaphore::new(in_flight));
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(usize::try_from(iters).unwrap_or(0));
     for _ in 0..iters {
@@ -146,44 +149,46 @@ fn bench(c: &mut Criterion) {
             });
         });
         let router = jagspec::issuer::router(Arc::clone(&issuer.state));
-        group.bench_function(format!("issue_in_process/{alg}"), |b| {
-            b.iter_custom(|iters| {
-                runtime.block_on(concurrently(iters, || {
-                    let router = router.clone();
-                    let body = exchange_body(&id_token, alg);
-                    async move {
-                        let request = axum::http::Request::post("/token")
+        for in_flight in IN_FLIGHT {
+            group.bench_function(format!("issue_in_process/{alg}/{in_flight}"), |b| {
+                b.iter_custom(|iters| {
+                    runtime.block_on(concurrently(iters, in_flight, || {
+                        let router = router.clone();
+                        let body = exchange_body(&id_token, alg);
+                        async move {
+                            let request = axum::http::Request::post("/token")
+                                .header("content-type", "application/x-www-form-urlencoded")
+                                .header("authorization", AGENT_BASIC)
+                                .body(axum::body::Body::from(body))
+                                .expect("a request");
+                            let response = tower::ServiceExt::oneshot(router, request)
+                                .await
+                                .expect("the router answers");
+                            let status = response.status().as_u16();
+                            drop(axum::body::to_bytes(response.into_body(), 64 * 1024).await);
+                            status
+                        }
+                    }))
+                });
+            });
+            group.bench_function(format!("issue/{alg}/{in_flight}"), |b| {
+                b.iter_custom(|iters| {
+                    runtime.block_on(concurrently(iters, in_flight, || {
+                        let request = client
+                            .post(token_endpoint.as_str())
+                            .basic_auth("agent", Some("agent-secret"))
                             .header("content-type", "application/x-www-form-urlencoded")
-                            .header("authorization", AGENT_BASIC)
-                            .body(axum::body::Body::from(body))
-                            .expect("a request");
-                        let response = tower::ServiceExt::oneshot(router, request)
-                            .await
-                            .expect("the router answers");
-                        let status = response.status().as_u16();
-                        drop(axum::body::to_bytes(response.into_body(), 64 * 1024).await);
-                        status
-                    }
-                }))
+                            .body(exchange_body(&id_token, alg));
+                        async move {
+                            let response = request.send().await.expect("the issuer answers");
+                            let status = response.status().as_u16();
+                            drop(response.bytes().await);
+                            status
+                        }
+                    }))
+                });
             });
-        });
-        group.bench_function(format!("issue/{alg}"), |b| {
-            b.iter_custom(|iters| {
-                runtime.block_on(concurrently(iters, || {
-                    let request = client
-                        .post(token_endpoint.as_str())
-                        .basic_auth("agent", Some("agent-secret"))
-                        .header("content-type", "application/x-www-form-urlencoded")
-                        .body(exchange_body(&id_token, alg));
-                    async move {
-                        let response = request.send().await.expect("the issuer answers");
-                        let status = response.status().as_u16();
-                        drop(response.bytes().await);
-                        status
-                    }
-                }))
-            });
-        });
+        }
     }
     group.finish();
     let events = issuer.state.audit.count().expect("the audit log reads");

@@ -92,10 +92,11 @@ async fn jwks(State(state): State<Arc<IssuerState>>) -> Response {
 async fn token(State(state): State<Arc<IssuerState>>, request: Request) -> Response {
     let snapshot = state.store.snapshot();
     let now = state.clock.now();
+    let time_ms = state.clock.now_millis();
     let mut event = AuditEvent {
-        event_id: random_id(),
+        event_id: time_ordered_id(time_ms),
         request_id: random_id(),
-        time_ms: now.saturating_mul(1000),
+        time_ms,
         ..AuditEvent::default()
     };
     let result = handle(&snapshot, now, request, &mut event).await;
@@ -439,6 +440,16 @@ fn shorten(s: &str) -> String {
     }
 }
 
+/// An event id that sorts by time, like a UUIDv7: 48 bits of Unix milliseconds, then 80
+/// random bits, hex. Inserting into the audit log's unique index then appends to its last
+/// pages instead of dirtying a random page per event: measured, this doubled issuance
+/// (BENCHMARKS.md), because each commit's WAL write shrinks.
+pub(crate) fn time_ordered_id(time_ms: i64) -> String {
+    let random: [u8; 10] = rand::random();
+    let tail: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{:012x}{tail}", time_ms & 0xffff_ffff_ffff)
+}
+
 /// 128 random bits, hex: jti, event and request ids.
 pub(crate) fn random_id() -> String {
     let bytes: [u8; 16] = rand::random();
@@ -470,4 +481,20 @@ fn error_response(denial: &Denial) -> Response {
         );
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_sort_by_time_and_are_unique() {
+        let a = time_ordered_id(1_800_000_000_000);
+        let b = time_ordered_id(1_800_000_000_001);
+        let c = time_ordered_id(1_800_000_000_001);
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|x| x.is_ascii_hexdigit()));
+        assert!(a < b && a < c, "{a} {b} {c}");
+        assert_ne!(b, c);
+    }
 }
