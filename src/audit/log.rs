@@ -595,19 +595,9 @@ mod tests {
             event_id: id.into(),
             request_id: format!("req-{id}"),
             time_ms: 1_800_000_000_000,
-            grant_type: None,
-            outcome: Outcome::Denied,
             status_detail: "Server paused".into(),
             oauth_error: Some("invalid_grant".into()),
-            user: None,
-            client: None,
-            system: None,
-            resource: None,
-            scopes: Vec::new(),
-            token_id: None,
-            signing_key_id: None,
-            algorithm: None,
-            lifetime_secs: None,
+            ..AuditEvent::default()
         }
     }
 

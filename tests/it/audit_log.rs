@@ -45,19 +45,9 @@ fn bare_event(id: &str) -> AuditEvent {
         event_id: id.into(),
         request_id: format!("req-{id}"),
         time_ms: -1,
-        grant_type: None,
-        outcome: Outcome::Denied,
         status_detail: "Server paused".into(),
         oauth_error: None,
-        user: None,
-        client: None,
-        system: None,
-        resource: None,
-        scopes: Vec::new(),
-        token_id: None,
-        signing_key_id: None,
-        algorithm: None,
-        lifetime_secs: None,
+        ..AuditEvent::default()
     }
 }
 

@@ -131,18 +131,19 @@ impl Env {
         self.post(Some(AGENT), &form).await
     }
 
-    async fn verifier_for(&self, audience: &str) -> Verifier {
-        let jwks = self
+    /// The issuer's published JWKS, fetched over HTTP as any relying party would.
+    async fn jwks(&self) -> TrustedJwks {
+        let body = self
             .http
             .get(format!("{}/jwks", self.url()))
             .send()
             .await
-            .unwrap()
-            .bytes()
-            .await
             .unwrap();
-        Verifier::id_jag(TrustedJwks::from_json(&jwks).unwrap(), self.url(), audience)
-            .clock(self.clock.clone())
+        TrustedJwks::from_json(&body.bytes().await.unwrap()).unwrap()
+    }
+
+    async fn verifier_for(&self, audience: &str) -> Verifier {
+        Verifier::id_jag(self.jwks().await, self.url(), audience).clock(self.clock.clone())
     }
 }
 
@@ -772,25 +773,13 @@ async fn malformed_requests_get_an_oauth_error_and_an_audit_event() {
 async fn the_password_grant_returns_an_id_token_for_the_authenticating_client() {
     let env = Env::start("password").await;
     let id_token = env.alice().await;
-    let verified = Verifier::new(
-        TrustedJwks::from_json(
-            &env.http
-                .get(format!("{}/jwks", env.url()))
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap(),
-        )
-        .unwrap(),
-    )
-    .require_typ("JWT")
-    .issuer(env.url())
-    .audience("agent")
-    .clock(env.clock.clone())
-    .verify(&id_token)
-    .unwrap();
+    let verified = Verifier::new(env.jwks().await)
+        .require_typ("JWT")
+        .issuer(env.url())
+        .audience("agent")
+        .clock(env.clock.clone())
+        .verify(&id_token)
+        .unwrap();
     assert_eq!(verified.claims["sub"], "alice");
 }
 
@@ -820,20 +809,7 @@ async fn discovery_metadata_names_the_endpoints_grants_and_the_id_jag_token_type
         m["identity_chaining_requested_token_types_supported"],
         json!([ID_JAG_TOKEN_TYPE])
     );
-    let jwks: Value = env
-        .http
-        .get(format!("{}/jwks", env.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        jwks["keys"].as_array().unwrap().len(),
-        2,
-        "ES256 and EdDSA fixture keys"
-    );
+    assert_eq!(env.jwks().await.len(), 2, "ES256 and EdDSA fixture keys");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
