@@ -54,6 +54,8 @@ mod cli;
 pub mod db;
 pub mod issuer;
 pub mod jose;
+pub mod mocks;
+mod oauth;
 pub mod types;
 
 pub use cli::run as run_cli;
@@ -64,4 +66,5 @@ pub use jose::{
     StepReport, SystemClock, TrustedJwks, TrustedJwksError, UnixTime, Verdict, Verified, Verifier,
     dangerous, fixtures, mint, sign,
 };
+pub use oauth::AuthMethod;
 pub use types::{Audience, ClientId, Issuer, Jti, Kid, Secret, Subject};

@@ -27,7 +27,7 @@ pub use policy::{Decision, ExchangeRequest, Refusal, decide};
 pub use running::{IssuerConfig, RunningIssuer, StartError};
 pub use seed::{Seed, SeedClient, SeedError, SeedGrant, SeedKey, SeedTenant, SeedUser};
 pub use server::{
-    ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, IssuerState, MAX_TOKEN_BODY_BYTES, TOKEN_EXCHANGE_GRANT,
-    router,
+    ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, IssuerState, TOKEN_EXCHANGE_GRANT, router,
 };
+pub use crate::oauth::MAX_TOKEN_BODY_BYTES;
 pub use store::{NewResourceServer, ResourceServerPatch, Store, StoreError, TenantPatch};

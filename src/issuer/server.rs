@@ -10,19 +10,13 @@ use crate::audit::{AuditEvent, AuditLog, Outcome, ScopeOutcome};
 use crate::jose::{Alg, Clock, ID_JAG_TYP, JwsHeader, Rejection, SigningKey, Verifier, sign};
 use crate::types::Secret;
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
-use base64::Engine as _;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// The largest token-endpoint body accepted (DESIGN.md: "bodies over 64 KiB are refused";
-/// a real request is well under 8 KiB).
-pub const MAX_TOKEN_BODY_BYTES: usize = 64 * 1024;
 
 /// RFC 8693 §3 token type of an ID-JAG (ID-JAG §4.3).
 pub const ID_JAG_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id-jag";
@@ -339,40 +333,17 @@ fn mint_with(key: &SigningKey, typ: &str, claims: &Value) -> Result<String, Deni
         })
 }
 
-/// Form parameters, each at most once, empty values treated as absent (RFC 6749 §3.1).
-type Form = BTreeMap<String, String>;
+use crate::oauth::{Form, FormError, presented_credentials};
 
 async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, Denial> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let media = content_type.split(';').next().unwrap_or("").trim();
-    if !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        return Err(Denial::MalformedRequest {
-            reason: format!(
-                "expected Content-Type application/x-www-form-urlencoded (found `{}`)",
-                shorten(content_type)
-            ),
-        });
-    }
-    let bytes: Bytes = axum::body::to_bytes(body, MAX_TOKEN_BODY_BYTES)
+    crate::oauth::read_form(headers, body)
         .await
-        .map_err(|_| Denial::BodyTooLarge {
-            limit: MAX_TOKEN_BODY_BYTES,
-        })?;
-    let mut form = Form::new();
-    for (name, value) in form_urlencoded::parse(&bytes) {
-        if value.is_empty() {
-            continue;
-        }
-        if form.insert(name.to_string(), value.to_string()).is_some() {
-            return Err(Denial::MalformedRequest {
-                reason: format!("parameter `{}` is repeated (RFC 6749 §3.2)", shorten(&name)),
-            });
-        }
-    }
-    Ok(form)
+        .map_err(|e| match e {
+            FormError::TooLarge { limit } => Denial::BodyTooLarge { limit },
+            other => Denial::MalformedRequest {
+                reason: other.to_string(),
+            },
+        })
 }
 
 /// client_secret_basic or client_secret_post, exactly one (RFC 6749 §2.3.1).
@@ -381,62 +352,15 @@ fn authenticate(
     headers: &HeaderMap,
     form: &Form,
 ) -> Result<super::Client, Denial> {
-    let fail = |reason: &str| Denial::ClientAuthenticationFailed {
-        reason: reason.to_owned(),
-    };
-    let basic = match headers.get(header::AUTHORIZATION) {
-        None => None,
-        Some(value) => Some(
-            parse_basic(value)
-                .ok_or_else(|| fail("the Authorization header is not valid HTTP Basic"))?,
-        ),
-    };
-    let post = match (form.get("client_id"), form.get("client_secret")) {
-        (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
-        (None, None) => None,
-        (Some(_), None) => return Err(fail("client_id without client_secret")),
-        (None, Some(_)) => return Err(fail("client_secret without client_id")),
-    };
-    let (id, secret) = match (basic, post) {
-        (Some(_), Some(_)) => return Err(fail("more than one client authentication method")),
-        (None, None) => return Err(fail("no client authentication")),
-        (Some(c), None) | (None, Some(c)) => c,
-    };
-    Store::authenticate_client(state, &id, &secret)
-        .ok_or_else(|| fail("unknown client or wrong secret"))
-}
-
-/// `Basic base64(urlencode(id) ":" urlencode(secret))`.
-fn parse_basic(value: &HeaderValue) -> Option<(String, String)> {
-    let text = value.to_str().ok()?;
-    let (scheme, b64) = text.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (id, secret) = decoded.split_once(':')?;
-    let unescape = |s: &str| {
-        form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-    };
-    Some((unescape(id)?, unescape(secret)?))
+    let fail = |reason: String| Denial::ClientAuthenticationFailed { reason };
+    let presented = presented_credentials(headers, form).map_err(|e| fail(e.to_string()))?;
+    Store::authenticate_client(state, &presented.client_id, &presented.secret)
+        .ok_or_else(|| fail("unknown client or wrong secret".to_owned()))
 }
 
 fn missing(name: &str) -> Denial {
     Denial::MalformedRequest {
         reason: format!("parameter `{name}` is required"),
-    }
-}
-
-fn shorten(s: &str) -> String {
-    if s.chars().count() <= 120 {
-        s.to_owned()
-    } else {
-        format!("{}…", s.chars().take(120).collect::<String>())
     }
 }
 
@@ -450,37 +374,15 @@ pub(crate) fn time_ordered_id(time_ms: i64) -> String {
     format!("{:012x}{tail}", time_ms & 0xffff_ffff_ffff)
 }
 
-/// 128 random bits, hex: jti, event and request ids.
-pub(crate) fn random_id() -> String {
-    let bytes: [u8; 16] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(crate) use crate::oauth::{json_response, random_id, shorten};
 
-/// A JSON response that no cache keeps (RFC 6749 §5.1).
-pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    response
-}
-
-/// An RFC 6749 §5.2 error response.
+/// An RFC 6749 §5.2 error response for a denial.
 fn error_response(denial: &Denial) -> Response {
-    let status = StatusCode::from_u16(denial.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let body = json!({"error": denial.oauth_error(), "error_description": denial.to_string()});
-    let mut response = json_response(status, &body);
-    if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"jagspec\""),
-        );
-    }
-    response
+    crate::oauth::error_response(
+        denial.http_status(),
+        denial.oauth_error(),
+        &denial.to_string(),
+    )
 }
 
 #[cfg(test)]

@@ -1,0 +1,283 @@
+//! OAuth wire plumbing shared by every token endpoint jagspec serves (the reference issuer
+//! and the mock authorization servers): form bodies, client authentication, JSON responses
+//! no cache keeps. Each endpoint maps these errors to its own denial type once.
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The largest token-endpoint body accepted (DESIGN.md: "bodies over 64 KiB are refused";
+/// a real request is well under 8 KiB).
+pub const MAX_TOKEN_BODY_BYTES: usize = 64 * 1024;
+
+/// Form parameters, each at most once, empty values treated as absent (RFC 6749 §3.1).
+pub(crate) type Form = BTreeMap<String, String>;
+
+/// Why a token-endpoint body is not a usable form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum FormError {
+    /// RFC 6749 §3.2: the body is `application/x-www-form-urlencoded`.
+    #[error("expected Content-Type application/x-www-form-urlencoded (found `{found}`)")]
+    ContentType { found: String },
+    /// Larger than [`MAX_TOKEN_BODY_BYTES`].
+    #[error("the request body exceeds {limit} bytes")]
+    TooLarge { limit: usize },
+    /// RFC 6749 §3.2: parameters are sent at most once.
+    #[error("parameter `{name}` is repeated (RFC 6749 §3.2)")]
+    Repeated { name: String },
+}
+
+/// Reads a token-endpoint form body, at most [`MAX_TOKEN_BODY_BYTES`].
+pub(crate) async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, FormError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(FormError::ContentType {
+            found: shorten(content_type),
+        });
+    }
+    let bytes: Bytes = axum::body::to_bytes(body, MAX_TOKEN_BODY_BYTES)
+        .await
+        .map_err(|_| FormError::TooLarge {
+            limit: MAX_TOKEN_BODY_BYTES,
+        })?;
+    let mut form = Form::new();
+    for (name, value) in form_urlencoded::parse(&bytes) {
+        if value.is_empty() {
+            continue;
+        }
+        if form.insert(name.to_string(), value.to_string()).is_some() {
+            return Err(FormError::Repeated {
+                name: shorten(&name),
+            });
+        }
+    }
+    Ok(form)
+}
+
+/// How the client authenticated (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// HTTP Basic with the url-encoded id and secret.
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the body.
+    ClientSecretPost,
+}
+
+impl AuthMethod {
+    /// The RFC 8414 / RFC 7591 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+        }
+    }
+}
+
+/// Credentials a request presented; not yet checked against any registration.
+pub(crate) struct Presented {
+    pub(crate) client_id: String,
+    pub(crate) secret: String,
+    pub(crate) method: AuthMethod,
+}
+
+/// Why no single set of client credentials could be read from a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum CredentialsError {
+    #[error("the Authorization header is not valid HTTP Basic")]
+    NotBasic,
+    #[error("client_id without client_secret")]
+    IdWithoutSecret,
+    #[error("client_secret without client_id")]
+    SecretWithoutId,
+    #[error("more than one client authentication method")]
+    MoreThanOneMethod,
+    #[error("the body's client_id `{body}` is not the authenticated client `{basic}`")]
+    ClientIdDisagrees { basic: String, body: String },
+    #[error("no client authentication")]
+    Missing,
+}
+
+/// Exactly one of `client_secret_basic` or `client_secret_post` (RFC 6749 §2.3.1). A body
+/// `client_id` beside HTTP Basic is tolerated when it names the same client: SDKs send it
+/// (the MCP python SDK always does), and RFC 6749 §2.3.1 forbids only a second *method*.
+pub(crate) fn presented_credentials(
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Presented, CredentialsError> {
+    let basic = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(value) => Some(parse_basic(value).ok_or(CredentialsError::NotBasic)?),
+    };
+    match (basic, form.get("client_id"), form.get("client_secret")) {
+        (Some(_), _, Some(_)) => Err(CredentialsError::MoreThanOneMethod),
+        (Some((id, _)), Some(body), None) if *body != id => {
+            Err(CredentialsError::ClientIdDisagrees {
+                basic: shorten(&id),
+                body: shorten(body),
+            })
+        }
+        (Some((client_id, secret)), _, None) => Ok(Presented {
+            client_id,
+            secret,
+            method: AuthMethod::ClientSecretBasic,
+        }),
+        (None, Some(id), Some(secret)) => Ok(Presented {
+            client_id: id.clone(),
+            secret: secret.clone(),
+            method: AuthMethod::ClientSecretPost,
+        }),
+        (None, Some(_), None) => Err(CredentialsError::IdWithoutSecret),
+        (None, None, Some(_)) => Err(CredentialsError::SecretWithoutId),
+        (None, None, None) => Err(CredentialsError::Missing),
+    }
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))`.
+fn parse_basic(value: &HeaderValue) -> Option<(String, String)> {
+    let text = value.to_str().ok()?;
+    let (scheme, b64) = text.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((form_decode(id)?, form_decode(secret)?))
+}
+
+/// Undoes `application/x-www-form-urlencoded` escaping of one value.
+fn form_decode(s: &str) -> Option<String> {
+    form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The `Authorization` value for `client_secret_basic` (RFC 6749 §2.3.1: each part
+/// form-urlencoded, then base64).
+pub(crate) fn basic_authorization(client_id: &str, secret: &str) -> String {
+    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let pair = format!("{}:{}", encode(client_id), encode(secret));
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+/// At most 120 characters of something a caller sent, for an error message.
+pub(crate) fn shorten(s: &str) -> String {
+    if s.chars().count() <= 120 {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(120).collect::<String>())
+    }
+}
+
+/// 128 random bits, hex: jti, event and request ids.
+pub(crate) fn random_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A JSON response that no cache keeps (RFC 6749 §5.1).
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// An RFC 6749 §5.2 error response; `invalid_client` after an authentication attempt is 401
+/// with a `WWW-Authenticate` challenge.
+pub(crate) fn error_response(status: u16, error: &str, description: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = serde_json::json!({"error": error, "error_description": description});
+    let mut response = json_response(status, &body);
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"jagspec\""),
+        );
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> Form {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn basic(id: &str, secret: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&basic_authorization(id, secret)).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn basic_credentials_round_trip_through_form_encoding() {
+        let p = presented_credentials(&basic("a:b c", "s%&"), &Form::new()).unwrap();
+        assert_eq!(
+            (p.client_id.as_str(), p.secret.as_str()),
+            ("a:b c", "s%&")
+        );
+        assert_eq!(p.method, AuthMethod::ClientSecretBasic);
+    }
+
+    #[test]
+    fn a_body_client_id_beside_basic_must_name_the_same_client() {
+        let same = presented_credentials(&basic("agent", "s"), &form(&[("client_id", "agent")]));
+        assert!(same.is_ok());
+        let other = presented_credentials(&basic("agent", "s"), &form(&[("client_id", "x")]));
+        assert_eq!(
+            other.err(),
+            Some(CredentialsError::ClientIdDisagrees {
+                basic: "agent".into(),
+                body: "x".into()
+            })
+        );
+        let both = presented_credentials(
+            &basic("agent", "s"),
+            &form(&[("client_id", "agent"), ("client_secret", "s")]),
+        );
+        assert_eq!(both.err(), Some(CredentialsError::MoreThanOneMethod));
+    }
+
+    #[test]
+    fn post_credentials_need_both_members() {
+        let h = HeaderMap::new();
+        assert_eq!(
+            presented_credentials(&h, &form(&[("client_id", "a")])).err(),
+            Some(CredentialsError::IdWithoutSecret)
+        );
+        assert_eq!(
+            presented_credentials(&h, &form(&[("client_secret", "a")])).err(),
+            Some(CredentialsError::SecretWithoutId)
+        );
+        assert_eq!(
+            presented_credentials(&h, &Form::new()).err(),
+            Some(CredentialsError::Missing)
+        );
+    }
+}
