@@ -117,6 +117,31 @@ impl Secret {
     pub fn into_secret(self) -> String {
         self.0
     }
+
+    /// Whether `presented` is this secret, compared in constant time: both are hashed
+    /// first, so neither the position of the first difference nor the length of the secret
+    /// leaks through timing.
+    pub fn matches(&self, presented: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let a = Sha256::digest(presented.as_bytes());
+        let b = Sha256::digest(self.0.as_bytes());
+        a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+/// Serde helpers for the few documents that must carry a secret (the ecosystem manifest):
+/// `Secret` implements neither trait, so a secret reaches JSON only where a field opts in.
+pub(crate) mod secret_serde {
+    use super::Secret;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(s: &Secret, out: S) -> Result<S::Ok, S::Error> {
+        out.serialize_str(s.secret())
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Secret, D::Error> {
+        String::deserialize(input).map(Secret::new)
+    }
 }
 
 impl fmt::Debug for Secret {

@@ -26,3 +26,9 @@ mod audit_log;
 
 #[path = "it/issuer_admin.rs"]
 mod issuer_admin;
+
+#[path = "it/mcp_server.rs"]
+mod mcp_server;
+
+#[path = "it/ecosystem.rs"]
+mod ecosystem;

@@ -52,6 +52,11 @@ const SELECT_ONE: &str = concat!(
     columns!(),
     " FROM audit_events WHERE event_id = ?1"
 );
+const SELECT_BY_REQUEST: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM audit_events WHERE request_id = ?1 ORDER BY seq"
+);
 
 /// Why an audit event could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -286,6 +291,30 @@ impl AuditLog {
             .optional()
             .map_err(|e| self.sqlite(context(), e))?;
         row.map(|r| r.and_then(StoredRow::decode)).transpose()
+    }
+
+    /// The events of the token request whose response carried `x-request-id: request_id`
+    /// (exactly one, unless something is wrong). A scan: for tools and tests, not for hot
+    /// paths.
+    ///
+    /// # Errors
+    ///
+    /// [`AuditError::Sqlite`] if SQLite refuses, [`AuditError::Corrupt`] for a row that
+    /// does not decode.
+    pub fn find_by_request_id(&self, request_id: &str) -> Result<Vec<AuditEvent>, AuditError> {
+        let context = || format!("reading the events of request `{request_id}`");
+        let reader = self.reader();
+        let mut stmt = reader
+            .prepare_cached(SELECT_BY_REQUEST)
+            .map_err(|e| self.sqlite(context(), e))?;
+        let rows = stmt
+            .query_map([request_id], StoredRow::read)
+            .map_err(|e| self.sqlite(context(), e))?;
+        let mut events = Vec::new();
+        for row in rows {
+            events.push(row.map_err(|e| self.sqlite(context(), e))??.decode()?);
+        }
+        Ok(events)
     }
 
     /// Transactions the writer has committed since [`AuditLog::open`]. With group commit

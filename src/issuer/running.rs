@@ -89,6 +89,16 @@ impl RunningIssuer {
                 addr: config.bind,
                 source,
             })?;
+        Self::start_on(listener, config).await
+    }
+
+    /// As [`RunningIssuer::start`], on a socket already bound (`config.bind` is ignored):
+    /// the mock ecosystem binds every socket first, so each party knows the others' URLs.
+    ///
+    /// # Errors
+    ///
+    /// [`StartError`].
+    pub async fn start_on(listener: TcpListener, config: IssuerConfig) -> Result<Self, StartError> {
         let addr = listener.local_addr().map_err(|source| StartError::Bind {
             addr: config.bind,
             source,

@@ -139,6 +139,14 @@ pub enum SeedError {
     /// A rule of the registry refused an entry.
     #[error("tenant seed: {0}")]
     Store(#[from] StoreError),
+    /// A `${…}` placeholder names nothing known, or is not closed.
+    #[error("tenant seed: unknown placeholder `${{{name}}}`; known: {known}")]
+    Placeholder {
+        /// The text between `${` and `}`.
+        name: String,
+        /// What could have been meant.
+        known: String,
+    },
 }
 
 impl Seed {
@@ -149,6 +157,43 @@ impl Seed {
     /// [`SeedError::Toml`] naming the line and field.
     pub fn from_toml(text: &str) -> Result<Self, SeedError> {
         toml::from_str(text).map_err(|e| SeedError::Toml(e.to_string()))
+    }
+
+    /// Parses a seed after replacing each `${NAME}` outside comment lines with
+    /// `values[NAME]`: how the mock
+    /// ecosystem points audiences and resource URIs at mocks whose ports are chosen at start.
+    ///
+    /// # Errors
+    ///
+    /// [`SeedError::Placeholder`] for a name `values` does not know; then as
+    /// [`Seed::from_toml`].
+    pub fn from_toml_with(
+        text: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<Self, SeedError> {
+        let unknown = |name: &str| SeedError::Placeholder {
+            name: name.to_owned(),
+            known: values.keys().map(String::as_str).collect::<Vec<_>>().join(", "),
+        };
+        let mut out = String::with_capacity(text.len());
+        for line in text.split_inclusive('\n') {
+            // Comment lines may mention placeholders to document them.
+            if line.trim_start().starts_with('#') {
+                out.push_str(line);
+                continue;
+            }
+            let mut rest = line;
+            while let Some(start) = rest.find("${") {
+                out.push_str(&rest[..start]);
+                let after = &rest[start + 2..];
+                let end = after.find('}').ok_or_else(|| unknown(after.trim_end()))?;
+                let name = &after[..end];
+                out.push_str(values.get(name).ok_or_else(|| unknown(name))?);
+                rest = &after[end + 1..];
+            }
+            out.push_str(rest);
+        }
+        Self::from_toml(&out)
     }
 
     /// The tenant settings for a tenant at `url`.

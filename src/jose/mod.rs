@@ -35,6 +35,9 @@ pub use verify::{
     Step, StepReport, Verdict, Verified, Verifier,
 };
 
+pub(crate) use b64::{decode as b64_decode, encode as b64_encode};
+pub(crate) use jwks::json_kind as json_kind_of;
+
 /// The JOSE `typ` of an ID-JAG (ID-JAG §3.1; media type `application/oauth-id-jag+jwt`,
 /// §10.1). Explicit typing per RFC 8725 §3.11 keeps an ID token from being replayed as an
 /// ID-JAG.

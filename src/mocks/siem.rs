@@ -1,0 +1,274 @@
+//! A SIEM sink: an HTTP receiver that keeps every delivery, so a test (or a script in any
+//! language, through `GET /received`) can see what an exporter sent.
+//!
+//! Any POST path is accepted, so one sink stands in for Splunk HEC
+//! (`/services/collector/event`), a generic webhook or an NDJSON collector; the answer is
+//! Splunk HEC's success shape, which other senders ignore.
+
+use crate::jose::Clock;
+use crate::oauth::json_response;
+use crate::types::Secret;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// The largest delivery kept; exporters batch, but not beyond a few MiB.
+pub const MAX_DELIVERY_BYTES: usize = 8 * 1024 * 1024;
+
+/// The path that lists what was received.
+const RECEIVED_PATH: &str = "/received";
+
+/// What the sink kept of one delivery.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Delivery {
+    /// The request path, e.g. `/services/collector/event` (without the query).
+    pub path: String,
+    /// The `Content-Type` header, if it was readable text.
+    pub content_type: Option<String>,
+    /// The body, UTF-8.
+    pub body: String,
+    /// When it arrived, Unix milliseconds from the injected clock.
+    pub received_at_ms: i64,
+}
+
+/// An HTTP receiver that keeps every delivery in memory, in order.
+pub struct SiemSink {
+    deliveries: Mutex<Vec<Delivery>>,
+    /// Required as `Bearer <token>` or `Splunk <token>` when set.
+    bearer_token: Option<Secret>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for SiemSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SiemSink")
+            .field("deliveries", &self.lock().len())
+            .field("token_required", &self.bearer_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SiemSink {
+    /// A sink that requires `bearer_token` (as `Bearer` or Splunk HEC's `Splunk` scheme) on
+    /// every delivery when one is given, and timestamps deliveries with `clock`.
+    pub fn new(bearer_token: Option<Secret>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            deliveries: Mutex::new(Vec::new()),
+            bearer_token,
+            clock,
+        }
+    }
+
+    /// The routes: POST anywhere but `/received` delivers; GET `/received` lists.
+    pub fn router(self: Arc<Self>) -> Router {
+        Router::new()
+            .fallback(dispatch)
+            .layer(DefaultBodyLimit::max(MAX_DELIVERY_BYTES))
+            .with_state(self)
+    }
+
+    /// Everything received so far, in order.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.lock().clone()
+    }
+
+    /// Every non-empty line of every delivery body, parsed as JSON where it parses (NDJSON
+    /// batches); a line of several concatenated JSON values (Splunk HEC batches) gives each
+    /// value, and a line that is not JSON is kept as a string.
+    pub fn events(&self) -> Vec<Value> {
+        let deliveries = self.lock();
+        let mut events = Vec::new();
+        for delivery in deliveries.iter() {
+            for line in delivery
+                .body
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+            {
+                let values: Result<Vec<Value>, _> = serde_json::Deserializer::from_str(line)
+                    .into_iter()
+                    .collect();
+                match values {
+                    Ok(values) => events.extend(values),
+                    Err(_) => events.push(Value::String(line.to_owned())),
+                }
+            }
+        }
+        events
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Delivery>> {
+        // A panic elsewhere cannot leave a Vec half-pushed; keep serving.
+        self.deliveries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the request carries the configured token, if one is configured.
+    fn authorized(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+        let Some(expected) = &self.bearer_token else {
+            return Ok(());
+        };
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return Err(Refusal::TokenMissing);
+        };
+        let text = value.to_str().map_err(|_| Refusal::TokenInvalid)?;
+        let (scheme, token) = text.split_once(' ').ok_or(Refusal::TokenInvalid)?;
+        let scheme_ok =
+            scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("splunk");
+        // Both comparisons run, so a wrong scheme costs the same as a wrong token.
+        let token_ok = same_secret(token.trim(), expected.secret());
+        if scheme_ok && token_ok {
+            Ok(())
+        } else {
+            Err(Refusal::TokenInvalid)
+        }
+    }
+
+    async fn deliver(&self, request: Request) -> Response {
+        if let Err(refusal) = self.authorized(request.headers()) {
+            return refusal.response();
+        }
+        let path = request.uri().path().to_owned();
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = match Bytes::from_request(request, &()).await {
+            Ok(bytes) => bytes,
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return reply(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!("the delivery exceeds {MAX_DELIVERY_BYTES} bytes"),
+                    6,
+                );
+            }
+            Err(_) => return reply(StatusCode::BAD_REQUEST, "the body could not be read", 6),
+        };
+        let Ok(body) = String::from_utf8(bytes.to_vec()) else {
+            return reply(StatusCode::BAD_REQUEST, "the body is not UTF-8", 6);
+        };
+        let delivery = Delivery {
+            path,
+            content_type,
+            body,
+            received_at_ms: self.clock.now_millis(),
+        };
+        self.lock().push(delivery);
+        reply(StatusCode::OK, "Success", 0)
+    }
+}
+
+/// Why a delivery was refused before it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// No Authorization header.
+    TokenMissing,
+    /// An Authorization header without the configured token.
+    TokenInvalid,
+}
+
+impl Refusal {
+    /// A 401 in Splunk HEC's shape (codes 2 and 4 are HEC's own).
+    fn response(self) -> Response {
+        let (text, code) = match self {
+            Self::TokenMissing => ("Token is required", 2),
+            Self::TokenInvalid => ("Invalid token", 4),
+        };
+        let mut response = reply(StatusCode::UNAUTHORIZED, text, code);
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"jagspec-siem\""),
+        );
+        response
+    }
+}
+
+async fn dispatch(State(sink): State<Arc<SiemSink>>, request: Request) -> Response {
+    let method = request.method().clone();
+    if request.uri().path() == RECEIVED_PATH {
+        return if method == Method::GET || method == Method::HEAD {
+            json_response(StatusCode::OK, &json!({"deliveries": sink.deliveries()}))
+        } else {
+            method_not_allowed("GET, HEAD")
+        };
+    }
+    if method == Method::POST {
+        sink.deliver(request).await
+    } else {
+        method_not_allowed("POST")
+    }
+}
+
+/// Splunk HEC's response shape: `{"text": …, "code": …}`.
+fn reply(status: StatusCode, text: &str, code: u8) -> Response {
+    json_response(status, &json!({"text": text, "code": code}))
+}
+
+fn method_not_allowed(allow: &'static str) -> Response {
+    let mut response = reply(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("this endpoint accepts {allow}"),
+        6,
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// Compares two secrets in constant time: both are hashed first, so neither the position
+/// of the first difference nor the length of the expected token leaks through timing.
+fn same_secret(presented: &str, expected: &str) -> bool {
+    let a = Sha256::digest(presented.as_bytes());
+    let b = Sha256::digest(expected.as_bytes());
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jose::FixedClock;
+
+    #[test]
+    fn debug_output_never_shows_the_token() {
+        let sink = SiemSink::new(
+            Some(Secret::new("hec-token-123")),
+            Arc::new(FixedClock::at(0)),
+        );
+        let shown = format!("{sink:?}");
+        assert!(!shown.contains("hec-token-123"), "{shown}");
+        assert!(shown.contains("token_required: true"), "{shown}");
+    }
+
+    #[test]
+    fn events_split_ndjson_and_concatenated_json_and_keep_other_lines_as_text() {
+        let sink = SiemSink::new(None, Arc::new(FixedClock::at(0)));
+        sink.lock().push(Delivery {
+            path: "/".into(),
+            content_type: None,
+            body: "{\"a\":1}\n\n{\"b\":2}{\"c\":3}\nnot json\n".into(),
+            received_at_ms: 0,
+        });
+        assert_eq!(
+            sink.events(),
+            vec![
+                json!({"a": 1}),
+                json!({"b": 2}),
+                json!({"c": 3}),
+                json!("not json")
+            ]
+        );
+    }
+}

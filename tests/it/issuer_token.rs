@@ -16,7 +16,7 @@ const NOW: i64 = 1_800_000_000;
 const CHAT: &str = "https://as.chat.example";
 const CHAT_MCP: &str = "https://mcp.chat.example/mcp";
 
-/// An issuer seeded from `fixtures/tenant.toml`, a clock the test moves, an HTTP client.
+/// An issuer seeded from `fixtures/tenant-examples.toml`, a clock the test moves, an HTTP client.
 struct Env {
     issuer: RunningIssuer,
     /// Removes the database when the test ends.
@@ -36,7 +36,7 @@ struct Answer {
 
 impl Env {
     async fn start(name: &str) -> Self {
-        let seed = Seed::from_toml(include_str!("../../fixtures/tenant.toml")).unwrap();
+        let seed = Seed::from_toml(include_str!("../../fixtures/tenant-examples.toml")).unwrap();
         let clock = Arc::new(FixedClock::at(NOW));
         let db = TempDb::new(&format!("issuer-{name}"));
         let config = IssuerConfig {
