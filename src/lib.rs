@@ -17,6 +17,8 @@
 //!   a precise [`Rejection`] variant.
 //! * [`types`]: newtypes for protocol strings (issuer, audience, client id, kid, jti) and for
 //!   secrets, which redact themselves in `Debug`.
+//! * [`client`]: the reference MCP client, which runs the whole chain (discovery, token
+//!   exchange, jwt-bearer grant, MCP calls) against any MCP server and records every hop.
 //! * `cli` (private): the `jagspec` command line; a thin layer over the library.
 //!
 //! Later parts (the reference issuer, the audit log, the mock authorization and MCP servers,
@@ -50,6 +52,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod client;
 mod cli;
 pub mod db;
 pub mod issuer;

@@ -36,6 +36,16 @@ pub enum ScopeVerdict {
     Denied,
 }
 
+impl ScopeVerdict {
+    /// `granted` or `denied`, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Granted => "granted",
+            Self::Denied => "denied",
+        }
+    }
+}
+
 /// A requested scope and what became of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScopeOutcome {

@@ -4,9 +4,12 @@
 //! token is accepted), 1 `inspect` refused the token, 2 bad usage or input, 3 `inspect`
 //! could not decide because no trusted JWKS was given.
 
+mod client;
+mod demo;
 mod inspect;
 mod keys;
 mod mint;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -32,6 +35,19 @@ enum Command {
     /// Exit code 0 when the token is accepted, 1 when refused, 2 on bad input, 3 when no
     /// --jwks was given so the signature could not be checked.
     Inspect(inspect::InspectArgs),
+    /// Run the reference MCP client's whole chain against an MCP server (discovery, token
+    /// exchange, jwt-bearer grant, initialize, tools) and print every hop.
+    ///
+    /// Exit code 0 when the chain completed, 1 when a hop failed, 2 on bad input.
+    Client(client::ClientArgs),
+    /// Start the reference issuer and the mock ecosystem (authorization servers, MCP
+    /// servers, SIEM sink) on loopback, print the URLs, write the manifest, and stay up
+    /// until interrupted.
+    Serve(serve::ServeArgs),
+    /// Run the whole chain on the embedded ecosystem: a granted chain per signing
+    /// algorithm, then each documented denial and rejection with its status detail and
+    /// audit record. Exit code 0 only when every scene ends as the seeds document.
+    Demo(demo::DemoArgs),
 }
 
 /// A command's failure: printed as `error: …`, exit code 2.
@@ -51,6 +67,9 @@ pub fn run() -> ExitCode {
         Command::Keys(cmd) => keys::run(cmd),
         Command::Mint(args) => mint::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Client(args) => client::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match outcome {
         Ok(code) => code,

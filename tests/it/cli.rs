@@ -333,3 +333,85 @@ async fn inspect_fetches_the_jwks_from_a_loopback_url() {
     assert!(String::from_utf8_lossy(&not_found.stderr).contains("HTTP 404"));
     server.verify().await;
 }
+
+#[test]
+fn the_demo_ends_every_scene_as_the_seeds_document_and_exits_zero() {
+    let out = jagspec(&["demo"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("demo: 11 of 11 scenes ended as the seeds document"),
+        "{text}"
+    );
+    for detail in [
+        "status detail \"Server paused\", OAuth error access_denied, HTTP 400",
+        "status detail \"Target URL not registered\", OAuth error invalid_target, HTTP 400",
+        "status detail \"Audience not registered\", OAuth error invalid_target, HTTP 400",
+        "status detail \"No grant for the scope\", OAuth error invalid_scope, HTTP 400",
+        "status detail \"Scope not enabled\", OAuth error invalid_scope, HTTP 400",
+        "status detail \"No signing key for the algorithm\", OAuth error server_error, HTTP 500",
+        "the authorization server rejected the ID-JAG: invalid_grant",
+    ] {
+        assert!(text.contains(detail), "missing `{detail}` in:\n{text}");
+    }
+    // Secrets stay redacted unless --show-secrets.
+    assert!(!text.contains("alice-password") && !text.contains("agent-secret"), "{text}");
+}
+
+#[test]
+fn serve_writes_a_manifest_that_drives_the_chain_and_stops_on_sigterm() {
+    let dir = scratch("serve");
+    let manifest_path = dir.join("manifest.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jagspec"))
+        .args(["serve", "--manifest", manifest_path.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The manifest appears once every server listens (an atomic rename: never half a file).
+    let mut manifest = None;
+    for _ in 0..200 {
+        if let Ok(text) = std::fs::read_to_string(&manifest_path) {
+            manifest = Some(serde_json::from_str::<serde_json::Value>(&text).unwrap());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let manifest = manifest.expect("serve wrote its manifest within 10 s");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&manifest_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the manifest holds credentials");
+    }
+    let metadata_url = manifest["issuer"]["metadata_url"].as_str().unwrap().to_owned();
+    let es = manifest["authorization_servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "es256")
+        .unwrap()
+        .clone();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let issuer: serde_json::Value = http.get(&metadata_url).send().await.unwrap().json().await.unwrap();
+        assert_eq!(issuer["issuer"], manifest["issuer"]["url"]);
+        let challenge = http
+            .post(es["mcp_servers"][0]["url"].as_str().unwrap())
+            .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(challenge.status(), 401);
+    });
+    // SIGTERM stops it cleanly.
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    assert!(text.contains("authorization server") && text.contains("ready in"), "{text}");
+}

@@ -1,0 +1,182 @@
+//! `jagspec client`: run the reference MCP client's whole chain against an MCP server and
+//! print every hop.
+
+use super::{CliError, read_input};
+use crate::client::{self, ClientConfig, REQUEST_TIMEOUT, SubjectToken, ToolCall};
+use crate::oauth::AuthMethod;
+use crate::types::Secret;
+use clap::{ArgGroup, Args, ValueEnum};
+use serde_json::Value;
+use std::process::ExitCode;
+
+/// The `--arguments` of `--call` when none are given.
+const DEFAULT_ARGUMENTS: &str = r#"{"text":"hello from jagspec"}"#;
+
+#[derive(Debug, Args)]
+#[command(
+    group(ArgGroup::new("subject").required(true).args(["id_token", "user"])),
+    after_help = "Examples:\n  \
+    jagspec client --mcp-url http://127.0.0.1:7101/mcp \\\n      \
+    --idp-token-endpoint http://127.0.0.1:7000/token --user alice --password alice-password \\\n      \
+    --idp-client-id agent --idp-client-secret agent-secret \\\n      \
+    --client-id agent-at-es256 --client-secret agent-at-es256-secret \\\n      \
+    --scope chat.read --call echo\n\n\
+    Credentials and tokens are redacted unless --show-secrets. The client secrets may come\n\
+    from JAGSPEC_IDP_CLIENT_SECRET and JAGSPEC_CLIENT_SECRET instead of the command line.\n\n\
+    Exit codes: 0 the chain completed, 1 a hop failed (the last line names it), 2 bad input."
+)]
+pub(crate) struct ClientArgs {
+    /// The MCP server's URL; its protected-resource metadata must name exactly this
+    /// resource.
+    #[arg(long, value_name = "URL")]
+    mcp_url: String,
+    /// The IdP's token endpoint (password login and token exchange).
+    #[arg(long, value_name = "URL")]
+    idp_token_endpoint: String,
+    /// The user's ID token, issued to --idp-client-id; `-` reads it from standard input.
+    #[arg(long, value_name = "TOKEN", value_parser = secret)]
+    id_token: Option<Secret>,
+    /// A test user to log in with the password grant instead of --id-token.
+    #[arg(long, value_name = "NAME", requires = "password")]
+    user: Option<String>,
+    /// The test user's password.
+    #[arg(long, value_name = "PW", requires = "user", value_parser = secret)]
+    password: Option<Secret>,
+    /// The client's id at the IdP.
+    #[arg(long, value_name = "ID")]
+    idp_client_id: String,
+    /// The client's secret at the IdP.
+    #[arg(long, value_name = "SECRET", env = "JAGSPEC_IDP_CLIENT_SECRET",
+          hide_env_values = true, value_parser = secret)]
+    idp_client_secret: Secret,
+    /// The client's id at the MCP server's authorization server.
+    #[arg(long, value_name = "ID")]
+    client_id: String,
+    /// The client's secret at the authorization server.
+    #[arg(long, value_name = "SECRET", env = "JAGSPEC_CLIENT_SECRET",
+          hide_env_values = true, value_parser = secret)]
+    client_secret: Secret,
+    /// Client authentication at both token endpoints (RFC 6749 §2.3.1).
+    #[arg(long, value_enum, default_value_t = AuthFlag::Basic)]
+    auth_method: AuthFlag,
+    /// Space-separated scopes for the token exchange and the jwt-bearer grant.
+    #[arg(long, value_name = "S")]
+    scope: Option<String>,
+    /// A tool to call after listing the tools.
+    #[arg(long, value_name = "TOOL")]
+    call: Option<String>,
+    /// The tool's arguments, a JSON object [default: {"text":"hello from jagspec"}].
+    #[arg(long, value_name = "JSON", requires = "call")]
+    arguments: Option<String>,
+    /// Print credentials and tokens whole instead of redacted.
+    #[arg(long)]
+    show_secrets: bool,
+    /// Print the transcript as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `--auth-method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum AuthFlag {
+    /// `client_secret_basic`: HTTP Basic.
+    Basic,
+    /// `client_secret_post`: in the form body.
+    Post,
+}
+
+/// Wraps a flag value at once, so that `Debug` of the arguments never shows it.
+fn secret(value: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(value))
+}
+
+pub(crate) fn run(args: ClientArgs) -> Result<ExitCode, CliError> {
+    let show_secrets = args.show_secrets;
+    let json = args.json;
+    let config = config(args)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError(format!("cannot start the HTTP client: {e}")))?;
+    let transcript = runtime.block_on(async {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            // A redirect would replay credentials to a location nobody configured.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("jagspec/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CliError(format!("cannot build the HTTP client: {e}")))?;
+        Ok::<_, CliError>(client::run(&config, &http).await)
+    })?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&transcript.to_json(show_secrets)).unwrap_or_default()
+        );
+    } else {
+        println!("{}", transcript.render(show_secrets));
+    }
+    Ok(ExitCode::from(if transcript.outcome.is_ok() { 0 } else { 1 }))
+}
+
+/// The library's configuration from the flags; bad input is exit code 2.
+fn config(args: ClientArgs) -> Result<ClientConfig, CliError> {
+    for (flag, url) in [
+        ("--mcp-url", &args.mcp_url),
+        ("--idp-token-endpoint", &args.idp_token_endpoint),
+    ] {
+        match url::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => return Err(CliError(format!("{flag}: `{url}` is not an http(s) URL"))),
+        }
+    }
+    let subject = match (args.id_token, args.user, args.password) {
+        (Some(token), None, None) => {
+            let token = if token.secret() == "-" {
+                Secret::new(read_input("-")?.trim())
+            } else {
+                token
+            };
+            if token.secret().is_empty() {
+                return Err(CliError("--id-token: the token is empty".to_owned()));
+            }
+            SubjectToken::IdToken(token)
+        }
+        (None, Some(user), Some(password)) => SubjectToken::Login { user, password },
+        // clap's group and `requires` rule the other combinations out.
+        _ => {
+            return Err(CliError(
+                "give either --id-token, or --user with --password".to_owned(),
+            ));
+        }
+    };
+    let call = match args.call {
+        None => None,
+        Some(name) => {
+            let text = args.arguments.as_deref().unwrap_or(DEFAULT_ARGUMENTS);
+            let arguments: Value = serde_json::from_str(text)
+                .map_err(|e| CliError(format!("--arguments: not JSON: {e}")))?;
+            if !arguments.is_object() {
+                return Err(CliError(
+                    "--arguments: expected a JSON object (MCP tools/call arguments)".to_owned(),
+                ));
+            }
+            Some(ToolCall { name, arguments })
+        }
+    };
+    Ok(ClientConfig {
+        mcp_url: args.mcp_url,
+        idp_token_endpoint: args.idp_token_endpoint,
+        subject,
+        idp_client_id: args.idp_client_id,
+        idp_client_secret: args.idp_client_secret,
+        client_id: args.client_id,
+        client_secret: args.client_secret,
+        auth_method: match args.auth_method {
+            AuthFlag::Basic => AuthMethod::ClientSecretBasic,
+            AuthFlag::Post => AuthMethod::ClientSecretPost,
+        },
+        scope: args.scope,
+        call,
+    })
+}

@@ -1,0 +1,142 @@
+//! `jagspec serve`: the whole mock ecosystem on loopback until interrupted.
+
+use super::CliError;
+use crate::mocks::{Ecosystem, EcosystemOptions, Manifest};
+use crate::mocks::config::EcosystemConfig;
+use crate::types::Secret;
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Write the manifest (every URL, client credential and test user, as JSON) here.
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// The issuer's SQLite file; kept across runs (use with --port-base, since the tenant
+    /// stores the mocks' URLs). Default: a temporary file removed at exit.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Use consecutive ports from this one instead of ephemeral ports.
+    #[arg(long)]
+    port_base: Option<u16>,
+    /// A directory of mock declarations (*.toml) instead of the embedded mocks/.
+    #[arg(long)]
+    mocks: Option<PathBuf>,
+    /// A tenant seed instead of the embedded fixtures/tenant.toml.
+    #[arg(long)]
+    tenant: Option<PathBuf>,
+    /// The admin API's bearer token (default: random, written to the manifest).
+    #[arg(long, env = "JAGSPEC_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+}
+
+pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
+    let mut options = EcosystemOptions::default();
+    if let Some(dir) = &args.mocks {
+        options.mocks = EcosystemConfig::from_dir(dir)?;
+    }
+    if let Some(path) = &args.tenant {
+        options.tenant = super::read_input(&path.display().to_string())?;
+    }
+    options.db = args.db.clone();
+    options.port_base = args.port_base;
+    options.admin_token = args.admin_token.clone().map(Secret::new);
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let started = std::time::Instant::now();
+        let ecosystem = Ecosystem::start_with(options).await?;
+        let elapsed = started.elapsed();
+        print!("{}", describe(ecosystem.manifest()));
+        for warning in ecosystem.warnings() {
+            eprintln!("warning: {warning}");
+        }
+        if let Some(path) = &args.manifest {
+            write_manifest(path, ecosystem.manifest())?;
+            println!("manifest: {} (holds the test credentials)", path.display());
+        }
+        println!(
+            "ready in {} ms; Ctrl-C stops",
+            elapsed.as_millis()
+        );
+        wait_for_interrupt().await;
+        ecosystem.stop().await;
+        Ok::<_, CliError>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The URLs, one party per line.
+pub(crate) fn describe(m: &Manifest) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "issuer                {}", m.issuer.url);
+    let _ = writeln!(out, "  admin API           {}", m.issuer.admin_url);
+    for a in &m.authorization_servers {
+        let _ = writeln!(
+            out,
+            "authorization server  {}  {:<13} verifies {}{}",
+            a.issuer,
+            a.name,
+            a.alg,
+            a.description
+                .as_deref()
+                .map(|d| format!(" — {d}"))
+                .unwrap_or_default()
+        );
+        for s in &a.mcp_servers {
+            let _ = writeln!(
+                out,
+                "  MCP server          {}  {:<13} scopes {}",
+                s.url,
+                s.name,
+                s.scopes.join(" ")
+            );
+        }
+    }
+    if let Some(sink) = &m.siem_sink {
+        let _ = writeln!(out, "SIEM sink             {}", sink.url);
+    }
+    out
+}
+
+/// Writes the manifest readable by its owner only (it holds credentials), replacing any
+/// previous one in one rename so a reader never sees half a file.
+fn write_manifest(path: &Path, manifest: &Manifest) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(manifest)?;
+    let tmp = path.with_extension("json.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&tmp)
+        .map_err(|e| CliError(format!("{}: {e}", tmp.display())))?;
+    std::io::Write::write_all(&mut file, format!("{text}\n").as_bytes())
+        .map_err(|e| CliError(format!("{}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(|e| CliError(format!("{}: {e}", path.display())))
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn wait_for_interrupt() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

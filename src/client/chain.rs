@@ -1,0 +1,1116 @@
+//! The hops of [`super::run`]. Each hop is a function that fills its [`Hop`] as it learns
+//! and returns what the next hop needs, or a [`Fail`]; [`finish`] records the hop either way.
+
+use super::challenge;
+use super::wellknown;
+use super::{
+    ChainFailure, ChainSuccess, ClientConfig, DecodedToken, Hop, HopKind, ID_JAG_GRANT_PROFILE,
+    JWT_BEARER_GRANT, MCP_PROTOCOL_VERSION, REQUEST_TIMEOUT, SubjectToken, Transcript,
+};
+use crate::issuer::{ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT};
+use crate::oauth::{AuthMethod, basic_authorization};
+use crate::types::Secret;
+use base64::Engine as _;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use serde_json::{Map, Value, json};
+use std::fmt::Write as _;
+
+/// The most a response body may weigh; metadata and token responses are a few KiB.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// A non-JSON body is kept for the transcript up to this many characters.
+const MAX_TEXT_CHARS: usize = 500;
+/// `tools/list` pages followed before giving up on a server that never stops paging.
+const MAX_TOOL_PAGES: usize = 20;
+/// MCP Streamable HTTP: the session a server may assign in its `initialize` response.
+const MCP_SESSION_ID: &str = "Mcp-Session-Id";
+/// MCP Streamable HTTP: the negotiated version, sent on every request after `initialize`.
+const MCP_PROTOCOL_VERSION_HEADER: &str = "MCP-Protocol-Version";
+
+/// Why a hop failed; [`finish`] adds the hop and, when absent, its HTTP status.
+struct Fail {
+    reason: String,
+    status: Option<u16>,
+    oauth_error: Option<String>,
+    error_description: Option<String>,
+}
+
+impl Fail {
+    fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            status: None,
+            oauth_error: None,
+            error_description: None,
+        }
+    }
+}
+
+/// Records `hop` and turns a [`Fail`] into the chain's failure at that hop.
+fn finish<T>(hops: &mut Vec<Hop>, hop: Hop, result: Result<T, Fail>) -> Result<T, ChainFailure> {
+    let outcome = result.map_err(|f| ChainFailure {
+        hop: hop.kind,
+        reason: f.reason,
+        status: f.status.or(hop.status),
+        oauth_error: f.oauth_error,
+        error_description: f.error_description,
+    });
+    hops.push(hop);
+    outcome
+}
+
+struct Ctx<'a> {
+    config: &'a ClientConfig,
+    http: &'a reqwest::Client,
+}
+
+/// The MCP connection once a token is held.
+struct Session {
+    bearer: Secret,
+    id: Option<String>,
+    protocol: Option<String>,
+    next_id: u64,
+}
+
+pub(super) async fn run(config: &ClientConfig, http: &reqwest::Client) -> Transcript {
+    let ctx = Ctx { config, http };
+    let mut hops = Vec::new();
+    let outcome = chain(&ctx, &mut hops).await;
+    Transcript { hops, outcome }
+}
+
+async fn chain(ctx: &Ctx<'_>, hops: &mut Vec<Hop>) -> Result<ChainSuccess, ChainFailure> {
+    let config = ctx.config;
+
+    let mut hop = Hop::new(HopKind::Challenge, "POST", &config.mcp_url);
+    let result = discover(ctx, &mut hop).await;
+    let metadata_urls = finish(hops, hop, result)?;
+
+    let mut hop = Hop::new(HopKind::ResourceMetadata, "GET", &metadata_urls[0]);
+    let result = resource_metadata(ctx, &mut hop, &metadata_urls).await;
+    let (resource, issuer) = finish(hops, hop, result)?;
+
+    let mut hop = Hop::new(HopKind::AuthorizationServerMetadata, "GET", &issuer);
+    let result = authorization_server_metadata(ctx, &mut hop, &issuer).await;
+    let token_endpoint = finish(hops, hop, result)?;
+
+    let id_token = match &config.subject {
+        SubjectToken::IdToken(token) => token.clone(),
+        SubjectToken::Login { user, password } => {
+            let mut hop = Hop::new(HopKind::Login, "POST", &config.idp_token_endpoint);
+            let result = login(ctx, &mut hop, user, password).await;
+            finish(hops, hop, result)?
+        }
+    };
+
+    let mut hop = Hop::new(HopKind::TokenExchange, "POST", &config.idp_token_endpoint);
+    let result = token_exchange(ctx, &mut hop, &id_token, &issuer, &resource).await;
+    let id_jag = finish(hops, hop, result)?;
+
+    let mut hop = Hop::new(HopKind::JwtBearer, "POST", &token_endpoint);
+    let result = jwt_bearer(ctx, &mut hop, &id_jag.token, &id_token).await;
+    let (access_token, access_token_claims) = finish(hops, hop, result)?;
+
+    let mut session = Session {
+        bearer: access_token,
+        id: None,
+        protocol: None,
+        next_id: 1,
+    };
+    let mut hop = Hop::new(HopKind::Initialize, "POST", &config.mcp_url);
+    let result = initialize(ctx, &mut hop, &mut session).await;
+    finish(hops, hop, result)?;
+
+    let mut hop = Hop::new(HopKind::ToolsList, "POST", &config.mcp_url);
+    let result = tools_list(ctx, &mut hop, &mut session).await;
+    let tools = finish(hops, hop, result)?;
+
+    let call_result = match &config.call {
+        None => None,
+        Some(call) => {
+            let mut hop = Hop::new(HopKind::ToolsCall, "POST", &config.mcp_url);
+            let result = tools_call(ctx, &mut hop, &mut session, call, &tools).await;
+            Some(finish(hops, hop, result)?)
+        }
+    };
+
+    Ok(ChainSuccess {
+        tools,
+        call_result,
+        access_token_claims,
+        id_jag_claims: id_jag.claims,
+        id_jag_header: id_jag.header,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Hops 1-3: discovery.
+
+/// Hop 1: the unauthenticated `initialize`; the metadata URLs to try, in order.
+async fn discover(ctx: &Ctx<'_>, hop: &mut Hop) -> Result<Vec<String>, Fail> {
+    let mcp_url = &ctx.config.mcp_url;
+    http_url(mcp_url).map_err(|e| Fail::new(format!("the MCP URL {e}")))?;
+    let body = rpc_body(Some(1), "initialize", Some(initialize_params()));
+    let headers = mcp_headers(None);
+    hop.request_headers.clone_from(&headers);
+    hop.request_params = rpc_params(&body);
+    let mut response = send(hop, post_json(ctx, mcp_url, &headers, &body)).await?;
+    let status = response.status().as_u16();
+    if (200..300).contains(&status) {
+        // The body is not read: a stream the server keeps open would only cost time.
+        return Err(Fail::new(format!(
+            "the MCP server did not ask for a token: HTTP {status} to an unauthenticated \
+             initialize, where a 401 with a Bearer challenge was expected (RFC 9728 §5.1)"
+        )));
+    }
+    let challenges = www_authenticate(response.headers());
+    // For the transcript only: a body that cannot be read changes nothing.
+    hop.response = read_body(&mut response)
+        .await
+        .ok()
+        .and_then(|b| body_value(&b));
+    if !challenges.is_empty() {
+        hop.add_note(format!("WWW-Authenticate: {}", challenges.join(", ")));
+    }
+    if status != 401 {
+        return Err(Fail::new(format!(
+            "expected HTTP 401 with a Bearer challenge to an unauthenticated initialize \
+             (RFC 9728 §5.1) (found HTTP {status})"
+        )));
+    }
+    let advertised = challenge::bearer(challenges.iter().map(String::as_str))
+        .and_then(|c| c.param("resource_metadata").map(str::to_owned));
+    match advertised {
+        Some(url) => {
+            http_url(&url).map_err(|e| {
+                Fail::new(format!("the challenge's resource_metadata {e} (RFC 9728 §5.1)"))
+            })?;
+            Ok(vec![url])
+        }
+        None => {
+            let candidates = wellknown::protected_resource_candidates(mcp_url)
+                .map_err(|e| Fail::new(e.to_string()))?;
+            hop.add_note(
+                "the challenge has no Bearer resource_metadata; trying the RFC 9728 \
+                 well-known URLs (CLI-01)",
+            );
+            Ok(candidates)
+        }
+    }
+}
+
+/// Hop 2: the protected-resource metadata; its `resource` and first authorization server.
+async fn resource_metadata(
+    ctx: &Ctx<'_>,
+    hop: &mut Hop,
+    candidates: &[String],
+) -> Result<(String, String), Fail> {
+    let map = fetch_metadata(ctx, hop, candidates, "protected-resource metadata").await?;
+    let mcp_url = &ctx.config.mcp_url;
+    let resource = map
+        .get("resource")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Fail::new("the metadata has no `resource` string (RFC 9728 §2)"))?;
+    if resource != mcp_url {
+        return Err(Fail::new(format!(
+            "the metadata's resource `{resource}` is not identical to the MCP server URL \
+             `{mcp_url}` (RFC 9728 §3.3, CLI-02); the metadata is not used"
+        )));
+    }
+    let servers = map
+        .get("authorization_servers")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| {
+            Fail::new("the metadata lists no authorization_servers (MCP requires at least one)")
+        })?;
+    let issuer = servers[0]
+        .as_str()
+        .ok_or_else(|| Fail::new("authorization_servers[0] is not a string"))?;
+    if servers.len() > 1 {
+        hop.add_note(format!(
+            "{} authorization servers listed; using the first, {issuer}",
+            servers.len()
+        ));
+    }
+    Ok((resource.to_owned(), issuer.to_owned()))
+}
+
+/// Hop 3: the authorization server's metadata, checked; its token endpoint.
+async fn authorization_server_metadata(
+    ctx: &Ctx<'_>,
+    hop: &mut Hop,
+    issuer: &str,
+) -> Result<String, Fail> {
+    let candidates = wellknown::authorization_server_candidates(issuer)
+        .map_err(|e| Fail::new(format!("authorization server: {e}")))?;
+    let map = fetch_metadata(ctx, hop, &candidates, "authorization server metadata").await?;
+    match map.get("issuer").and_then(Value::as_str) {
+        Some(found) if found == issuer => {}
+        Some(found) => {
+            return Err(Fail::new(format!(
+                "the metadata's issuer `{found}` is not identical to `{issuer}`, the issuer it \
+                 was fetched for (RFC 8414 §3.3, CLI-03); the document is not used"
+            )));
+        }
+        None => {
+            return Err(Fail::new(
+                "the metadata has no `issuer` string (RFC 8414 §2); the document is not used",
+            ));
+        }
+    }
+    match strings(&map, "grant_types_supported") {
+        None => {
+            return Err(Fail::new(format!(
+                "the metadata has no grant_types_supported, whose default (authorization_code, \
+                 implicit; RFC 8414 §2) excludes {JWT_BEARER_GRANT} (CLI-04)"
+            )));
+        }
+        Some(grants) if !grants.contains(&JWT_BEARER_GRANT) => {
+            return Err(Fail::new(format!(
+                "grant_types_supported does not list {JWT_BEARER_GRANT} (CLI-04)"
+            )));
+        }
+        Some(_) => {}
+    }
+    let profiles = strings(&map, "authorization_grant_profiles_supported").unwrap_or_default();
+    if profiles.contains(&ID_JAG_GRANT_PROFILE) {
+        hop.add_note("the id-jag grant profile and the jwt-bearer grant are supported");
+    } else {
+        hop.add_note(format!(
+            "authorization_grant_profiles_supported does not list {ID_JAG_GRANT_PROFILE} \
+             (EMA §6); trying the jwt-bearer grant anyway"
+        ));
+    }
+    let method = ctx.config.auth_method.as_str();
+    if let Some(methods) = strings(&map, "token_endpoint_auth_methods_supported")
+        && !methods.contains(&method)
+    {
+        hop.add_note(format!(
+            "token_endpoint_auth_methods_supported does not list {method}; using it anyway"
+        ));
+    }
+    let endpoint = map
+        .get("token_endpoint")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Fail::new("the metadata has no token_endpoint (RFC 8414 §2)"))?;
+    http_url(endpoint).map_err(|e| Fail::new(format!("the token_endpoint {e}")))?;
+    Ok(endpoint.to_owned())
+}
+
+/// GETs the first candidate that exists: a 4xx moves on to the next (MCP clients try each
+/// well-known location in turn). The JSON object of the 200 response.
+async fn fetch_metadata(
+    ctx: &Ctx<'_>,
+    hop: &mut Hop,
+    candidates: &[String],
+    what: &str,
+) -> Result<Map<String, Value>, Fail> {
+    let headers = vec![("Accept".to_owned(), "application/json".to_owned())];
+    hop.request_headers.clone_from(&headers);
+    for (i, url) in candidates.iter().enumerate() {
+        url.clone_into(&mut hop.url);
+        hop.response = None;
+        let mut response = send(hop, with_headers(ctx.http.get(url), &headers)).await?;
+        let status = response.status().as_u16();
+        if (400..500).contains(&status)
+            && let Some(next) = candidates.get(i + 1)
+        {
+            hop.add_note(format!("GET {url} → {status}; trying {next}"));
+            continue;
+        }
+        let body = read_body(&mut response).await?;
+        hop.response = body_value(&body);
+        if status != 200 {
+            return Err(Fail::new(format!("HTTP {status} fetching the {what}")));
+        }
+        return match &hop.response {
+            Some(Value::Object(map)) => Ok(map.clone()),
+            _ => Err(Fail::new(format!("the {what} is not a JSON object"))),
+        };
+    }
+    Err(Fail::new(format!("no URL to fetch the {what} from")))
+}
+
+// ---------------------------------------------------------------------------------------
+// Hops 4-6: tokens.
+
+/// Hop 4: the password grant for a test user; the ID token.
+async fn login(
+    ctx: &Ctx<'_>,
+    hop: &mut Hop,
+    user: &str,
+    password: &Secret,
+) -> Result<Secret, Fail> {
+    let config = ctx.config;
+    let params = vec![
+        ("grant_type", "password".to_owned()),
+        ("username", user.to_owned()),
+        ("password", password.secret().to_owned()),
+    ];
+    let body = token_request(
+        ctx,
+        hop,
+        (&config.idp_client_id, &config.idp_client_secret),
+        params,
+        "the IdP refused the login",
+    )
+    .await?;
+    let id_token = body
+        .get("id_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Fail::new("the login response has no id_token"))?;
+    hop.tokens.extend(decode("ID token", id_token));
+    Ok(Secret::new(id_token))
+}
+
+/// What the token exchange obtained.
+struct IdJag {
+    token: Secret,
+    header: Value,
+    claims: Value,
+}
+
+/// Hop 5: the RFC 8693 token exchange (ID-JAG §4.3); the ID-JAG, checked per CLI-09.
+async fn token_exchange(
+    ctx: &Ctx<'_>,
+    hop: &mut Hop,
+    id_token: &Secret,
+    issuer: &str,
+    resource: &str,
+) -> Result<IdJag, Fail> {
+    let config = ctx.config;
+    let mut params = vec![
+        ("grant_type", TOKEN_EXCHANGE_GRANT.to_owned()),
+        ("requested_token_type", ID_JAG_TOKEN_TYPE.to_owned()),
+        // CLI-06: the issuer exactly as the validated metadata has it.
+        ("audience", issuer.to_owned()),
+        // CLI-07: the PRM resource, which step 2 found identical to the MCP URL.
+        ("resource", resource.to_owned()),
+    ];
+    if let Some(scope) = &config.scope {
+        params.push(("scope", scope.clone()));
+    }
+    params.push(("subject_token", id_token.secret().to_owned()));
+    params.push(("subject_token_type", ID_TOKEN_TYPE.to_owned()));
+    let body = token_request(
+        ctx,
+        hop,
+        (&config.idp_client_id, &config.idp_client_secret),
+        params,
+        "the IdP refused the token exchange",
+    )
+    .await?;
+    let issued = body.get("issued_token_type").and_then(Value::as_str);
+    if issued != Some(ID_JAG_TOKEN_TYPE) {
+        return Err(Fail::new(format!(
+            "issued_token_type is {} instead of {ID_JAG_TOKEN_TYPE} (ID-JAG §4.3.4, CLI-09); \
+             the token is not used",
+            quoted_or_missing(issued)
+        )));
+    }
+    let token_type = body.get("token_type").and_then(Value::as_str);
+    if !token_type.is_some_and(|t| t.eq_ignore_ascii_case("N_A")) {
+        return Err(Fail::new(format!(
+            "token_type is {} instead of N_A (RFC 8693 §2.2.1, CLI-09); the token is not used",
+            quoted_or_missing(token_type)
+        )));
+    }
+    let token = body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Fail::new("the response has no access_token, which carries the ID-JAG"))?;
+    let (header, claims) = match decode("ID-JAG", token) {
+        Some(decoded) => {
+            let pair = (decoded.header.clone(), decoded.claims.clone());
+            hop.tokens.push(decoded);
+            pair
+        }
+        None => {
+            hop.add_note("the ID-JAG does not decode as a JWT");
+            (Value::Null, Value::Null)
+        }
+    };
+    Ok(IdJag {
+        token: Secret::new(token),
+        header,
+        claims,
+    })
+}
+
+/// Hop 6: the RFC 7523 §2.1 jwt-bearer grant; the access token and its claims if a JWT.
+async fn jwt_bearer(
+    ctx: &Ctx<'_>,
+    hop: &mut Hop,
+    id_jag: &Secret,
+    id_token: &Secret,
+) -> Result<(Secret, Value), Fail> {
+    let config = ctx.config;
+    let mut params = vec![
+        ("grant_type", JWT_BEARER_GRANT.to_owned()),
+        ("assertion", id_jag.secret().to_owned()),
+    ];
+    if let Some(scope) = &config.scope {
+        params.push(("scope", scope.clone()));
+    }
+    let body = token_request(
+        ctx,
+        hop,
+        (&config.client_id, &config.client_secret),
+        params,
+        "the authorization server refused the jwt-bearer grant",
+    )
+    .await?;
+    let token = body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Fail::new("the response has no access_token"))?;
+    let token_type = body.get("token_type").and_then(Value::as_str);
+    if !token_type.is_some_and(|t| t.eq_ignore_ascii_case("Bearer")) {
+        return Err(Fail::new(format!(
+            "token_type is {} instead of Bearer (RFC 6750); this client presents bearer \
+             tokens only",
+            quoted_or_missing(token_type)
+        )));
+    }
+    if token == id_jag.secret() || token == id_token.secret() {
+        return Err(Fail::new(
+            "the access token is the ID-JAG or the ID token itself, which must never reach \
+             the MCP server (CLI-13); it is not sent",
+        ));
+    }
+    let claims = match decode("access token", token) {
+        Some(decoded) => {
+            let claims = decoded.claims.clone();
+            hop.tokens.push(decoded);
+            claims
+        }
+        None => {
+            hop.add_note("the access token is opaque (not a JWT)");
+            Value::Null
+        }
+    };
+    Ok((Secret::new(token), claims))
+}
+
+/// POSTs a token request with the client's authentication; the JSON object of the 200
+/// response. Any other status is an RFC 6749 §5.2 error, named in the failure.
+async fn token_request(
+    ctx: &Ctx<'_>,
+    hop: &mut Hop,
+    (client_id, secret): (&str, &Secret),
+    params: Vec<(&str, String)>,
+    refused: &str,
+) -> Result<Map<String, Value>, Fail> {
+    let mut params: Vec<(String, String)> = params
+        .into_iter()
+        .map(|(n, v)| (n.to_owned(), v))
+        .collect();
+    let mut headers = vec![("Accept".to_owned(), "application/json".to_owned())];
+    match ctx.config.auth_method {
+        AuthMethod::ClientSecretBasic => headers.push((
+            "Authorization".to_owned(),
+            basic_authorization(client_id, secret.secret()),
+        )),
+        AuthMethod::ClientSecretPost => {
+            params.push(("client_id".to_owned(), client_id.to_owned()));
+            params.push(("client_secret".to_owned(), secret.secret().to_owned()));
+        }
+    }
+    note_plain_http(hop);
+    let request = with_headers(ctx.http.post(&hop.url), &headers).form(&params);
+    hop.request_headers = headers;
+    hop.request_params = params;
+    let mut response = send(hop, request).await?;
+    let status = response.status().as_u16();
+    let body = read_body(&mut response).await?;
+    hop.response = body_value(&body);
+    if status != 200 {
+        return Err(oauth_refusal(hop, refused));
+    }
+    match &hop.response {
+        Some(Value::Object(map)) => Ok(map.clone()),
+        _ => Err(Fail::new("the 200 response is not a JSON object (RFC 6749 §5.1)")),
+    }
+}
+
+/// The RFC 6749 §5.2 error of a refused token request, with the server's request id.
+fn oauth_refusal(hop: &Hop, refused: &str) -> Fail {
+    let member = |name: &str| match &hop.response {
+        Some(Value::Object(m)) => m.get(name).and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    };
+    let error = member("error");
+    let description = member("error_description");
+    let mut reason = format!("{refused}: HTTP {}", hop.status.unwrap_or_default());
+    match &error {
+        Some(e) => {
+            let _ = write!(reason, " {e}");
+        }
+        None => reason.push_str(" without an RFC 6749 §5.2 error body"),
+    }
+    if let Some(d) = &description {
+        let _ = write!(reason, " ({d})");
+    }
+    if let Some(id) = &hop.request_id {
+        let _ = write!(reason, " [x-request-id {id}]");
+    }
+    Fail {
+        reason,
+        status: hop.status,
+        oauth_error: error,
+        error_description: description,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Hops 7-9: MCP with the access token.
+
+/// Hop 7: `initialize`, then `notifications/initialized`.
+async fn initialize(ctx: &Ctx<'_>, hop: &mut Hop, session: &mut Session) -> Result<(), Fail> {
+    let (headers, result) = rpc(ctx, hop, session, "initialize", Some(initialize_params())).await?;
+    session.id = headers
+        .get(MCP_SESSION_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let version = result
+        .get("protocolVersion")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Fail::new("the initialize result has no protocolVersion"))?;
+    if version != MCP_PROTOCOL_VERSION {
+        hop.add_note(format!(
+            "the server chose protocol version {version} (asked for {MCP_PROTOCOL_VERSION})"
+        ));
+    }
+    session.protocol = Some(version.to_owned());
+
+    let body = rpc_body(None, "notifications/initialized", None);
+    let headers = mcp_headers(Some(session));
+    let response = dispatch(post_json(ctx, &ctx.config.mcp_url, &headers, &body), hop).await?;
+    let status = response.status().as_u16();
+    match status {
+        200 | 202 => {
+            hop.add_note(format!("notifications/initialized → {status}"));
+            Ok(())
+        }
+        _ => {
+            let mut fail = mcp_refusal(hop, status, response.headers());
+            fail.reason = format!("notifications/initialized: {}", fail.reason);
+            Err(fail)
+        }
+    }
+}
+
+/// Hop 8: `tools/list`, following `nextCursor`; the names.
+async fn tools_list(
+    ctx: &Ctx<'_>,
+    hop: &mut Hop,
+    session: &mut Session,
+) -> Result<Vec<String>, Fail> {
+    let mut names = Vec::new();
+    let mut cursor: Option<String> = None;
+    for page in 1..=MAX_TOOL_PAGES {
+        let params = cursor.as_ref().map(|c| json!({"cursor": c}));
+        let (_, result) = rpc(ctx, hop, session, "tools/list", params).await?;
+        let tools = result
+            .get("tools")
+            .and_then(Value::as_array)
+            .ok_or_else(|| Fail::new("the tools/list result has no tools array"))?;
+        for tool in tools {
+            let name = tool
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Fail::new("a tool in the tools/list result has no name"))?;
+            names.push(name.to_owned());
+        }
+        match result.get("nextCursor").and_then(Value::as_str) {
+            None => {
+                if page > 1 {
+                    hop.add_note(format!("{page} pages (nextCursor followed)"));
+                }
+                return Ok(names);
+            }
+            Some(next) => cursor = Some(next.to_owned()),
+        }
+    }
+    hop.add_note(format!(
+        "stopped after {MAX_TOOL_PAGES} pages; the server offered more"
+    ));
+    Ok(names)
+}
+
+/// Hop 9: `tools/call`; the result.
+async fn tools_call(
+    ctx: &Ctx<'_>,
+    hop: &mut Hop,
+    session: &mut Session,
+    call: &super::ToolCall,
+    listed: &[String],
+) -> Result<Value, Fail> {
+    if !listed.contains(&call.name) {
+        hop.add_note(format!(
+            "`{}` is not among the listed tools; calling it anyway",
+            call.name
+        ));
+    }
+    let params = json!({"name": call.name, "arguments": call.arguments});
+    let (_, result) = rpc(ctx, hop, session, "tools/call", Some(params)).await?;
+    if result.get("isError") == Some(&Value::Bool(true)) {
+        hop.add_note("the tool reported an error (isError: true)");
+    }
+    Ok(result)
+}
+
+/// One JSON-RPC request with the access token; the response headers and the `result`.
+/// The hop records the first request of the hop (a later page differs only by cursor).
+async fn rpc(
+    ctx: &Ctx<'_>,
+    hop: &mut Hop,
+    session: &mut Session,
+    method: &str,
+    params: Option<Value>,
+) -> Result<(HeaderMap, Value), Fail> {
+    let id = session.next_id;
+    session.next_id += 1;
+    let body = rpc_body(Some(id), method, params);
+    let headers = mcp_headers(Some(session));
+    let request = post_json(ctx, &ctx.config.mcp_url, &headers, &body);
+    if hop.request_params.is_empty() {
+        note_plain_http(hop);
+        hop.request_headers = headers;
+        hop.request_params = rpc_params(&body);
+    }
+    let mut response = send(hop, request).await?;
+    let status = response.status().as_u16();
+    let response_headers = response.headers().clone();
+    if !(200..300).contains(&status) {
+        let fail = mcp_refusal(hop, status, &response_headers);
+        hop.response = read_body(&mut response)
+            .await
+            .ok()
+            .and_then(|b| body_value(&b));
+        return Err(fail);
+    }
+    let media = media_type(&response_headers);
+    let message = match media.as_str() {
+        "application/json" => {
+            let body = read_body(&mut response).await?;
+            serde_json::from_slice::<Value>(&body).map_err(|e| {
+                hop.response = body_value(&body);
+                Fail::new(format!("the response is not JSON: {e}"))
+            })?
+        }
+        "text/event-stream" => read_sse(&mut response, id).await?,
+        other => {
+            return Err(Fail::new(format!(
+                "expected Content-Type application/json or text/event-stream (found `{other}`)"
+            )));
+        }
+    };
+    hop.response = Some(message.clone());
+    if message.get("id") != Some(&json!(id)) {
+        return Err(Fail::new(format!(
+            "the JSON-RPC response's id is {} instead of {id}",
+            message.get("id").map_or("missing".to_owned(), Value::to_string)
+        )));
+    }
+    if let Some(error) = message.get("error") {
+        let code = error.get("code").map_or("?".to_owned(), Value::to_string);
+        let text = error.get("message").and_then(Value::as_str).unwrap_or("");
+        return Err(Fail::new(format!("{method}: JSON-RPC error {code}: {text}")));
+    }
+    let result = message
+        .get("result")
+        .cloned()
+        .ok_or_else(|| Fail::new("the JSON-RPC response has neither result nor error"))?;
+    Ok((response_headers, result))
+}
+
+/// A non-2xx MCP response: 401 names the challenge's `error` (RFC 6750 §3.1), 403
+/// `insufficient_scope` the scope required.
+fn mcp_refusal(hop: &mut Hop, status: u16, headers: &HeaderMap) -> Fail {
+    let challenges = www_authenticate(headers);
+    if !challenges.is_empty() {
+        hop.add_note(format!("WWW-Authenticate: {}", challenges.join(", ")));
+    }
+    let bearer = challenge::bearer(challenges.iter().map(String::as_str));
+    let param = |name: &str| {
+        bearer
+            .as_ref()
+            .and_then(|c| c.param(name))
+            .map(str::to_owned)
+    };
+    let error = param("error");
+    let description = param("error_description");
+    let mut reason = match (status, error.as_deref()) {
+        (403, Some("insufficient_scope")) => format!(
+            "the MCP server requires scope `{}` (HTTP 403 insufficient_scope)",
+            param("scope").unwrap_or_default()
+        ),
+        (401, _) => "the MCP server refused the access token: HTTP 401".to_owned(),
+        _ => format!("the MCP server answered HTTP {status}"),
+    };
+    if status != 403
+        && let Some(e) = &error
+    {
+        let _ = write!(reason, " {e}");
+    }
+    if let Some(d) = &description {
+        let _ = write!(reason, " ({d})");
+    }
+    Fail {
+        reason,
+        status: Some(status),
+        oauth_error: error,
+        error_description: description,
+    }
+}
+
+fn initialize_params() -> Value {
+    json!({
+        "protocolVersion": MCP_PROTOCOL_VERSION,
+        "capabilities": {},
+        "clientInfo": {"name": "jagspec", "version": env!("CARGO_PKG_VERSION")},
+    })
+}
+
+/// A JSON-RPC 2.0 request, or a notification without `id`.
+fn rpc_body(id: Option<u64>, method: &str, params: Option<Value>) -> Value {
+    let mut body = json!({"jsonrpc": "2.0", "method": method});
+    if let Some(id) = id {
+        body["id"] = json!(id);
+    }
+    if let Some(params) = params {
+        body["params"] = params;
+    }
+    body
+}
+
+/// How a JSON-RPC request is shown in the transcript.
+fn rpc_params(body: &Value) -> Vec<(String, String)> {
+    ["method", "id", "params"]
+        .into_iter()
+        .filter_map(|name| {
+            body.get(name).map(|v| {
+                let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                (name.to_owned(), text)
+            })
+        })
+        .collect()
+}
+
+/// Streamable HTTP request headers; with a session, its token, id and protocol version.
+fn mcp_headers(session: Option<&Session>) -> Vec<(String, String)> {
+    let mut headers = vec![
+        (
+            "Accept".to_owned(),
+            "application/json, text/event-stream".to_owned(),
+        ),
+        ("Content-Type".to_owned(), "application/json".to_owned()),
+    ];
+    if let Some(session) = session {
+        headers.push((
+            "Authorization".to_owned(),
+            format!("Bearer {}", session.bearer.secret()),
+        ));
+        if let Some(id) = &session.id {
+            headers.push((MCP_SESSION_ID.to_owned(), id.clone()));
+        }
+        if let Some(version) = &session.protocol {
+            headers.push((MCP_PROTOCOL_VERSION_HEADER.to_owned(), version.clone()));
+        }
+    }
+    headers
+}
+
+/// The JSON-RPC message answering request `id` in an event stream. Reads until it arrives,
+/// because a server may keep the stream open after it.
+async fn read_sse(response: &mut reqwest::Response, id: u64) -> Result<Value, Fail> {
+    let mut buffer = Vec::new();
+    loop {
+        let chunk = response
+            .chunk()
+            .await
+            .map_err(|e| Fail::new(format!("reading the event stream: {}", describe(&e))))?;
+        let Some(chunk) = chunk else {
+            return sse_message(&buffer, id, true).ok_or_else(|| {
+                Fail::new(format!(
+                    "the event stream ended without a response to request {id}"
+                ))
+            });
+        };
+        buffer.extend_from_slice(&chunk);
+        if buffer.len() > MAX_BODY_BYTES {
+            return Err(Fail::new(format!(
+                "the event stream exceeds {MAX_BODY_BYTES} bytes without a response to \
+                 request {id}"
+            )));
+        }
+        if let Some(message) = sse_message(&buffer, id, false) {
+            return Ok(message);
+        }
+    }
+}
+
+/// Parses the events in `buffer` (WHATWG HTML §9.2.6) and returns the first whose data is a
+/// JSON-RPC response with this `id`. An event is complete at a blank line, or at the end of
+/// a stream that has `ended`.
+fn sse_message(buffer: &[u8], id: u64, ended: bool) -> Option<Value> {
+    let text = String::from_utf8_lossy(buffer);
+    let mut data = String::new();
+    let mut rest = text.as_ref();
+    let matches = |data: &str| -> Option<Value> {
+        let value: Value = serde_json::from_str(data).ok()?;
+        let answers = value.get("result").is_some() || value.get("error").is_some();
+        (value.get("id") == Some(&json!(id)) && answers).then_some(value)
+    };
+    loop {
+        let Some(end) = rest.find(['\r', '\n']) else {
+            // An unterminated last line counts only when the stream has ended.
+            if ended {
+                if !rest.is_empty() {
+                    field(rest, &mut data);
+                }
+                if !data.is_empty() {
+                    return matches(data.trim_end_matches('\n'));
+                }
+            }
+            return None;
+        };
+        let line = &rest[..end];
+        let terminator = if rest[end..].starts_with("\r\n") { 2 } else { 1 };
+        rest = &rest[end + terminator..];
+        if line.is_empty() {
+            if !data.is_empty()
+                && let Some(found) = matches(data.trim_end_matches('\n'))
+            {
+                return Some(found);
+            }
+            data.clear();
+        } else {
+            field(line, &mut data);
+        }
+    }
+}
+
+/// One SSE line: only `data` matters here (`event`, `id`, `retry` and comments do not).
+fn field(line: &str, data: &mut String) {
+    let (name, value) = line.split_once(':').unwrap_or((line, ""));
+    if name == "data" {
+        data.push_str(value.strip_prefix(' ').unwrap_or(value));
+        data.push('\n');
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP plumbing.
+
+fn with_headers(
+    mut request: reqwest::RequestBuilder,
+    headers: &[(String, String)],
+) -> reqwest::RequestBuilder {
+    for (name, value) in headers {
+        if let (Ok(name), Ok(mut value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            // Keeps the value out of reqwest's and hyper's debug output.
+            value.set_sensitive(name == reqwest::header::AUTHORIZATION);
+            request = request.header(name, value);
+        }
+    }
+    request
+}
+
+fn post_json(
+    ctx: &Ctx<'_>,
+    url: &str,
+    headers: &[(String, String)],
+    body: &Value,
+) -> reqwest::RequestBuilder {
+    with_headers(ctx.http.post(url), headers).body(body.to_string())
+}
+
+/// Sends with the timeout and records the status and `x-request-id` on the hop.
+async fn send(hop: &mut Hop, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Fail> {
+    let response = dispatch(request, hop).await?;
+    hop.status = Some(response.status().as_u16());
+    hop.request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    Ok(response)
+}
+
+/// Sends with the timeout; a transport error names the hop's request.
+async fn dispatch(request: reqwest::RequestBuilder, hop: &Hop) -> Result<reqwest::Response, Fail> {
+    request
+        .timeout(REQUEST_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| Fail::new(format!("{} {}: {}", hop.method, hop.url, describe(&e))))
+}
+
+/// A transport error with its causes: reqwest's own message stops at "error sending
+/// request", while the useful part (refused, reset, DNS) is in the sources.
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return format!("timed out after {} s", REQUEST_TIMEOUT.as_secs());
+    }
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    if causes.is_empty() {
+        e.to_string()
+    } else {
+        causes.join(": ")
+    }
+}
+
+/// The body, at most [`MAX_BODY_BYTES`].
+async fn read_body(response: &mut reqwest::Response) -> Result<Vec<u8>, Fail> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| Fail::new(format!("reading the response: {}", describe(&e))))?
+    {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_BODY_BYTES {
+            return Err(Fail::new(format!(
+                "the response body exceeds {MAX_BODY_BYTES} bytes"
+            )));
+        }
+    }
+    Ok(body)
+}
+
+/// A body for the transcript: JSON as parsed, other text shortened; nothing when empty.
+fn body_value(body: &[u8]) -> Option<Value> {
+    if body.is_empty() {
+        return None;
+    }
+    serde_json::from_slice(body).ok().or_else(|| {
+        let text = String::from_utf8_lossy(body);
+        let mut short: String = text.chars().take(MAX_TEXT_CHARS).collect();
+        if text.chars().count() > MAX_TEXT_CHARS {
+            short.push('…');
+        }
+        Some(Value::String(short))
+    })
+}
+
+fn www_authenticate(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The media type of `Content-Type`, lower-cased, without parameters.
+fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// `Ok` for an absolute http(s) URL; otherwise the end of a sentence saying why not.
+fn http_url(url: &str) -> Result<(), String> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        Ok(_) => Err(format!("`{url}` is not an http or https URL")),
+        Err(e) => Err(format!("`{url}` is not an absolute URL ({e})")),
+    }
+}
+
+/// CLI-15: credentials travel over https; plain http is tolerated on loopback, where the
+/// mocks run, and noted elsewhere.
+fn note_plain_http(hop: &mut Hop) {
+    let Ok(url) = url::Url::parse(&hop.url) else {
+        return;
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback {
+        hop.add_note("credentials sent over plain http to a non-loopback host (CLI-15)");
+    }
+}
+
+/// Header and claims of a JWS compact token, decoded without verification; `None` for
+/// anything else (an opaque token, a JWE).
+fn decode(label: &str, token: &str) -> Option<DecodedToken> {
+    let mut parts = token.split('.');
+    let (header, claims) = (parts.next()?, parts.next()?);
+    parts.next()?;
+    let object = |part: &str| -> Option<Value> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part.trim_end_matches('='))
+            .ok()?;
+        serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .filter(Value::is_object)
+    };
+    Some(DecodedToken {
+        label: label.to_owned(),
+        header: object(header)?,
+        claims: object(claims)?,
+    })
+}
+
+fn strings<'a>(map: &'a Map<String, Value>, name: &str) -> Option<Vec<&'a str>> {
+    map.get(name)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+}
+
+fn quoted_or_missing(value: Option<&str>) -> String {
+    value.map_or_else(|| "missing".to_owned(), |v| format!("`{v}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_sse_response_is_found_among_other_events_and_line_endings() {
+        let stream = b": keep-alive\r\n\r\nevent: message\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\r\n\r\ndata: {\"jsonrpc\":\"2.0\",\r\ndata: \"id\":7,\"result\":{}}\r\n\r\n";
+        assert_eq!(
+            sse_message(stream, 7, false),
+            Some(json!({"jsonrpc": "2.0", "id": 7, "result": {}}))
+        );
+        assert_eq!(sse_message(stream, 8, true), None);
+    }
+
+    #[test]
+    fn an_unterminated_sse_event_counts_only_once_the_stream_ended() {
+        let stream = b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}";
+        assert_eq!(sse_message(stream, 1, false), None);
+        assert_eq!(
+            sse_message(stream, 1, true),
+            Some(json!({"jsonrpc": "2.0", "id": 1, "result": {}}))
+        );
+    }
+
+    #[test]
+    fn only_a_three_part_token_with_json_object_parts_decodes() {
+        let token = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.";
+        let decoded = decode("t", token).unwrap();
+        assert_eq!(decoded.header, json!({"alg": "none"}));
+        assert_eq!(decoded.claims, json!({"sub": "a"}));
+        assert_eq!(decode("t", "opaque-token"), None);
+        assert_eq!(decode("t", "eyJhbGciOiJub25lIn0.bm90IGpzb24."), None);
+    }
+}
