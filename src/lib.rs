@@ -17,12 +17,38 @@
 //!   a precise [`Rejection`] variant.
 //! * [`types`]: newtypes for protocol strings (issuer, audience, client id, kid, jti) and for
 //!   secrets, which redact themselves in `Debug`.
+//! * [`issuer`]: the reference issuer, the enterprise IdP of the seeds: tenant, registry,
+//!   grants, the pure policy decision, the token exchange and the admin API over HTTP.
+//! * [`audit`]: one durable SQLite event per token request, written before the response.
+//! * [`db`]: the one SQLite file and its versioned migrations.
+//! * [`mocks`]: the parties an ID-JAG meets after it is minted: mock authorization servers
+//!   (one pinned algorithm each), MCP servers, a SIEM sink, declared in `mocks/*.toml` and
+//!   started together with the issuer as an [`mocks::Ecosystem`] that hands out a
+//!   [`mocks::Manifest`] — in the spirit of wiremock's `MockServer::start()`.
 //! * [`client`]: the reference MCP client, which runs the whole chain (discovery, token
 //!   exchange, jwt-bearer grant, MCP calls) against any MCP server and records every hop.
+//! * `oauth` (private): form bodies, client authentication and JSON errors shared by every
+//!   token endpoint.
 //! * `cli` (private): the `jagspec` command line; a thin layer over the library.
 //!
-//! Later parts (the reference issuer, the audit log, the mock authorization and MCP servers,
-//! the reference client and the conformance suite) are built on these modules.
+//! The conformance suite (Gherkin scenarios and their step definitions) is built on these
+//! modules next.
+//!
+//! # Starting the ecosystem in a test
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use jagspec::mocks::{Ecosystem, EcosystemOptions};
+//! use jagspec::FixedClock;
+//! use std::sync::Arc;
+//!
+//! let clock = Arc::new(FixedClock::at(1_800_000_000)); // expiry tests move it
+//! let ecosystem = Ecosystem::start_with(EcosystemOptions { clock, ..Default::default() }).await?;
+//! let es256 = &ecosystem.manifest().authorization_servers[2];
+//! println!("{} verifies {}; MCP server {}", es256.issuer, es256.alg, es256.mcp_servers[0].url);
+//! ecosystem.stop().await;
+//! # Ok(()) }
+//! ```
 //!
 //! # Example
 //!
@@ -52,8 +78,8 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
-pub mod client;
 mod cli;
+pub mod client;
 pub mod db;
 pub mod issuer;
 pub mod jose;

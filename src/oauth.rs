@@ -179,8 +179,12 @@ pub(crate) fn basic_authorization(client_id: &str, secret: &str) -> String {
 ///
 /// When `issuer` is not an absolute http(s) URL without query or fragment (RFC 8414 §2).
 pub(crate) fn metadata_url(issuer: &str, suffix: &str) -> Result<String, String> {
-    let url = url::Url::parse(issuer).map_err(|e| format!("issuer `{issuer}` is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
+    let url =
+        url::Url::parse(issuer).map_err(|e| format!("issuer `{issuer}` is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
         return Err(format!(
             "issuer `{issuer}` must be an http(s) URL without query or fragment (RFC 8414 §2)"
         ));
@@ -256,10 +260,7 @@ mod tests {
     #[test]
     fn basic_credentials_round_trip_through_form_encoding() {
         let p = presented_credentials(&basic("a:b c", "s%&"), &Form::new()).unwrap();
-        assert_eq!(
-            (p.client_id.as_str(), p.secret.as_str()),
-            ("a:b c", "s%&")
-        );
+        assert_eq!((p.client_id.as_str(), p.secret.as_str()), ("a:b c", "s%&"));
         assert_eq!(p.method, AuthMethod::ClientSecretBasic);
     }
 

@@ -125,7 +125,10 @@ impl Secret {
         use sha2::{Digest, Sha256};
         let a = Sha256::digest(presented.as_bytes());
         let b = Sha256::digest(self.0.as_bytes());
-        a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        a.iter()
+            .zip(b.iter())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
     }
 }
 

@@ -32,3 +32,6 @@ mod mcp_server;
 
 #[path = "it/ecosystem.rs"]
 mod ecosystem;
+
+#[path = "it/client.rs"]
+mod client;

@@ -116,7 +116,11 @@ pub(crate) fn run(args: ClientArgs) -> Result<ExitCode, CliError> {
     } else {
         println!("{}", transcript.render(show_secrets));
     }
-    Ok(ExitCode::from(if transcript.outcome.is_ok() { 0 } else { 1 }))
+    Ok(ExitCode::from(if transcript.outcome.is_ok() {
+        0
+    } else {
+        1
+    }))
 }
 
 /// The library's configuration from the flags; bad input is exit code 2.

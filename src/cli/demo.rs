@@ -290,7 +290,9 @@ async fn demo(args: &DemoArgs) -> Result<ExitCode, CliError> {
         println!("{out}");
         if let (Admin::WithoutKey(alg), Some(kid)) = (scene.admin, saved_kid) {
             let new_kid = admin.generate_key(alg).await?;
-            println!("   (restored: {alg} key {kid} stays retired and published; new active key {new_kid})\n");
+            println!(
+                "   (restored: {alg} key {kid} stays retired and published; new active key {new_kid})\n"
+            );
         }
     }
     ecosystem.stop().await;
@@ -315,12 +317,22 @@ fn client_config(
         .authorization_servers
         .iter()
         .find(|a| a.name == scene.server)
-        .ok_or_else(|| CliError(format!("the ecosystem has no authorization server `{}`", scene.server)))?;
+        .ok_or_else(|| {
+            CliError(format!(
+                "the ecosystem has no authorization server `{}`",
+                scene.server
+            ))
+        })?;
     let mcp = server
         .mcp_servers
         .iter()
         .find(|m| m.name == scene.mcp)
-        .ok_or_else(|| CliError(format!("`{}` has no MCP server `{}`", scene.server, scene.mcp)))?;
+        .ok_or_else(|| {
+            CliError(format!(
+                "`{}` has no MCP server `{}`",
+                scene.server, scene.mcp
+            ))
+        })?;
     let user = manifest
         .users
         .iter()
@@ -362,7 +374,10 @@ fn verifies(manifest: &Manifest, server: &str) -> String {
 
 /// The issuer's audit record of the scene's token exchange, found by its `x-request-id`.
 fn audit_event(ecosystem: &Ecosystem, transcript: &Transcript) -> Option<AuditEvent> {
-    let request_id = transcript.hop(HopKind::TokenExchange)?.request_id.as_deref()?;
+    let request_id = transcript
+        .hop(HopKind::TokenExchange)?
+        .request_id
+        .as_deref()?;
     let mut events = ecosystem
         .issuer()
         .state
@@ -388,11 +403,17 @@ fn judge(scene: &Scene, t: &Transcript, event: Option<&AuditEvent>) -> Result<St
                 success.tools.join(", ")
             ))
         }
-        (Expect::IssuerDenies { detail: want, error, status }, Err(f))
-            if f.hop == HopKind::TokenExchange
-                && f.oauth_error.as_deref() == Some(error)
-                && f.status == Some(status)
-                && detail == Some(want) =>
+        (
+            Expect::IssuerDenies {
+                detail: want,
+                error,
+                status,
+            },
+            Err(f),
+        ) if f.hop == HopKind::TokenExchange
+            && f.oauth_error.as_deref() == Some(error)
+            && f.status == Some(status)
+            && detail == Some(want) =>
         {
             Ok(format!(
                 "denied as documented: status detail \"{want}\", OAuth error {error}, HTTP {status}"
@@ -417,7 +438,8 @@ fn judge(scene: &Scene, t: &Transcript, event: Option<&AuditEvent>) -> Result<St
                 Err(f) => format!(
                     "it stopped at {} with {} {}: {}",
                     f.hop,
-                    f.status.map_or_else(|| "no status".to_owned(), |s| s.to_string()),
+                    f.status
+                        .map_or_else(|| "no status".to_owned(), |s| s.to_string()),
                     f.oauth_error.as_deref().unwrap_or("-"),
                     f.reason
                 ),
@@ -474,11 +496,16 @@ fn audit_line(e: &AuditEvent) -> String {
         e.user.as_deref().unwrap_or("-"),
         e.client.as_deref().unwrap_or("-"),
         e.system.as_deref().unwrap_or("-"),
-        if scopes.is_empty() { "-".to_owned() } else { scopes },
+        if scopes.is_empty() {
+            "-".to_owned()
+        } else {
+            scopes
+        },
         e.token_id.as_deref().unwrap_or("-"),
         e.signing_key_id.as_deref().unwrap_or("-"),
         e.algorithm.map_or("-", Alg::as_str),
-        e.lifetime_secs.map_or_else(|| "-".to_owned(), |s| format!("{s} s")),
+        e.lifetime_secs
+            .map_or_else(|| "-".to_owned(), |s| format!("{s} s")),
         e.status_detail
     )
 }
@@ -491,7 +518,12 @@ struct AdminClient {
 }
 
 impl AdminClient {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, CliError> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, CliError> {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.url))
@@ -521,13 +553,19 @@ impl AdminClient {
             .to_owned();
         self.call(reqwest::Method::POST, &format!("/keys/{kid}/retire"), None)
             .await?;
-        println!("   (admin: {alg} key {kid} retired through the admin API: the tenant has no active {alg} key)\n");
+        println!(
+            "   (admin: {alg} key {kid} retired through the admin API: the tenant has no active {alg} key)\n"
+        );
         Ok(kid)
     }
 
     async fn generate_key(&self, alg: Alg) -> Result<String, CliError> {
         let key = self
-            .call(reqwest::Method::POST, "/keys", Some(json!({"alg": alg.as_str()})))
+            .call(
+                reqwest::Method::POST,
+                "/keys",
+                Some(json!({"alg": alg.as_str()})),
+            )
             .await?;
         Ok(key["kid"].as_str().unwrap_or("?").to_owned())
     }

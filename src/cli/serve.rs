@@ -1,8 +1,8 @@
 //! `jagspec serve`: the whole mock ecosystem on loopback until interrupted.
 
 use super::CliError;
-use crate::mocks::{Ecosystem, EcosystemOptions, Manifest};
 use crate::mocks::config::EcosystemConfig;
+use crate::mocks::{Ecosystem, EcosystemOptions, Manifest};
 use crate::types::Secret;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -56,10 +56,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             write_manifest(path, ecosystem.manifest())?;
             println!("manifest: {} (holds the test credentials)", path.display());
         }
-        println!(
-            "ready in {} ms; Ctrl-C stops",
-            elapsed.as_millis()
-        );
+        println!("ready in {} ms; Ctrl-C stops", elapsed.as_millis());
         wait_for_interrupt().await;
         ecosystem.stop().await;
         Ok::<_, CliError>(())

@@ -182,7 +182,9 @@ async fn discover(ctx: &Ctx<'_>, hop: &mut Hop) -> Result<Vec<String>, Fail> {
     match advertised {
         Some(url) => {
             http_url(&url).map_err(|e| {
-                Fail::new(format!("the challenge's resource_metadata {e} (RFC 9728 §5.1)"))
+                Fail::new(format!(
+                    "the challenge's resource_metadata {e} (RFC 9728 §5.1)"
+                ))
             })?;
             Ok(vec![url])
         }
@@ -501,10 +503,8 @@ async fn token_request(
     params: Vec<(&str, String)>,
     refused: &str,
 ) -> Result<Map<String, Value>, Fail> {
-    let mut params: Vec<(String, String)> = params
-        .into_iter()
-        .map(|(n, v)| (n.to_owned(), v))
-        .collect();
+    let mut params: Vec<(String, String)> =
+        params.into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
     let mut headers = vec![("Accept".to_owned(), "application/json".to_owned())];
     match ctx.config.auth_method {
         AuthMethod::ClientSecretBasic => headers.push((
@@ -529,7 +529,9 @@ async fn token_request(
     }
     match &hop.response {
         Some(Value::Object(map)) => Ok(map.clone()),
-        _ => Err(Fail::new("the 200 response is not a JSON object (RFC 6749 §5.1)")),
+        _ => Err(Fail::new(
+            "the 200 response is not a JSON object (RFC 6749 §5.1)",
+        )),
     }
 }
 
@@ -710,13 +712,17 @@ async fn rpc(
     if message.get("id") != Some(&json!(id)) {
         return Err(Fail::new(format!(
             "the JSON-RPC response's id is {} instead of {id}",
-            message.get("id").map_or("missing".to_owned(), Value::to_string)
+            message
+                .get("id")
+                .map_or("missing".to_owned(), Value::to_string)
         )));
     }
     if let Some(error) = message.get("error") {
         let code = error.get("code").map_or("?".to_owned(), Value::to_string);
         let text = error.get("message").and_then(Value::as_str).unwrap_or("");
-        return Err(Fail::new(format!("{method}: JSON-RPC error {code}: {text}")));
+        return Err(Fail::new(format!(
+            "{method}: JSON-RPC error {code}: {text}"
+        )));
     }
     let result = message
         .get("result")
@@ -877,7 +883,11 @@ fn sse_message(buffer: &[u8], id: u64, ended: bool) -> Option<Value> {
             return None;
         };
         let line = &rest[..end];
-        let terminator = if rest[end..].starts_with("\r\n") { 2 } else { 1 };
+        let terminator = if rest[end..].starts_with("\r\n") {
+            2
+        } else {
+            1
+        };
         rest = &rest[end + terminator..];
         if line.is_empty() {
             if !data.is_empty()

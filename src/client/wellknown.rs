@@ -55,9 +55,7 @@ pub(crate) fn protected_resource_candidates(resource: &str) -> Result<Vec<String
 
 /// The URLs at which metadata for the authorization server `issuer` may live, in the order
 /// MCP clients try them: RFC 8414, then OpenID Connect Discovery inserted, then appended.
-pub(crate) fn authorization_server_candidates(
-    issuer: &str,
-) -> Result<Vec<String>, WellKnownError> {
+pub(crate) fn authorization_server_candidates(issuer: &str) -> Result<Vec<String>, WellKnownError> {
     let mut candidates = vec![inserted(issuer, AUTHORIZATION_SERVER)?];
     push_new(&mut candidates, inserted(issuer, OPENID_CONFIGURATION)?);
     push_new(&mut candidates, appended(issuer, OPENID_CONFIGURATION)?);

@@ -208,9 +208,7 @@ impl FromRequestParts<Shared> for AdminAuth {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim());
         match presented {
-            Some(token) if !token.is_empty() && state.admin_token.matches(token) => {
-                Ok(Self)
-            }
+            Some(token) if !token.is_empty() && state.admin_token.matches(token) => Ok(Self),
             Some(_) => Err(ApiError::unauthorized(
                 "the admin token is not valid",
                 CHALLENGE_INVALID,
@@ -818,6 +816,7 @@ async fn method_not_allowed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::Secret;
 
     #[tokio::test]
     async fn a_database_failure_is_a_json_500_server_error_never_a_bare_500() {

@@ -18,6 +18,7 @@ mod seed;
 mod server;
 mod store;
 
+pub use crate::oauth::MAX_TOKEN_BODY_BYTES;
 pub use denial::Denial;
 pub use model::{
     AlgChoice, Client, FALLBACK_LIFETIME_SECS, Lifetime, ResourceServer, Scope, TenantSettings,
@@ -26,8 +27,5 @@ pub use model::{
 pub use policy::{Decision, ExchangeRequest, Refusal, decide};
 pub use running::{IssuerConfig, RunningIssuer, StartError};
 pub use seed::{Seed, SeedClient, SeedError, SeedGrant, SeedKey, SeedTenant, SeedUser};
-pub use server::{
-    ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, IssuerState, TOKEN_EXCHANGE_GRANT, router,
-};
-pub use crate::oauth::MAX_TOKEN_BODY_BYTES;
+pub use server::{ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, IssuerState, TOKEN_EXCHANGE_GRANT, router};
 pub use store::{NewResourceServer, ResourceServerPatch, Store, StoreError, TenantPatch};

@@ -41,7 +41,7 @@ pub struct User {
     pub name: String,
     /// The `sub` in the user's ID tokens and ID-JAGs.
     pub sub: String,
-    /// Salted SHA-256 of the password (see [`super::secret_hash`]).
+    /// Salted SHA-256 of the password (see `issuer/secret.rs`).
     pub password_hash: String,
 }
 

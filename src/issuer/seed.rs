@@ -173,7 +173,11 @@ impl Seed {
     ) -> Result<Self, SeedError> {
         let unknown = |name: &str| SeedError::Placeholder {
             name: name.to_owned(),
-            known: values.keys().map(String::as_str).collect::<Vec<_>>().join(", "),
+            known: values
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
         };
         let mut out = String::with_capacity(text.len());
         for line in text.split_inclusive('\n') {

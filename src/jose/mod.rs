@@ -35,7 +35,7 @@ pub use verify::{
     Step, StepReport, Verdict, Verified, Verifier,
 };
 
-pub(crate) use b64::{decode as b64_decode, encode as b64_encode};
+pub(crate) use b64::decode as b64_decode;
 pub(crate) use jwks::json_kind as json_kind_of;
 
 /// The JOSE `typ` of an ID-JAG (ID-JAG §3.1; media type `application/oauth-id-jag+jwt`,

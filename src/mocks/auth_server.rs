@@ -12,8 +12,8 @@ use crate::jose::{
     Alg, Clock, JwsHeader, KeySet, KeyStatus, Rejection, SigningKey, TrustedJwks, Verifier, sign,
 };
 use crate::oauth::{
-    Form, FormError, error_response, json_response, presented_credentials, random_id, read_form,
-    shorten,
+    AuthMethod, Form, FormError, error_response, json_response, presented_credentials, random_id,
+    read_form, shorten,
 };
 use crate::types::Secret;
 use axum::Router;
@@ -195,6 +195,8 @@ impl GrantRefusal {
 pub struct Redemption {
     /// The authenticated client, once known.
     pub client_id: Option<String>,
+    /// How it authenticated.
+    pub auth_method: Option<AuthMethod>,
     /// The ID-JAG's `jti`, once verified.
     pub jti: Option<String>,
     /// The access token issued, or the refusal.
@@ -362,7 +364,11 @@ impl AuthorizationServer {
     }
 
     /// The token endpoint's pipeline. Steps are numbered; each cites what it enforces.
-    async fn redeem(&self, request: Request, record: &mut Redemption) -> Result<Value, GrantRefusal> {
+    async fn redeem(
+        &self,
+        request: Request,
+        record: &mut Redemption,
+    ) -> Result<Value, GrantRefusal> {
         // 1. A form body of bounded size, each parameter once (RFC 6749 §3.2).
         let (parts, body) = request.into_parts();
         let form = read_form(&parts.headers, body).await.map_err(|e| match e {
@@ -373,8 +379,9 @@ impl AuthorizationServer {
         })?;
 
         // 2. Client authentication, basic or post (AS-11, RFC 7523 §3.1, RFC 6749 §2.3.1).
-        let client_id = self.authenticate(&parts.headers, &form)?;
+        let (client_id, method) = self.authenticate(&parts.headers, &form)?;
         record.client_id = Some(client_id.clone());
+        record.auth_method = Some(method);
 
         // 3. The jwt-bearer grant with one assertion (AS-35, RFC 7521 §4.1).
         let grant_type = form
@@ -417,8 +424,14 @@ impl AuthorizationServer {
 
         // 7. Scopes: the ID-JAG's, each defined by the MCP server (AS-21); narrowed to the
         //    requested ones when a `scope` parameter is sent (AS-20, D5).
-        let assertion_scopes: Vec<&str> = string("scope").split(' ').filter(|s| !s.is_empty()).collect();
-        if let Some(scope) = assertion_scopes.iter().find(|s| !resource.scopes.iter().any(|r| r == *s)) {
+        let assertion_scopes: Vec<&str> = string("scope")
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .collect();
+        if let Some(scope) = assertion_scopes
+            .iter()
+            .find(|s| !resource.scopes.iter().any(|r| r == *s))
+        {
             return Err(GrantRefusal::ScopeNotRegistered {
                 scope: (*scope).to_owned(),
                 resource: resource.url.clone(),
@@ -444,7 +457,10 @@ impl AuthorizationServer {
 
         // 8. Replay (AS-15, EMA §7.4.2): the jti is recorded last, so a request refused for
         //    another reason does not use the ID-JAG up; check and insert under one lock.
-        let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(i64::MAX);
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .unwrap_or(i64::MAX);
         self.record_jti(string("iss"), &jti, exp)?;
 
         // 9. The access token: an RFC 9068 JWT for the MCP server, short-lived (EMA §5.1);
@@ -487,14 +503,19 @@ impl AuthorizationServer {
         }))
     }
 
-    fn authenticate(&self, headers: &axum::http::HeaderMap, form: &Form) -> Result<String, GrantRefusal> {
+    fn authenticate(
+        &self,
+        headers: &axum::http::HeaderMap,
+        form: &Form,
+    ) -> Result<(String, AuthMethod), GrantRefusal> {
         let fail = |reason: String| GrantRefusal::ClientAuthenticationFailed { reason };
         let presented = presented_credentials(headers, form).map_err(|e| fail(e.to_string()))?;
-        let known = self.clients.iter().find(|(id, secret)| {
-            *id == presented.client_id && secret.matches(&presented.secret)
-        });
+        let known = self
+            .clients
+            .iter()
+            .find(|(id, secret)| *id == presented.client_id && secret.matches(&presented.secret));
         match known {
-            Some((id, _)) => Ok(id.clone()),
+            Some((id, _)) => Ok((id.clone(), presented.method)),
             None => Err(fail("unknown client or wrong secret".into())),
         }
     }
@@ -504,18 +525,22 @@ impl AuthorizationServer {
     /// assertion whose payload does not decode goes to the first trusted issuer, whose
     /// pipeline then names the defect precisely.
     fn trusted_issuer_for(&self, assertion: &str) -> Result<&TrustedIssuer, GrantRefusal> {
-        let first = self.trusted.first().ok_or_else(|| GrantRefusal::UntrustedIssuer {
-            issuer: unverified_issuer(assertion).unwrap_or_default(),
-        })?;
+        let first = self
+            .trusted
+            .first()
+            .ok_or_else(|| GrantRefusal::UntrustedIssuer {
+                issuer: unverified_issuer(assertion).unwrap_or_default(),
+            })?;
         match unverified_issuer(assertion) {
             None => Ok(first),
-            Some(iss) => self
-                .trusted
-                .iter()
-                .find(|t| t.issuer == iss)
-                .ok_or(GrantRefusal::UntrustedIssuer {
-                    issuer: shorten(&iss),
-                }),
+            Some(iss) => {
+                self.trusted
+                    .iter()
+                    .find(|t| t.issuer == iss)
+                    .ok_or(GrantRefusal::UntrustedIssuer {
+                        issuer: shorten(&iss),
+                    })
+            }
         }
     }
 
@@ -535,7 +560,11 @@ impl AuthorizationServer {
                 fresh
             }
         };
-        let check = |v: &Verifier| v.clone().expect_claim("client_id", client_id).verify(assertion);
+        let check = |v: &Verifier| {
+            v.clone()
+                .expect_claim("client_id", client_id)
+                .verify(assertion)
+        };
         match check(&cached.verifier) {
             // AS-31: a kid the cached set lacks may be a rotated-in key: refetch, at most
             // once per interval.
@@ -558,8 +587,8 @@ impl AuthorizationServer {
             issuer: issuer.to_owned(),
             reason,
         };
-        let metadata_url = crate::oauth::metadata_url(issuer, "oauth-authorization-server")
-            .map_err(|e| fail(e))?;
+        let metadata_url =
+            crate::oauth::metadata_url(issuer, "oauth-authorization-server").map_err(&fail)?;
         let metadata = fetch_json(&self.http, &metadata_url).await.map_err(fail)?;
         if metadata.get("issuer").and_then(Value::as_str) != Some(issuer) {
             return Err(fail(format!(
@@ -623,9 +652,9 @@ impl AuthorizationServer {
         // Entries past exp + skew can no longer verify, so forgetting them is safe.
         redeemed.retain(|_, e| e.saturating_add(skew) >= now);
         match redeemed.entry((iss.to_owned(), jti.to_owned())) {
-            std::collections::btree_map::Entry::Occupied(_) => Err(GrantRefusal::Replayed {
-                jti: shorten(jti),
-            }),
+            std::collections::btree_map::Entry::Occupied(_) => {
+                Err(GrantRefusal::Replayed { jti: shorten(jti) })
+            }
             std::collections::btree_map::Entry::Vacant(v) => {
                 v.insert(exp);
                 Ok(())
@@ -714,6 +743,7 @@ async fn not_found() -> Response {
 async fn token(State(server): State<Shared>, request: Request) -> Response {
     let mut record = Redemption {
         client_id: None,
+        auth_method: None,
         jti: None,
         outcome: Err(GrantRefusal::AssertionMissing),
     };
@@ -722,7 +752,11 @@ async fn token(State(server): State<Shared>, request: Request) -> Response {
         Ok(body) => json_response(StatusCode::OK, body),
         Err(refusal) => {
             record.outcome = Err(refusal.clone());
-            error_response(refusal.http_status(), refusal.oauth_error(), &refusal.to_string())
+            error_response(
+                refusal.http_status(),
+                refusal.oauth_error(),
+                &refusal.to_string(),
+            )
         }
     };
     server
@@ -741,9 +775,15 @@ mod tests {
     fn the_issuer_is_read_from_the_payload_without_verification() {
         let token = format!(
             "e30.{}.sig",
-            crate::jose::b64_encode(r#"{"iss":"https://idp.example"}"#)
+            base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                r#"{"iss":"https://idp.example"}"#
+            )
         );
-        assert_eq!(unverified_issuer(&token).as_deref(), Some("https://idp.example"));
+        assert_eq!(
+            unverified_issuer(&token).as_deref(),
+            Some("https://idp.example")
+        );
         assert_eq!(unverified_issuer("nonsense"), None);
         assert_eq!(unverified_issuer("a.!!!.c"), None);
     }
@@ -752,16 +792,28 @@ mod tests {
     fn every_refusal_of_an_id_jag_is_invalid_grant() {
         let grant = [
             GrantRefusal::UntrustedIssuer { issuer: "x".into() },
-            GrantRefusal::ForeignResource { resource: "x".into() },
+            GrantRefusal::ForeignResource {
+                resource: "x".into(),
+            },
             GrantRefusal::ResourceMultiple { count: 2 },
             GrantRefusal::Replayed { jti: "j".into() },
-            GrantRefusal::ScopeNotRegistered { scope: "s".into(), resource: "r".into() },
+            GrantRefusal::ScopeNotRegistered {
+                scope: "s".into(),
+                resource: "r".into(),
+            },
             GrantRefusal::Assertion(Rejection::AlgMissing),
         ];
         for r in grant {
-            assert_eq!((r.oauth_error(), r.http_status()), ("invalid_grant", 400), "{r}");
+            assert_eq!(
+                (r.oauth_error(), r.http_status()),
+                ("invalid_grant", 400),
+                "{r}"
+            );
         }
         let client = GrantRefusal::ClientAuthenticationFailed { reason: "x".into() };
-        assert_eq!((client.oauth_error(), client.http_status()), ("invalid_client", 401));
+        assert_eq!(
+            (client.oauth_error(), client.http_status()),
+            ("invalid_client", 401)
+        );
     }
 }

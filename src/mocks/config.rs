@@ -158,7 +158,9 @@ pub enum MockConfigError {
         skew: u64,
     },
     /// A tool requiring a scope its server does not declare.
-    #[error("MCP server `{server}`: tool `{tool}` needs scope `{scope}`, which is not in its scopes")]
+    #[error(
+        "MCP server `{server}`: tool `{tool}` needs scope `{scope}`, which is not in its scopes"
+    )]
     ToolScopeUndeclared {
         /// The MCP server.
         server: String,
@@ -220,8 +222,12 @@ impl EcosystemConfig {
     ///
     /// Never in a released build: a test parses the embedded files.
     pub fn default_mocks() -> Self {
-        Self::from_files(DEFAULT_MOCKS.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())))
-            .unwrap_or_else(|e| panic!("the embedded mocks/ are invalid: {e}"))
+        Self::from_files(
+            DEFAULT_MOCKS
+                .iter()
+                .map(|(n, t)| ((*n).to_owned(), (*t).to_owned())),
+        )
+        .unwrap_or_else(|e| panic!("the embedded mocks/ are invalid: {e}"))
     }
 
     /// Every `*.toml` of a directory, in file-name order.
@@ -277,7 +283,9 @@ impl EcosystemConfig {
                             mcp_servers: parsed.mcp_servers,
                         });
                 }
-                (None, Some(sink)) if parsed.clients.is_empty() && parsed.mcp_servers.is_empty() => {
+                (None, Some(sink))
+                    if parsed.clients.is_empty() && parsed.mcp_servers.is_empty() =>
+                {
                     if config.siem_sink.replace(sink).is_some() {
                         return Err(MockConfigError::TwoSinks);
                     }

@@ -391,7 +391,11 @@ impl Ecosystem {
         let temp_db = options.db.is_none().then(|| {
             std::env::temp_dir().join(format!("jagspec-{}.sqlite", crate::oauth::random_id()))
         });
-        let db = options.db.clone().or_else(|| temp_db.clone()).unwrap_or_default();
+        let db = options
+            .db
+            .clone()
+            .or_else(|| temp_db.clone())
+            .unwrap_or_default();
         let temp_db = temp_db.map(TempDb);
         let mut issuer_config = IssuerConfig::new(&db);
         issuer_config.seed = Some(seed.clone());
@@ -420,8 +424,8 @@ impl Ecosystem {
                 })
                 .collect();
             // ES256: fast to generate, so start-up stays quick; the MCP servers trust it.
-            let access_token_key = SigningKey::generate(Alg::ES256)
-                .map_err(|e| EcosystemError::Key(e.to_string()))?;
+            let access_token_key =
+                SigningKey::generate(Alg::ES256).map_err(|e| EcosystemError::Key(e.to_string()))?;
             let server = Arc::new(AuthorizationServer::new(AuthorizationServerSpec {
                 config: declaration.server.clone(),
                 issuer: url.clone(),
@@ -481,7 +485,7 @@ impl Ecosystem {
         // 4. The SIEM sink.
         let (siem_sink, manifest_sink) = match sink {
             Some((config, (listener, url))) => {
-                let token = config.bearer_token.clone().map(Secret::new);
+                let token = config.bearer_token.map(Secret::new);
                 let sink = Arc::new(SiemSink::new(token.clone(), Arc::clone(&options.clock)));
                 served.push(Served::start(listener, Arc::clone(&sink).router()));
                 (

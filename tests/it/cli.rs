@@ -355,14 +355,17 @@ fn the_demo_ends_every_scene_as_the_seeds_document_and_exits_zero() {
         assert!(text.contains(detail), "missing `{detail}` in:\n{text}");
     }
     // Secrets stay redacted unless --show-secrets.
-    assert!(!text.contains("alice-password") && !text.contains("agent-secret"), "{text}");
+    assert!(
+        !text.contains("alice-password") && !text.contains("agent-secret"),
+        "{text}"
+    );
 }
 
 #[test]
 fn serve_writes_a_manifest_that_drives_the_chain_and_stops_on_sigterm() {
     let dir = scratch("serve");
     let manifest_path = dir.join("manifest.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jagspec"))
+    let child = Command::new(env!("CARGO_BIN_EXE_jagspec"))
         .args(["serve", "--manifest", manifest_path.to_str().unwrap()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -382,10 +385,16 @@ fn serve_writes_a_manifest_that_drives_the_chain_and_stops_on_sigterm() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&manifest_path).unwrap().permissions().mode();
+        let mode = std::fs::metadata(&manifest_path)
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "the manifest holds credentials");
     }
-    let metadata_url = manifest["issuer"]["metadata_url"].as_str().unwrap().to_owned();
+    let metadata_url = manifest["issuer"]["metadata_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let es = manifest["authorization_servers"]
         .as_array()
         .unwrap()
@@ -396,7 +405,14 @@ fn serve_writes_a_manifest_that_drives_the_chain_and_stops_on_sigterm() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let http = reqwest::Client::new();
-        let issuer: serde_json::Value = http.get(&metadata_url).send().await.unwrap().json().await.unwrap();
+        let issuer: serde_json::Value = http
+            .get(&metadata_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(issuer["issuer"], manifest["issuer"]["url"]);
         let challenge = http
             .post(es["mcp_servers"][0]["url"].as_str().unwrap())
@@ -411,7 +427,15 @@ fn serve_writes_a_manifest_that_drives_the_chain_and_stops_on_sigterm() {
     let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = stdout(&out);
-    assert!(text.contains("authorization server") && text.contains("ready in"), "{text}");
+    assert!(
+        text.contains("authorization server") && text.contains("ready in"),
+        "{text}"
+    );
 }

@@ -352,7 +352,9 @@ async fn the_whole_chain_runs_every_hop_in_order_and_sends_each_party_exactly_it
     assert_eq!(success.tools, ["echo", "publish"]);
     assert_eq!(
         success.call_result,
-        Some(json!({"content": [{"type": "text", "text": "hello from jagspec"}], "isError": false}))
+        Some(
+            json!({"content": [{"type": "text", "text": "hello from jagspec"}], "isError": false})
+        )
     );
     assert_eq!(
         success.id_jag_claims,
@@ -376,7 +378,8 @@ async fn the_whole_chain_runs_every_hop_in_order_and_sends_each_party_exactly_it
         hop(HopKind::TokenExchange).request_id.as_deref(),
         Some("req-te-1")
     );
-    let labels = |kind| -> Vec<String> { hop(kind).tokens.iter().map(|t| t.label.clone()).collect() };
+    let labels =
+        |kind| -> Vec<String> { hop(kind).tokens.iter().map(|t| t.label.clone()).collect() };
     assert_eq!(labels(HopKind::Login), ["ID token"]);
     assert_eq!(labels(HopKind::TokenExchange), ["ID-JAG"]);
     assert_eq!(labels(HopKind::JwtBearer), ["access token"]);
@@ -444,7 +447,12 @@ async fn the_whole_chain_runs_every_hop_in_order_and_sends_each_party_exactly_it
         .collect();
     let methods: Vec<String> = mcp
         .iter()
-        .map(|r| r.body_json::<Value>().unwrap()["method"].as_str().unwrap().to_owned())
+        .map(|r| {
+            r.body_json::<Value>().unwrap()["method"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(
         methods,
@@ -466,7 +474,10 @@ async fn the_whole_chain_runs_every_hop_in_order_and_sends_each_party_exactly_it
         );
     }
     for request in &mcp[2..] {
-        assert_eq!(header_of(request, "mcp-session-id").as_deref(), Some(SESSION));
+        assert_eq!(
+            header_of(request, "mcp-session-id").as_deref(),
+            Some(SESSION)
+        );
         assert_eq!(
             header_of(request, "mcp-protocol-version").as_deref(),
             Some("2025-11-25")
@@ -492,16 +503,20 @@ async fn the_rendering_redacts_every_credential_and_token_unless_secrets_are_sho
         world.id_jag.as_str(),
         world.access_token.as_str(),
         "alice-password",
+        "opaque-login-token",
         "agent-secret",
         "agent-at-as-secret",
-        "opaque-login-token",
     ];
     let basic_idp = basic("agent", "agent-secret");
     let redacted = transcript.render(false);
     let as_json = transcript.to_json(false).to_string();
     let debug = format!("{transcript:?}");
     for text in [&redacted, &as_json, &debug] {
-        for secret in secrets.iter().copied().chain([&basic_idp["Basic ".len()..]]) {
+        for secret in secrets
+            .iter()
+            .copied()
+            .chain([&basic_idp["Basic ".len()..]])
+        {
             assert!(!text.contains(secret), "`{secret}` leaked into:\n{text}");
         }
     }
@@ -519,10 +534,7 @@ async fn the_rendering_redacts_every_credential_and_token_unless_secrets_are_sho
     )));
     assert!(redacted.contains("    password=(redacted, 14 bytes)\n"));
     assert!(redacted.contains("    Authorization: Basic (redacted, 24 bytes)\n"));
-    assert!(redacted.starts_with(&format!(
-        "[1] Challenge  POST {}\n",
-        world.mcp_url()
-    )));
+    assert!(redacted.starts_with(&format!("[1] Challenge  POST {}\n", world.mcp_url())));
     assert!(redacted.contains(&format!(
         "\n[5] Token exchange  POST {}/token\n",
         world.idp.uri()
@@ -532,8 +544,14 @@ async fn the_rendering_redacts_every_credential_and_token_unless_secrets_are_sho
     assert!(redacted.contains("    ID-JAG claims (unverified):\n      {\n"));
     assert_eq!(last_line(&redacted), "OK: tools [echo, publish]");
 
+    // With Basic authentication the client secrets travel base64-encoded.
+    let basic_as = basic("agent-at-as", "agent-at-as-secret");
     let shown = transcript.render(true);
-    for secret in secrets.iter().copied().chain([basic_idp.as_str()]) {
+    for secret in secrets[..5]
+        .iter()
+        .copied()
+        .chain([basic_idp.as_str(), basic_as.as_str()])
+    {
         assert!(shown.contains(secret), "`{secret}` missing from:\n{shown}");
     }
     assert_eq!(last_line(&shown), "OK: tools [echo, publish]");
@@ -582,13 +600,15 @@ async fn a_resource_metadata_naming_another_resource_stops_the_chain_before_any_
     );
     assert_eq!(
         last_line(&transcript.render(false)),
-        format!("FAILED at hop 2 (Protected resource metadata): {}", failure.reason)
+        format!(
+            "FAILED at hop 2 (Protected resource metadata): {}",
+            failure.reason
+        )
     );
 }
 
 #[tokio::test]
-async fn authorization_server_metadata_with_another_issuer_is_not_used_and_no_token_is_requested()
-{
+async fn authorization_server_metadata_with_another_issuer_is_not_used_and_no_token_is_requested() {
     let world = World::start(Framing::Json).await;
     world.forbid_token_requests().await;
     let other = format!("{}/", world.issuer());
@@ -708,7 +728,8 @@ async fn a_token_exchange_answer_whose_token_type_is_not_n_a_is_not_presented_an
         .and(path("/token"))
         .and(FormParam("grant_type", TOKEN_EXCHANGE))
         .respond_with(
-            ResponseTemplate::new(200).set_body_json(world.exchange_response(ID_JAG_TYPE, "Bearer")),
+            ResponseTemplate::new(200)
+                .set_body_json(world.exchange_response(ID_JAG_TYPE, "Bearer")),
         )
         .with_priority(1)
         .mount(&world.idp)
@@ -764,7 +785,9 @@ async fn an_insufficient_scope_answer_to_the_tool_call_names_the_scope_required(
     Mock::given(method("POST"))
         .and(path("/mcp"))
         .and(body_partial_json(json!({"method": "tools/call"})))
-        .respond_with(ResponseTemplate::new(403).insert_header("WWW-Authenticate", challenge.as_str()))
+        .respond_with(
+            ResponseTemplate::new(403).insert_header("WWW-Authenticate", challenge.as_str()),
+        )
         .with_priority(1)
         .mount(&world.mcp)
         .await;
@@ -834,7 +857,9 @@ async fn an_mcp_server_answering_with_server_sent_events_is_understood() {
     assert_eq!(success.tools, ["echo", "publish"]);
     assert_eq!(
         success.call_result,
-        Some(json!({"content": [{"type": "text", "text": "hello from jagspec"}], "isError": false}))
+        Some(
+            json!({"content": [{"type": "text", "text": "hello from jagspec"}], "isError": false})
+        )
     );
     assert_eq!(
         transcript.hop(HopKind::ToolsList).unwrap().response,
@@ -962,7 +987,10 @@ async fn an_mcp_server_that_answers_without_asking_for_a_token_fails_the_challen
     Mock::given(method("POST"))
         .and(path("/mcp"))
         .and(Unauthenticated)
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"jsonrpc": "2.0", "id": 1, "result": {}})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"jsonrpc": "2.0", "id": 1, "result": {}})),
+        )
         .with_priority(1)
         .mount(&world.mcp)
         .await;
@@ -1088,10 +1116,24 @@ async fn the_client_command_exits_one_and_names_the_failing_hop_on_its_last_line
         .await;
 
     let out = jagspec(
-        &cli_args(&world, &["--client-secret", "agent-at-as-secret", "--json"]),
+        &cli_args(&world, &["--client-secret", "agent-at-as-secret"]),
         &[],
     );
 
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        last_line(&String::from_utf8_lossy(&out.stdout)),
+        format!(
+            "FAILED at hop 2 (Protected resource metadata): the metadata's resource \
+             `https://elsewhere.example/mcp` is not identical to the MCP server URL `{}` \
+             (RFC 9728 §3.3, CLI-02); the metadata is not used",
+            world.mcp_url()
+        )
+    );
+    let out = jagspec(
+        &cli_args(&world, &["--client-secret", "agent-at-as-secret", "--json"]),
+        &[],
+    );
     assert_eq!(out.status.code(), Some(1));
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["outcome"]["hop"], "resource_metadata");
@@ -1106,7 +1148,14 @@ async fn the_client_command_exits_two_on_bad_input() {
     let not_an_object = jagspec(
         &cli_args(
             &world,
-            &["--client-secret", "s", "--call", "echo", "--arguments", "[1]"],
+            &[
+                "--client-secret",
+                "s",
+                "--call",
+                "echo",
+                "--arguments",
+                "[1]",
+            ],
         ),
         &[],
     );

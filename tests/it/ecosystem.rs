@@ -108,7 +108,10 @@ impl Eco {
                 .post(&self.eco.manifest().issuer.token_endpoint)
                 .basic_auth("agent", Some("agent-secret"))
                 .form(&[
-                    ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+                    (
+                        "grant_type",
+                        "urn:ietf:params:oauth:grant-type:token-exchange",
+                    ),
                     (
                         "requested_token_type",
                         "urn:ietf:params:oauth:token-type:id-jag",
@@ -140,7 +143,12 @@ impl Eco {
     }
 
     /// A jwt-bearer request at `server` with its client (basic) and extra parameters.
-    pub(crate) async fn redeem(&self, server: &str, assertion: &str, extra: &[(&str, &str)]) -> Answer {
+    pub(crate) async fn redeem(
+        &self,
+        server: &str,
+        assertion: &str,
+        extra: &[(&str, &str)],
+    ) -> Answer {
         let s = self.server(server);
         let mut form = vec![("grant_type", JWT_BEARER), ("assertion", assertion)];
         form.extend_from_slice(extra);
@@ -217,7 +225,11 @@ fn segment(token: &str, n: usize) -> Value {
 }
 
 fn read_scope(server: &str) -> &'static str {
-    if server == "es256" { "chat.read" } else { "tools.read" }
+    if server == "es256" {
+        "chat.read"
+    } else {
+        "tools.read"
+    }
 }
 
 fn alg_of(server: &str) -> Alg {
@@ -275,7 +287,10 @@ async fn access_tokens_are_rfc_9068_jwts_for_the_id_jag_resource() {
     assert_eq!(claims["client_id"], "agent-at-es256");
     assert_eq!(claims["sub"], "alice");
     assert_eq!(claims["scope"], "chat.read");
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 300);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        300
+    );
     // The ID-JAG carried the client id mapped for this authorization server (IDP-22).
     assert_eq!(segment(&id_jag, 1)["client_id"], "agent-at-es256");
     e.eco.stop().await;
@@ -318,7 +333,10 @@ async fn the_algorithm_mismatch_of_the_seeds_is_granted_by_the_issuer_and_refuse
     let id_jag = e.id_jag("legacy", "tools.read").await;
     assert_eq!(segment(&id_jag, 0)["alg"], "ES256");
     let a = e.redeem("legacy", &id_jag, &[]).await;
-    assert_eq!((a.status, a.body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (a.status, a.body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     assert_eq!(
         e.last_refusal("legacy"),
         GrantRefusal::Assertion(Rejection::AlgNotAllowed {
@@ -352,17 +370,29 @@ async fn each_refusal_of_the_authorization_server_has_its_exact_error() {
     let es256 = |c: &Value| signed(Alg::ES256, c);
 
     // typ: an ID token's typ, and none.
-    let jwt_typed = jagspec::mint(&fixtures::signing_key(Alg::ES256, 1), Some("JWT"), &with(json!({})))
-        .unwrap()
-        .into_secret();
-    let untyped = jagspec::mint(&fixtures::signing_key(Alg::ES256, 1), None, &with(json!({})))
-        .unwrap()
-        .into_secret();
+    let jwt_typed = jagspec::mint(
+        &fixtures::signing_key(Alg::ES256, 1),
+        Some("JWT"),
+        &with(json!({})),
+    )
+    .unwrap()
+    .into_secret();
+    let untyped = jagspec::mint(
+        &fixtures::signing_key(Alg::ES256, 1),
+        None,
+        &with(json!({})),
+    )
+    .unwrap()
+    .into_secret();
     // An untrusted issuer, and a trusted issuer's name with a key it never published.
     let evil = es256(&with(json!({"iss": "https://evil.example"})));
-    let unknown_kid = jagspec::mint(&fixtures::signing_key(Alg::ES256, 2), Some(ID_JAG_TYP), &with(json!({})))
-        .unwrap()
-        .into_secret();
+    let unknown_kid = jagspec::mint(
+        &fixtures::signing_key(Alg::ES256, 2),
+        Some(ID_JAG_TYP),
+        &with(json!({})),
+    )
+    .unwrap()
+    .into_secret();
     let none = dangerous::assemble(
         &json!({"alg": "none", "typ": ID_JAG_TYP}),
         &with(json!({})),
@@ -373,22 +403,120 @@ async fn each_refusal_of_the_authorization_server_has_its_exact_error() {
         ("typ JWT", jwt_typed, 400, "invalid_grant", "typ_mismatch"),
         ("no typ", untyped, 400, "invalid_grant", "typ_missing"),
         ("alg none", none, 400, "invalid_grant", "alg_none"),
-        ("untrusted iss", evil, 400, "invalid_grant", "untrusted_issuer"),
-        ("unknown kid", unknown_kid, 400, "invalid_grant", "kid_unknown"),
-        ("aud of another server", es256(&with(json!({"aud": other}))), 400, "invalid_grant", "audience_mismatch"),
-        ("aud with two members", es256(&with(json!({"aud": [es.clone(), other.clone()]}))), 400, "invalid_grant", "audience_multiple"),
-        ("aud with a trailing slash", es256(&with(json!({"aud": format!("{es}/")}))), 400, "invalid_grant", "audience_mismatch"),
-        ("client_id of another client", es256(&with(json!({"client_id": "someone-else"}))), 400, "invalid_grant", "claim_mismatch"),
-        ("no sub", es256(&with(json!({"sub": null}))), 400, "invalid_grant", "claim_missing"),
-        ("no jti", es256(&with(json!({"jti": null}))), 400, "invalid_grant", "claim_missing"),
-        ("expired", es256(&with(json!({"iat": NOW - 1000, "exp": NOW - 61}))), 400, "invalid_grant", "expired"),
-        ("iat in the future", es256(&with(json!({"iat": NOW + 61, "exp": NOW + 300}))), 400, "invalid_grant", "issued_in_future"),
-        ("nbf in the future", es256(&with(json!({"nbf": NOW + 61}))), 400, "invalid_grant", "not_yet_valid"),
-        ("a foreign resource", es256(&with(json!({"resource": e.mcp_url("eddsa", "tools")}))), 400, "invalid_grant", "foreign_resource"),
-        ("two resources", es256(&with(json!({"resource": [e.mcp_url("es256", "chat"), e.mcp_url("es256", "unlisted")]}))), 400, "invalid_grant", "resource_multiple"),
-        ("no resource, two MCP servers", es256(&with(json!({"resource": null}))), 400, "invalid_grant", "resource_missing"),
-        ("a scope the MCP server does not define", es256(&with(json!({"scope": "chat.read mail.read"}))), 400, "invalid_grant", "scope_not_registered"),
-        ("an ID token as the assertion", e.id_token("alice").await, 400, "invalid_grant", "typ_mismatch"),
+        (
+            "untrusted iss",
+            evil,
+            400,
+            "invalid_grant",
+            "untrusted_issuer",
+        ),
+        (
+            "unknown kid",
+            unknown_kid,
+            400,
+            "invalid_grant",
+            "kid_unknown",
+        ),
+        (
+            "aud of another server",
+            es256(&with(json!({"aud": other}))),
+            400,
+            "invalid_grant",
+            "audience_mismatch",
+        ),
+        (
+            "aud with two members",
+            es256(&with(json!({"aud": [es.clone(), other.clone()]}))),
+            400,
+            "invalid_grant",
+            "audience_multiple",
+        ),
+        (
+            "aud with a trailing slash",
+            es256(&with(json!({"aud": format!("{es}/")}))),
+            400,
+            "invalid_grant",
+            "audience_mismatch",
+        ),
+        (
+            "client_id of another client",
+            es256(&with(json!({"client_id": "someone-else"}))),
+            400,
+            "invalid_grant",
+            "claim_mismatch",
+        ),
+        (
+            "no sub",
+            es256(&with(json!({"sub": null}))),
+            400,
+            "invalid_grant",
+            "claim_missing",
+        ),
+        (
+            "no jti",
+            es256(&with(json!({"jti": null}))),
+            400,
+            "invalid_grant",
+            "claim_missing",
+        ),
+        (
+            "expired",
+            es256(&with(json!({"iat": NOW - 1000, "exp": NOW - 61}))),
+            400,
+            "invalid_grant",
+            "expired",
+        ),
+        (
+            "iat in the future",
+            es256(&with(json!({"iat": NOW + 61, "exp": NOW + 300}))),
+            400,
+            "invalid_grant",
+            "issued_in_future",
+        ),
+        (
+            "nbf in the future",
+            es256(&with(json!({"nbf": NOW + 61}))),
+            400,
+            "invalid_grant",
+            "not_yet_valid",
+        ),
+        (
+            "a foreign resource",
+            es256(&with(json!({"resource": e.mcp_url("eddsa", "tools")}))),
+            400,
+            "invalid_grant",
+            "foreign_resource",
+        ),
+        (
+            "two resources",
+            es256(&with(
+                json!({"resource": [e.mcp_url("es256", "chat"), e.mcp_url("es256", "unlisted")]}),
+            )),
+            400,
+            "invalid_grant",
+            "resource_multiple",
+        ),
+        (
+            "no resource, two MCP servers",
+            es256(&with(json!({"resource": null}))),
+            400,
+            "invalid_grant",
+            "resource_missing",
+        ),
+        (
+            "a scope the MCP server does not define",
+            es256(&with(json!({"scope": "chat.read mail.read"}))),
+            400,
+            "invalid_grant",
+            "scope_not_registered",
+        ),
+        (
+            "an ID token as the assertion",
+            e.id_token("alice").await,
+            400,
+            "invalid_grant",
+            "typ_mismatch",
+        ),
     ];
     for (what, token, status, error, code) in cases {
         let a = e.redeem("es256", &token, &[]).await;
@@ -421,9 +549,15 @@ async fn request_level_refusals_have_their_exact_error() {
             req = req.basic_auth(&s.client_id, Some(secret));
         }
         let a = Eco::answer(req.send().await.unwrap()).await;
-        assert_eq!((a.status, a.body["error"].as_str()), (401, Some("invalid_client")));
+        assert_eq!(
+            (a.status, a.body["error"].as_str()),
+            (401, Some("invalid_client"))
+        );
         assert!(a.headers.contains_key("www-authenticate"));
-        assert_eq!(e.last_refusal("es256").code(), "client_authentication_failed");
+        assert_eq!(
+            e.last_refusal("es256").code(),
+            "client_authentication_failed"
+        );
     }
 
     // client_secret_post works as well as basic.
@@ -444,7 +578,10 @@ async fn request_level_refusals_have_their_exact_error() {
     assert_eq!(post.status, 200, "{}", post.body);
 
     let a = e.redeem("es256", "", &[]).await;
-    assert_eq!((a.status, a.body["error"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (a.status, a.body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
     assert_eq!(e.last_refusal("es256"), GrantRefusal::AssertionMissing);
 
     let a = Eco::answer(
@@ -457,26 +594,45 @@ async fn request_level_refusals_have_their_exact_error() {
             .unwrap(),
     )
     .await;
-    assert_eq!((a.status, a.body["error"].as_str()), (400, Some("unsupported_grant_type")));
+    assert_eq!(
+        (a.status, a.body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
 
     // A resource parameter naming another resource than the claim (AS-19).
     let fresh = signed(Alg::ES256, &e.claims("es256", "chat.read"));
     let other = e.mcp_url("es256", "unlisted");
     let a = e.redeem("es256", &fresh, &[("resource", &other)]).await;
-    assert_eq!((a.status, a.body["error"].as_str()), (400, Some("invalid_target")));
+    assert_eq!(
+        (a.status, a.body["error"].as_str()),
+        (400, Some("invalid_target"))
+    );
 
     // Requested scopes outside the ID-JAG: narrowed, or invalid_scope when nothing is left.
     let two = signed(Alg::ES256, &e.claims("es256", "chat.read chat.write"));
-    let a = e.redeem("es256", &two, &[("scope", "chat.write chat.admin")]).await;
-    assert_eq!((a.status, a.body["scope"].as_str()), (200, Some("chat.write")), "{}", a.body);
+    let a = e
+        .redeem("es256", &two, &[("scope", "chat.write chat.admin")])
+        .await;
+    assert_eq!(
+        (a.status, a.body["scope"].as_str()),
+        (200, Some("chat.write")),
+        "{}",
+        a.body
+    );
     let one = signed(Alg::ES256, &e.claims("es256", "chat.read"));
     let a = e.redeem("es256", &one, &[("scope", "chat.admin")]).await;
-    assert_eq!((a.status, a.body["error"].as_str()), (400, Some("invalid_scope")));
+    assert_eq!(
+        (a.status, a.body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
 
     // An oversized body.
     let huge = "a".repeat(70 * 1024);
     let a = e.redeem("es256", &huge, &[]).await;
-    assert_eq!((a.status, a.body["error"].as_str()), (413, Some("invalid_request")));
+    assert_eq!(
+        (a.status, a.body["error"].as_str()),
+        (413, Some("invalid_request"))
+    );
     e.eco.stop().await;
 }
 
@@ -486,7 +642,10 @@ async fn a_replayed_id_jag_is_refused_serially() {
     let id_jag = e.id_jag("es256", "chat.read").await;
     assert_eq!(e.redeem("es256", &id_jag, &[]).await.status, 200);
     let again = e.redeem("es256", &id_jag, &[]).await;
-    assert_eq!((again.status, again.body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (again.status, again.body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     let jti = segment(&id_jag, 1)["jti"].as_str().unwrap().to_owned();
     assert_eq!(e.last_refusal("es256"), GrantRefusal::Replayed { jti });
     e.eco.stop().await;
@@ -499,17 +658,29 @@ async fn of_32_concurrent_redemptions_of_one_id_jag_exactly_one_gets_an_access_t
     let mut tasks = Vec::new();
     for _ in 0..32 {
         let (e, id_jag) = (Arc::clone(&e), id_jag.clone());
-        tasks.push(tokio::spawn(async move { e.redeem("es256", &id_jag, &[]).await.status }));
+        tasks.push(tokio::spawn(async move {
+            e.redeem("es256", &id_jag, &[]).await.status
+        }));
     }
     let mut statuses = Vec::new();
     for t in tasks {
         statuses.push(t.await.unwrap());
     }
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 31, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 400).count(),
+        31,
+        "{statuses:?}"
+    );
     let redemptions = e.eco.authorization_server("es256").unwrap().redemptions();
-    let granted: Vec<&IssuedAccessToken> =
-        redemptions.iter().filter_map(|r| r.outcome.as_ref().ok()).collect();
+    let granted: Vec<&IssuedAccessToken> = redemptions
+        .iter()
+        .filter_map(|r| r.outcome.as_ref().ok())
+        .collect();
     assert_eq!(granted.len(), 1);
     let replays = redemptions
         .iter()
@@ -536,13 +707,19 @@ async fn an_unknown_kid_refetches_the_jwks_at_most_once_per_interval() {
         .await
         .unwrap();
     assert_eq!(rotated.status(), 201);
-    let new_kid = rotated.json::<Value>().await.unwrap()["kid"].as_str().unwrap().to_owned();
+    let new_kid = rotated.json::<Value>().await.unwrap()["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let second = e.id_jag("es256", "chat.read").await;
     assert_eq!(segment(&second, 0)["kid"], new_kid.as_str());
     // Within the interval the cached set stands: the new kid is unknown.
     let a = e.redeem("es256", &second, &[]).await;
-    assert_eq!((a.status, a.body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (a.status, a.body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     assert_eq!(e.last_refusal("es256").code(), "kid_unknown");
 
     // Once the interval (30 s) has passed, one refetch finds it.
@@ -560,7 +737,10 @@ async fn pausing_a_server_stops_new_token_requests_but_not_tokens_already_minted
     let m = e.eco.manifest();
     let paused = e
         .http
-        .post(format!("{}/resource-servers/chat/disable", m.issuer.admin_url))
+        .post(format!(
+            "{}/resource-servers/chat/disable",
+            m.issuer.admin_url
+        ))
         .bearer_auth(m.issuer.admin_token.secret())
         .send()
         .await
@@ -572,9 +752,18 @@ async fn pausing_a_server_stops_new_token_requests_but_not_tokens_already_minted
     let denied = e
         .exchange("alice", &s.issuer, &s.mcp_servers[0].url, "chat.read")
         .await;
-    assert_eq!((denied.status, denied.body["error"].as_str()), (400, Some("access_denied")));
+    assert_eq!(
+        (denied.status, denied.body["error"].as_str()),
+        (400, Some("access_denied"))
+    );
     let request_id = denied.headers["x-request-id"].to_str().unwrap();
-    let events = e.eco.issuer().state.audit.find_by_request_id(request_id).unwrap();
+    let events = e
+        .eco
+        .issuer()
+        .state
+        .audit
+        .find_by_request_id(request_id)
+        .unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].status_detail, "Server paused");
 
@@ -597,7 +786,15 @@ async fn pausing_a_server_stops_new_token_requests_but_not_tokens_already_minted
 async fn the_authorization_server_metadata_advertises_the_id_jag_profile() {
     let e = Eco::start().await;
     for s in &e.eco.manifest().authorization_servers {
-        let m: Value = e.http.get(&s.metadata_url).send().await.unwrap().json().await.unwrap();
+        let m: Value = e
+            .http
+            .get(&s.metadata_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(m["issuer"], s.issuer.as_str(), "AS-04");
         assert_eq!(m["token_endpoint"], s.token_endpoint.as_str());
         assert_eq!(m["grant_types_supported"], json!([JWT_BEARER]), "AS-02");
@@ -616,7 +813,13 @@ async fn the_authorization_server_metadata_advertises_the_id_jag_profile() {
 async fn the_manifest_names_every_party_and_credential() {
     let e = Eco::start().await;
     let m = serde_json::to_value(e.eco.manifest()).unwrap();
-    for key in ["url", "token_endpoint", "jwks_uri", "admin_url", "admin_token"] {
+    for key in [
+        "url",
+        "token_endpoint",
+        "jwks_uri",
+        "admin_url",
+        "admin_token",
+    ] {
         assert!(m["issuer"][key].is_string(), "issuer.{key}");
     }
     assert_eq!(m["users"][0]["name"], "alice");
@@ -629,17 +832,38 @@ async fn the_manifest_names_every_party_and_credential() {
         .iter()
         .map(|a| a["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["eddsa", "rs256", "es256", "paused", "unregistered", "legacy"]);
+    assert_eq!(
+        names,
+        [
+            "eddsa",
+            "rs256",
+            "es256",
+            "paused",
+            "unregistered",
+            "legacy"
+        ]
+    );
     let es = &m["authorization_servers"][2];
     assert_eq!(es["alg"], "ES256");
     for key in ["issuer", "token_endpoint", "client_id", "client_secret"] {
         assert!(es[key].is_string(), "authorization_servers[].{key}");
     }
-    assert_eq!(es["mcp_servers"][0]["scopes"], json!(["chat.read", "chat.write", "chat.admin"]));
-    assert!(m["siem_sink"]["url"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+    assert_eq!(
+        es["mcp_servers"][0]["scopes"],
+        json!(["chat.read", "chat.write", "chat.admin"])
+    );
+    assert!(
+        m["siem_sink"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
     // Debug output carries no credential.
     let debug = format!("{:?}", e.eco.manifest());
-    assert!(!debug.contains("agent-secret") && !debug.contains(e.eco.manifest().issuer.admin_token.secret()));
+    assert!(
+        !debug.contains("agent-secret")
+            && !debug.contains(e.eco.manifest().issuer.admin_token.secret())
+    );
     e.eco.stop().await;
 }
 
@@ -656,5 +880,126 @@ async fn every_mock_server_listens_on_loopback_only() {
         assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     }
     let _ = JwsHeader::new();
+    e.eco.stop().await;
+}
+
+#[tokio::test]
+async fn a_one_element_audience_array_is_accepted() {
+    let e = Eco::start().await;
+    let mut claims = e.claims("es256", "chat.read");
+    claims["aud"] = json!([e.server("es256").issuer]);
+    let a = e.redeem("es256", &signed(Alg::ES256, &claims), &[]).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    e.eco.stop().await;
+}
+
+#[tokio::test]
+async fn the_mcp_server_refuses_an_id_jag_or_a_token_for_another_server_as_a_bearer_token() {
+    let e = Eco::start().await;
+    let chat = e.mcp_url("es256", "chat");
+    let id_jag = e.id_jag("es256", "chat.read").await;
+    let a = e.mcp(&chat, &id_jag, "tools/list", json!({})).await;
+    assert_eq!(a.status, 401);
+    let challenge = a.headers["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.starts_with("Bearer error=\"invalid_token\""),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"{}\"",
+            e.server("es256").mcp_servers[0].resource_metadata
+        )),
+        "{challenge}"
+    );
+
+    // An access token for the eddsa server's MCP server is foreign here (RFC 8707).
+    let eddsa_jag = e.id_jag("eddsa", "tools.read").await;
+    let at = e.redeem("eddsa", &eddsa_jag, &[]).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a = e.mcp(&chat, &at, "tools/list", json!({})).await;
+    assert_eq!(a.status, 401);
+
+    // A token of its own authorization server works, until it expires.
+    let fresh = e.id_jag("es256", "chat.read").await;
+    let own = e.redeem("es256", &fresh, &[]).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        e.mcp(&chat, &own, "tools/list", json!({})).await.status,
+        200
+    );
+    // A tool needing a scope the token lacks: 403 insufficient_scope.
+    let post = e
+        .mcp(
+            &chat,
+            &own,
+            "tools/call",
+            json!({"name": "post", "arguments": {"text": "x"}}),
+        )
+        .await;
+    assert_eq!(post.status, 403);
+    assert!(
+        post.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"insufficient_scope\", scope=\"chat.write\""),
+        "{:?}",
+        post.headers
+    );
+    e.clock.advance(300 + 61);
+    let expired = e.mcp(&chat, &own, "tools/list", json!({})).await;
+    assert_eq!(expired.status, 401);
+    e.eco.stop().await;
+}
+
+#[tokio::test]
+async fn the_reference_client_completes_the_chain_with_either_client_authentication_method() {
+    use jagspec::AuthMethod;
+    use jagspec::client::{ClientConfig, HopKind, SubjectToken, ToolCall};
+    let e = Eco::start().await;
+    let m = e.eco.manifest().clone();
+    for (server, method) in [
+        ("eddsa", AuthMethod::ClientSecretBasic),
+        ("rs256", AuthMethod::ClientSecretPost),
+        ("es256", AuthMethod::ClientSecretBasic),
+    ] {
+        let s = e.server(server).clone();
+        let config = ClientConfig {
+            mcp_url: s.mcp_servers[0].url.clone(),
+            idp_token_endpoint: m.issuer.token_endpoint.clone(),
+            subject: SubjectToken::Login {
+                user: "alice".into(),
+                password: m.users[0].password.clone(),
+            },
+            idp_client_id: "agent".into(),
+            idp_client_secret: m.clients[0].client_secret.clone(),
+            client_id: s.client_id.clone(),
+            client_secret: s.client_secret.clone(),
+            auth_method: method,
+            scope: Some(read_scope(server).into()),
+            call: Some(ToolCall {
+                name: "echo".into(),
+                arguments: json!({"text": "hi"}),
+            }),
+        };
+        let t = jagspec::client::run(&config, &e.http).await;
+        let success = t
+            .outcome
+            .as_ref()
+            .unwrap_or_else(|f| panic!("{server}: {f}"));
+        assert_eq!(success.id_jag_header["alg"], alg_of(server).as_str());
+        assert_eq!(
+            success.access_token_claims["aud"],
+            s.mcp_servers[0].url.as_str()
+        );
+        assert_eq!(t.hops.len(), HopKind::ALL.len(), "{server}: every hop ran");
+        // Rendering without secrets shows none of them.
+        let text = t.render(false);
+        assert!(!text.contains(s.client_secret.secret()) && !text.contains("alice-password"));
+    }
     e.eco.stop().await;
 }
