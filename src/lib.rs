@@ -27,8 +27,9 @@
 //!   [`mocks::Manifest`] — in the spirit of wiremock's `MockServer::start()`.
 //! * [`client`]: the reference MCP client, which runs the whole chain (discovery, token
 //!   exchange, jwt-bearer grant, MCP calls) against any MCP server and records every hop.
-//! * `oauth` (private): form bodies, client authentication and JSON errors shared by every
-//!   token endpoint.
+//! * `oauth` (private): the protocol URNs, form bodies, client authentication and JSON
+//!   errors shared by every token endpoint; `wellknown` (private): RFC 8414 / RFC 9728
+//!   metadata URLs, for the client and the authorization servers alike.
 //! * `cli` (private): the `jagspec` command line; a thin layer over the library.
 //!
 //! The conformance suite (Gherkin scenarios and their step definitions) is built on these
@@ -86,6 +87,7 @@ pub mod jose;
 pub mod mocks;
 mod oauth;
 pub mod types;
+mod wellknown;
 
 pub use cli::run as run_cli;
 pub use jose::{
@@ -95,5 +97,8 @@ pub use jose::{
     StepReport, SystemClock, TrustedJwks, TrustedJwksError, UnixTime, Verdict, Verified, Verifier,
     dangerous, fixtures, mint, sign,
 };
-pub use oauth::AuthMethod;
+pub use oauth::{
+    AuthMethod, ID_JAG_GRANT_PROFILE, ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, JWT_BEARER_GRANT,
+    TOKEN_EXCHANGE_GRANT,
+};
 pub use types::{Audience, ClientId, Issuer, Jti, Kid, Secret, Subject};

@@ -9,6 +9,18 @@ use base64::Engine as _;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// RFC 8693 §2.1 grant type of the token exchange.
+pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// RFC 8693 §3 token type of an ID-JAG (ID-JAG §4.3).
+pub const ID_JAG_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id-jag";
+/// RFC 8693 §3 token type of an ID token.
+pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
+/// RFC 7523 §2.1 grant type.
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// ID-JAG §7.2: the `authorization_grant_profiles_supported` value of an authorization
+/// server that accepts ID-JAGs.
+pub const ID_JAG_GRANT_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
+
 /// The largest token-endpoint body accepted (DESIGN.md: "bodies over 64 KiB are refused";
 /// a real request is well under 8 KiB).
 pub const MAX_TOKEN_BODY_BYTES: usize = 64 * 1024;
@@ -172,28 +184,6 @@ pub(crate) fn basic_authorization(client_id: &str, secret: &str) -> String {
     )
 }
 
-/// RFC 8414 §3.1: the metadata URL of `issuer` inserts `/.well-known/<suffix>` between
-/// the host and the path, after removing a terminating `/` from the path.
-///
-/// # Errors
-///
-/// When `issuer` is not an absolute http(s) URL without query or fragment (RFC 8414 §2).
-pub(crate) fn metadata_url(issuer: &str, suffix: &str) -> Result<String, String> {
-    let url =
-        url::Url::parse(issuer).map_err(|e| format!("issuer `{issuer}` is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https")
-        || url.query().is_some()
-        || url.fragment().is_some()
-    {
-        return Err(format!(
-            "issuer `{issuer}` must be an http(s) URL without query or fragment (RFC 8414 §2)"
-        ));
-    }
-    let path = url.path().trim_end_matches('/');
-    let origin = url.origin().ascii_serialization();
-    Ok(format!("{origin}/.well-known/{suffix}{path}"))
-}
-
 /// At most 120 characters of something a caller sent, for an error message.
 pub(crate) fn shorten(s: &str) -> String {
     if s.chars().count() <= 120 {
@@ -281,25 +271,6 @@ mod tests {
             &form(&[("client_id", "agent"), ("client_secret", "s")]),
         );
         assert_eq!(both.err(), Some(CredentialsError::MoreThanOneMethod));
-    }
-
-    #[test]
-    fn metadata_urls_insert_the_well_known_segment_before_the_path() {
-        let url = |i| metadata_url(i, "oauth-authorization-server").unwrap();
-        assert_eq!(
-            url("http://127.0.0.1:5000"),
-            "http://127.0.0.1:5000/.well-known/oauth-authorization-server"
-        );
-        assert_eq!(
-            url("http://127.0.0.1:5000/"),
-            "http://127.0.0.1:5000/.well-known/oauth-authorization-server"
-        );
-        assert_eq!(
-            url("https://h.example/t1/"),
-            "https://h.example/.well-known/oauth-authorization-server/t1"
-        );
-        assert!(metadata_url("https://h.example/?q=1", "x").is_err());
-        assert!(metadata_url("ftp://h.example/", "x").is_err());
     }
 
     #[test]

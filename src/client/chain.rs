@@ -2,7 +2,6 @@
 //! and returns what the next hop needs, or a [`Fail`]; [`finish`] records the hop either way.
 
 use super::challenge;
-use super::wellknown;
 use super::{
     ChainFailure, ChainSuccess, ClientConfig, DecodedToken, Hop, HopKind, ID_JAG_GRANT_PROFILE,
     JWT_BEARER_GRANT, MCP_PROTOCOL_VERSION, REQUEST_TIMEOUT, SubjectToken, Transcript,
@@ -10,6 +9,7 @@ use super::{
 use crate::issuer::{ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT};
 use crate::oauth::{AuthMethod, basic_authorization};
 use crate::types::Secret;
+use crate::wellknown;
 use base64::Engine as _;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use serde_json::{Map, Value, json};

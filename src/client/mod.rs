@@ -56,18 +56,13 @@
 mod chain;
 mod challenge;
 mod render;
-mod wellknown;
 
 use crate::oauth::AuthMethod;
 use crate::types::Secret;
 use serde_json::Value;
 use std::fmt;
 
-/// RFC 7523 §2.1 grant type.
-pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-/// ID-JAG §7.2: the `authorization_grant_profiles_supported` value of an authorization
-/// server that accepts ID-JAGs.
-pub const ID_JAG_GRANT_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
+pub use crate::oauth::{ID_JAG_GRANT_PROFILE, JWT_BEARER_GRANT};
 /// The MCP protocol version the client asks for in `initialize`.
 pub const MCP_PROTOCOL_VERSION: &str = "2025-11-25";
 /// The limit on every request, connection to last byte.

@@ -18,12 +18,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// RFC 8693 §3 token type of an ID-JAG (ID-JAG §4.3).
-pub const ID_JAG_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id-jag";
-/// RFC 8693 §3 token type of an ID token.
-pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
-/// RFC 8693 §2.1 grant type.
-pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub use crate::oauth::{ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT};
 
 /// Lifetime of a test user's ID token, seconds.
 const ID_TOKEN_LIFETIME_SECS: u64 = 600;

@@ -25,10 +25,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// RFC 7523 §2.1 grant type.
-pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-/// ID-JAG §7.2: the grant profile an authorization server advertises.
-pub const ID_JAG_GRANT_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
+pub use crate::oauth::{ID_JAG_GRANT_PROFILE, JWT_BEARER_GRANT};
 
 /// Why the token endpoint refused a request. Each variant has one OAuth error and status.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -588,7 +585,8 @@ impl AuthorizationServer {
             reason,
         };
         let metadata_url =
-            crate::oauth::metadata_url(issuer, "oauth-authorization-server").map_err(&fail)?;
+            crate::wellknown::inserted(issuer, crate::wellknown::AUTHORIZATION_SERVER)
+                .map_err(|e| fail(e.to_string()))?;
         let metadata = fetch_json(&self.http, &metadata_url).await.map_err(fail)?;
         if metadata.get("issuer").and_then(Value::as_str) != Some(issuer) {
             return Err(fail(format!(
