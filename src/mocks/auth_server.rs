@@ -27,6 +27,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 pub use crate::oauth::{ID_JAG_GRANT_PROFILE, JWT_BEARER_GRANT};
 
+/// How many decisions [`AuthorizationServer::redemptions`] keeps: a `serve` under load must
+/// not grow without bound.
+pub const MAX_REDEMPTIONS_KEPT: usize = 4096;
+
 /// Why the token endpoint refused a request. Each variant has one OAuth error and status.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -269,7 +273,8 @@ pub struct AuthorizationServer {
     access_token_keys: KeySet,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
-    redemptions: Mutex<Vec<Redemption>>,
+    /// The last [`MAX_REDEMPTIONS_KEPT`] decisions, oldest first.
+    redemptions: Mutex<std::collections::VecDeque<Redemption>>,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -313,7 +318,7 @@ impl AuthorizationServer {
                 .unwrap_or_default(),
             clock: spec.clock,
             config: spec.config,
-            redemptions: Mutex::new(Vec::new()),
+            redemptions: Mutex::new(std::collections::VecDeque::new()),
         }
     }
 
@@ -337,12 +342,14 @@ impl AuthorizationServer {
         self.access_token_keys.jwks().into()
     }
 
-    /// Every decision so far, in order.
+    /// The last [`MAX_REDEMPTIONS_KEPT`] decisions, in order.
     pub fn redemptions(&self) -> Vec<Redemption> {
         self.redemptions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Its routes: RFC 8414 metadata, the access-token JWKS, the token endpoint.
@@ -452,7 +459,23 @@ impl AuthorizationServer {
             }
         };
 
-        // 8. Replay (AS-15, EMA §7.4.2): the jti is recorded last, so a request refused for
+        // 8. Authorization details (AS-22, RFC 9396 §2): an array of objects, granted as the
+        //    ID-JAG carries them (the mock has no policy to narrow them by).
+        let details = match claims.get("authorization_details") {
+            None => None,
+            Some(Value::Array(items)) if items.iter().all(Value::is_object) => {
+                Some(Value::Array(items.clone()))
+            }
+            Some(other) => {
+                return Err(GrantRefusal::Assertion(Rejection::ClaimType {
+                    claim: "authorization_details".into(),
+                    expected: "an array of objects (RFC 9396 §2)",
+                    found: crate::jose::json_kind_of(other),
+                }));
+            }
+        };
+
+        // 9. Replay (AS-15, EMA §7.4.2): the jti is recorded last, so a request refused for
         //    another reason does not use the ID-JAG up; check and insert under one lock.
         let exp = claims
             .get("exp")
@@ -460,13 +483,13 @@ impl AuthorizationServer {
             .unwrap_or(i64::MAX);
         self.record_jti(string("iss"), &jti, exp)?;
 
-        // 9. The access token: an RFC 9068 JWT for the MCP server, short-lived (EMA §5.1);
+        // 10. The access token: an RFC 9068 JWT for the MCP server, short-lived (EMA §5.1);
         //    no refresh token (AS-24).
         let now = self.clock.now();
         let lifetime = i64::try_from(self.config.access_token_lifetime).unwrap_or(300);
         let at_jti = random_id();
         let scope = granted.join(" ");
-        let at_claims = json!({
+        let mut at_claims = json!({
             "iss": self.issuer,
             "sub": string("sub"),
             "aud": resource.url,
@@ -476,6 +499,9 @@ impl AuthorizationServer {
             "exp": now.saturating_add(lifetime),
             "jti": at_jti,
         });
+        if let Some(details) = &details {
+            at_claims["authorization_details"] = details.clone();
+        }
         let access_token = sign(
             &self.access_token_key,
             &JwsHeader::new().typ(ACCESS_TOKEN_TYP),
@@ -490,14 +516,18 @@ impl AuthorizationServer {
             scopes: granted,
             jti: at_jti,
         });
-        // AS-23, AS-25: granted scope and resource; Bearer.
-        Ok(json!({
+        // AS-23, AS-25: granted scope, resource and authorization details; Bearer.
+        let mut body = json!({
             "access_token": access_token.into_secret(),
             "token_type": "Bearer",
             "expires_in": self.config.access_token_lifetime,
             "scope": scope,
             "resource": resource.url,
-        }))
+        });
+        if let Some(details) = details {
+            body["authorization_details"] = details;
+        }
+        Ok(body)
     }
 
     fn authenticate(
@@ -757,11 +787,15 @@ async fn token(State(server): State<Shared>, request: Request) -> Response {
             )
         }
     };
-    server
+    let mut kept = server
         .redemptions
         .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(record);
+        .unwrap_or_else(PoisonError::into_inner);
+    if kept.len() == MAX_REDEMPTIONS_KEPT {
+        kept.pop_front();
+    }
+    kept.push_back(record);
+    drop(kept);
     response
 }
 

@@ -1003,3 +1003,27 @@ async fn the_reference_client_completes_the_chain_with_either_client_authenticat
     }
     e.eco.stop().await;
 }
+
+#[tokio::test]
+async fn authorization_details_are_granted_as_the_id_jag_carries_them_and_must_be_an_array() {
+    let e = Eco::start().await;
+    let details = json!([{"type": "chat_history", "channels": ["general"]}]);
+    let mut claims = e.claims("es256", "chat.read");
+    claims["resource"] = json!(e.mcp_url("es256", "chat"));
+    claims["authorization_details"] = details.clone();
+    let a = e.redeem("es256", &signed(Alg::ES256, &claims), &[]).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["authorization_details"], details, "AS-23");
+    let at = a.body["access_token"].as_str().unwrap();
+    assert_eq!(segment(at, 1)["authorization_details"], details);
+
+    let mut bad = e.claims("es256", "chat.read");
+    bad["authorization_details"] = json!("chat_history");
+    let a = e.redeem("es256", &signed(Alg::ES256, &bad), &[]).await;
+    assert_eq!(
+        (a.status, a.body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(e.last_refusal("es256").code(), "claim_type");
+    e.eco.stop().await;
+}
