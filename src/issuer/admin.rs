@@ -10,9 +10,10 @@
 //! must not stall a runtime worker. RSA key generation (~0.2 s) runs there too.
 
 use super::model::{AlgChoice, Lifetime, ResourceServer, Scope};
-use super::server::{IssuerState, json_response};
+use super::server::IssuerState;
 use super::store::{NewResourceServer, ResourceServerPatch, Store, StoreError, TenantPatch};
 use crate::jose::{Alg, KeyStatus, SigningKey};
+use crate::oauth::json_response;
 use crate::types::Kid;
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};

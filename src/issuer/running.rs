@@ -35,7 +35,7 @@ impl IssuerConfig {
             db: db.into(),
             seed: None,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            admin_token: Secret::new(super::server::random_id()),
+            admin_token: Secret::new(crate::oauth::random_id()),
             clock: Arc::new(SystemClock),
         }
     }

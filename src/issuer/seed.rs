@@ -160,8 +160,8 @@ impl Seed {
     }
 
     /// Parses a seed after replacing each `${NAME}` outside comment lines with
-    /// `values[NAME]`: how the mock
-    /// ecosystem points audiences and resource URIs at mocks whose ports are chosen at start.
+    /// `values[NAME]`: how the mock ecosystem points audiences and resource URIs at mocks
+    /// whose ports are chosen at start.
     ///
     /// # Errors
     ///

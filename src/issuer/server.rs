@@ -8,6 +8,7 @@ use super::policy::{ExchangeRequest, decide};
 use super::store::Store;
 use crate::audit::{AuditEvent, AuditLog, Outcome, ScopeOutcome};
 use crate::jose::{Alg, Clock, ID_JAG_TYP, JwsHeader, Rejection, SigningKey, Verifier, sign};
+use crate::oauth::{Form, FormError, json_response, presented_credentials, random_id, shorten};
 use crate::types::Secret;
 use axum::Router;
 use axum::body::Body;
@@ -328,8 +329,6 @@ fn mint_with(key: &SigningKey, typ: &str, claims: &Value) -> Result<String, Deni
         })
 }
 
-use crate::oauth::{Form, FormError, presented_credentials};
-
 async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, Denial> {
     crate::oauth::read_form(headers, body)
         .await
@@ -368,8 +367,6 @@ pub(crate) fn time_ordered_id(time_ms: i64) -> String {
     let tail: String = random.iter().map(|b| format!("{b:02x}")).collect();
     format!("{:012x}{tail}", time_ms & 0xffff_ffff_ffff)
 }
-
-pub(crate) use crate::oauth::{json_response, random_id, shorten};
 
 /// An RFC 6749 §5.2 error response for a denial.
 fn error_response(denial: &Denial) -> Response {
