@@ -2,7 +2,7 @@
 //! beside the raw signing rate measured in the same run.
 //!
 //! `issue/<alg>/<n>` posts RFC 8693 token exchanges over a loopback socket to a running
-//! issuer (seeded from `fixtures/tenant.toml`, its audit log a real SQLite file in WAL
+//! issuer (seeded from `fixtures/tenant-examples.toml`, its audit log a real SQLite file in WAL
 //! mode with `synchronous=FULL`), `n` requests in flight (32, then 128);
 //! `issue_in_process/<alg>/<n>` sends the same requests to the router in-process
 //! (`tower::ServiceExt::oneshot`), so the load client's cost is left out. Each request
@@ -101,8 +101,8 @@ fn bench(c: &mut Criterion) {
         .expect("a runtime");
     let dir = std::env::temp_dir().join(format!("jagspec-bench-issuer-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
-    let seed =
-        Seed::from_toml(include_str!("../fixtures/tenant.toml")).expect("the fixture seed parses");
+    let seed = Seed::from_toml(include_str!("../fixtures/tenant-examples.toml"))
+        .expect("the fixture seed parses");
     let (issuer, id_token) = runtime.block_on(async {
         let config = IssuerConfig {
             seed: Some(seed),
