@@ -12,6 +12,7 @@
 use super::ACCESS_TOKEN_TYP;
 use crate::jose::{Clock, TrustedJwks, Verifier};
 use crate::oauth::{json_response, shorten};
+use crate::wellknown;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
@@ -24,11 +25,15 @@ use std::sync::Arc;
 /// The largest JSON-RPC body accepted; an MCP request is a few KiB.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The MCP protocol version answered when the client's `initialize` names none.
+/// The MCP protocol revisions this mock speaks (the subset it uses is the same in each).
+pub const SUPPORTED_PROTOCOL_VERSIONS: [&str; 3] = ["2025-03-26", "2025-06-18", "2025-11-25"];
+
+/// The version answered when the client asks for one this mock does not speak (MCP
+/// lifecycle: the server then offers the latest it supports).
 pub const DEFAULT_PROTOCOL_VERSION: &str = "2025-11-25";
 
-/// The RFC 9728 §3 well-known prefix.
-const PRM_PATH: &str = "/.well-known/oauth-protected-resource";
+/// RFC 9728 §3: the metadata of a resource without a path, and the fallback clients try.
+const ROOT_METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 
 /// The description of a tool that declares none.
 const ECHO_DESCRIPTION: &str = "Echoes its `text` argument";
@@ -95,19 +100,12 @@ impl McpServer {
         access_token_keys: TrustedJwks,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let (origin, resource_path, query) = split_resource(&resource);
-        // RFC 9728 §3.1: a terminating slash after the host is removed before insertion.
-        let suffix = if resource_path == "/" {
-            ""
-        } else {
-            resource_path.as_str()
-        };
-        let metadata_path = format!("{PRM_PATH}{suffix}");
-        let mut metadata_url = format!("{origin}{metadata_path}");
-        if let Some(query) = query {
-            metadata_url.push('?');
-            metadata_url.push_str(&query);
-        }
+        let (origin, resource_path) = split_resource(&resource);
+        // RFC 9728 §3.1, the same rule the reference client follows.
+        let metadata_url = wellknown::inserted(&resource, wellknown::PROTECTED_RESOURCE)
+            .unwrap_or_else(|_| format!("{origin}{ROOT_METADATA_PATH}"));
+        let metadata_path = url::Url::parse(&metadata_url)
+            .map_or_else(|_| ROOT_METADATA_PATH.to_owned(), |u| u.path().to_owned());
         // RFC 9068 §2.2 required claims (`exp` is required by every verifier); the `typ`
         // keeps an ID-JAG or an ID token from being used as an access token (§4).
         let verifier = Verifier::new(access_token_keys)
@@ -165,6 +163,22 @@ impl McpServer {
             Ok(caller) => caller,
             Err(refusal) => return self.unauthorized(&refusal),
         };
+        // MCP transports: an unsupported MCP-Protocol-Version header is a 400.
+        if let Some(version) = request.headers().get("mcp-protocol-version") {
+            let known = version
+                .to_str()
+                .is_ok_and(|v| SUPPORTED_PROTOCOL_VERSIONS.contains(&v));
+            if !known {
+                return plain_error(
+                    StatusCode::BAD_REQUEST,
+                    "unsupported_protocol_version",
+                    &format!(
+                        "MCP-Protocol-Version must be one of {}",
+                        SUPPORTED_PROTOCOL_VERSIONS.join(", ")
+                    ),
+                );
+            }
+        }
         let bytes = match Bytes::from_request(request, &()).await {
             Ok(bytes) => bytes,
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -180,7 +194,7 @@ impl McpServer {
             }
         };
         let (id, method, params) = match parse_message(&bytes) {
-            Ok(Message::Notification) => return StatusCode::ACCEPTED.into_response(),
+            Ok(Message::Accepted) => return StatusCode::ACCEPTED.into_response(),
             Ok(Message::Request { id, method, params }) => (id, method, params),
             Err(invalid) => return rpc_error(invalid.status, &invalid.id, &invalid.error),
         };
@@ -219,7 +233,8 @@ impl McpServer {
         }
         let token = std::str::from_utf8(rest).unwrap_or("").trim_matches(' ');
         if token.is_empty() {
-            return Err(Unauthorized::InvalidToken(
+            // A malformed credential, not a token that failed: RFC 6750 §3.1 invalid_request.
+            return Err(Unauthorized::InvalidRequest(
                 "expected a bearer token after `Bearer` (found none, or non-ASCII text)".to_owned(),
             ));
         }
@@ -235,7 +250,7 @@ impl McpServer {
                 return Err(Unauthorized::InvalidToken(format!(
                     "expected the `scope` claim to be a space-separated string, RFC 9068 \
                      §2.2.3 (found {})",
-                    kind(&other)
+                    crate::jose::json_kind_of(&other)
                 )));
             }
         };
@@ -256,10 +271,12 @@ impl McpServer {
         match method {
             "initialize" => {
                 let params = params_object(params)?;
-                // Echo the client's version: this mock speaks every revision's subset it uses.
+                // The client's version if this mock speaks it, else its latest (MCP
+                // lifecycle, version negotiation).
                 let version = params
                     .and_then(|p| p.get("protocolVersion"))
                     .and_then(Value::as_str)
+                    .filter(|v| SUPPORTED_PROTOCOL_VERSIONS.contains(v))
                     .unwrap_or(DEFAULT_PROTOCOL_VERSION);
                 Ok(json!({
                     "protocolVersion": version,
@@ -335,9 +352,9 @@ impl McpServer {
                 if !self.config.scopes.is_empty() {
                     params.push(("scope", self.config.scopes.join(" ")));
                 }
+                // No error code: none applies when no credentials were sent (RFC 6750 §3.1).
                 let body = json!({
-                    "error": "unauthorized",
-                    "error_description": "this MCP server requires a bearer access token",
+                    "message": "this MCP server requires a bearer access token",
                 });
                 (StatusCode::UNAUTHORIZED, body, params)
             }
@@ -388,7 +405,7 @@ async fn dispatch(State(server): State<Arc<McpServer>>, request: Request) -> Res
         // Stateless, JSON only: no SSE stream to GET, no session to DELETE.
         return method_not_allowed("POST");
     }
-    if path == server.metadata_path || path == PRM_PATH {
+    if path == server.metadata_path || path == ROOT_METADATA_PATH {
         if method == Method::GET || method == Method::HEAD {
             return json_response(StatusCode::OK, &server.metadata());
         }
@@ -464,8 +481,9 @@ enum Message {
         method: String,
         params: Option<Value>,
     },
-    /// A notification (no `id`): accepted, never answered (MCP Streamable HTTP: 202).
-    Notification,
+    /// A notification (no `id`), or a response to a server request: accepted, never
+    /// answered (MCP Streamable HTTP: 202).
+    Accepted,
 }
 
 /// A body that is no valid JSON-RPC message.
@@ -515,6 +533,14 @@ fn parse_message(bytes: &[u8]) -> Result<Message, Invalid> {
         }
     };
     let id_or_null = || id.clone().unwrap_or(Value::Null);
+    // A JSON-RPC response the client sends back (to a server request): accepted.
+    if id.is_some()
+        && !object.contains_key("method")
+        && (object.contains_key("result") || object.contains_key("error"))
+        && object.get("jsonrpc").and_then(Value::as_str) == Some("2.0")
+    {
+        return Ok(Message::Accepted);
+    }
     if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(invalid(
             StatusCode::OK,
@@ -535,7 +561,7 @@ fn parse_message(bytes: &[u8]) -> Result<Message, Invalid> {
             method,
             params: object.remove("params"),
         },
-        None => Message::Notification,
+        None => Message::Accepted,
     })
 }
 
@@ -546,7 +572,7 @@ fn params_object(params: Option<&Value>) -> Result<Option<&Map<String, Value>>, 
         Some(Value::Object(map)) => Ok(Some(map)),
         Some(other) => Err(RpcError::InvalidParams(format!(
             "expected `params` to be an object (found {})",
-            kind(other)
+            crate::jose::json_kind_of(other)
         ))),
     }
 }
@@ -624,32 +650,17 @@ fn header_safe(text: &str) -> String {
 }
 
 /// The scheme-and-authority, the path and the query of `resource`.
-fn split_resource(resource: &str) -> (String, String, Option<String>) {
+/// The origin and the path of the resource URL.
+fn split_resource(resource: &str) -> (String, String) {
     match url::Url::parse(resource) {
         Ok(url) => (
             url[..url::Position::BeforePath].to_owned(),
             url.path().to_owned(),
-            url.query().map(str::to_owned),
         ),
         Err(error) => {
             tracing::error!(resource, %error, "the MCP server's resource is not a URL; serving at /");
-            (
-                resource.trim_end_matches('/').to_owned(),
-                "/".to_owned(),
-                None,
-            )
+            (resource.trim_end_matches('/').to_owned(), "/".to_owned())
         }
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -665,13 +676,33 @@ mod tests {
         );
     }
 
+    fn server(resource: &str) -> McpServer {
+        McpServer::new(
+            McpServerConfig {
+                name: "t".into(),
+                scopes: vec![],
+                tools: vec![],
+            },
+            resource.to_owned(),
+            "http://127.0.0.1:1".to_owned(),
+            crate::jose::fixtures::jwks().into(),
+            Arc::new(crate::jose::SystemClock),
+        )
+    }
+
     #[test]
     fn the_metadata_path_is_inserted_before_the_resource_path() {
-        let (origin, path, query) = split_resource("http://127.0.0.1:4000/a/mcp?x=1");
-        assert_eq!(origin, "http://127.0.0.1:4000");
-        assert_eq!(path, "/a/mcp");
-        assert_eq!(query.as_deref(), Some("x=1"));
-        let (_, root, _) = split_resource("https://mcp.example");
-        assert_eq!(root, "/");
+        let s = server("http://127.0.0.1:4000/a/mcp/");
+        assert_eq!(
+            s.metadata_url(),
+            "http://127.0.0.1:4000/.well-known/oauth-protected-resource/a/mcp"
+        );
+        assert_eq!(s.resource_path, "/a/mcp/");
+        let root = server("https://mcp.example");
+        assert_eq!(
+            root.metadata_url(),
+            "https://mcp.example/.well-known/oauth-protected-resource"
+        );
+        assert_eq!(root.resource_path, "/");
     }
 }

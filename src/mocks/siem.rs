@@ -21,6 +21,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// The largest delivery kept; exporters batch, but not beyond a few MiB.
 pub const MAX_DELIVERY_BYTES: usize = 8 * 1024 * 1024;
 
+/// What the sink keeps at most by default, in total: past it, deliveries are refused with HEC's
+/// "server is busy" (503, code 9) instead of growing memory without bound. An exporter
+/// must then retry, which is what the export tests want to see anyway.
+pub const MAX_KEPT_BYTES: usize = 256 * 1024 * 1024;
+
 /// The path that lists what was received.
 const RECEIVED_PATH: &str = "/received";
 
@@ -43,6 +48,8 @@ pub struct SiemSink {
     /// Required as `Bearer <token>` or `Splunk <token>` when set.
     bearer_token: Option<Secret>,
     clock: Arc<dyn Clock>,
+    /// The bound on the bodies kept, in bytes ([`MAX_KEPT_BYTES`] unless set).
+    max_kept_bytes: usize,
 }
 
 impl fmt::Debug for SiemSink {
@@ -62,7 +69,15 @@ impl SiemSink {
             deliveries: Mutex::new(Vec::new()),
             bearer_token,
             clock,
+            max_kept_bytes: MAX_KEPT_BYTES,
         }
+    }
+
+    /// Keeps at most `bytes` of bodies in total; later deliveries get 503 (HEC code 9).
+    #[must_use]
+    pub fn with_max_kept_bytes(mut self, bytes: usize) -> Self {
+        self.max_kept_bytes = bytes;
+        self
     }
 
     /// The routes: POST anywhere but `/received` delivers; GET `/received` lists.
@@ -118,13 +133,12 @@ impl SiemSink {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Err(Refusal::TokenMissing);
         };
-        let text = value.to_str().map_err(|_| Refusal::TokenInvalid)?;
-        let (scheme, token) = text.split_once(' ').ok_or(Refusal::TokenInvalid)?;
-        let scheme_ok =
-            scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("splunk");
-        // Both comparisons run, so a wrong scheme costs the same as a wrong token.
-        let token_ok = expected.matches(token.trim());
-        if scheme_ok && token_ok {
+        let text = value.to_str().map_err(|_| Refusal::AuthorizationInvalid)?;
+        let (scheme, token) = text.split_once(' ').ok_or(Refusal::AuthorizationInvalid)?;
+        if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("splunk")) {
+            return Err(Refusal::AuthorizationInvalid);
+        }
+        if expected.matches(token.trim()) {
             Ok(())
         } else {
             Err(Refusal::TokenInvalid)
@@ -161,7 +175,13 @@ impl SiemSink {
             body,
             received_at_ms: self.clock.now_millis(),
         };
-        self.lock().push(delivery);
+        let mut kept = self.lock();
+        let used: usize = kept.iter().map(|d| d.body.len()).sum();
+        if used.saturating_add(delivery.body.len()) > self.max_kept_bytes {
+            return reply(StatusCode::SERVICE_UNAVAILABLE, "Server is busy", 9);
+        }
+        kept.push(delivery);
+        drop(kept);
         reply(StatusCode::OK, "Success", 0)
     }
 }
@@ -171,18 +191,22 @@ impl SiemSink {
 enum Refusal {
     /// No Authorization header.
     TokenMissing,
-    /// An Authorization header without the configured token.
+    /// An Authorization header that is not `Bearer <token>` or `Splunk <token>`.
+    AuthorizationInvalid,
+    /// The right scheme with another token.
     TokenInvalid,
 }
 
 impl Refusal {
-    /// A 401 in Splunk HEC's shape (codes 2 and 4 are HEC's own).
+    /// Splunk HEC's answers: 401 code 2 "Token is required", 401 code 3 "Invalid
+    /// authorization", 403 code 4 "Invalid token".
     fn response(self) -> Response {
-        let (text, code) = match self {
-            Self::TokenMissing => ("Token is required", 2),
-            Self::TokenInvalid => ("Invalid token", 4),
+        let (status, text, code) = match self {
+            Self::TokenMissing => (StatusCode::UNAUTHORIZED, "Token is required", 2),
+            Self::AuthorizationInvalid => (StatusCode::UNAUTHORIZED, "Invalid authorization", 3),
+            Self::TokenInvalid => (StatusCode::FORBIDDEN, "Invalid token", 4),
         };
-        let mut response = reply(StatusCode::UNAUTHORIZED, text, code);
+        let mut response = reply(status, text, code);
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"jagspec-siem\""),
@@ -194,6 +218,10 @@ impl Refusal {
 async fn dispatch(State(sink): State<Arc<SiemSink>>, request: Request) -> Response {
     let method = request.method().clone();
     if request.uri().path() == RECEIVED_PATH {
+        // What exporters sent is as confidential as the sending: the same token guards it.
+        if let Err(refusal) = sink.authorized(request.headers()) {
+            return refusal.response();
+        }
         return if method == Method::GET || method == Method::HEAD {
             json_response(StatusCode::OK, &json!({"deliveries": sink.deliveries()}))
         } else {

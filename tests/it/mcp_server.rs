@@ -619,6 +619,7 @@ async fn the_siem_sink_keeps_ndjson_deliveries_in_order_and_lists_them_at_receiv
 
     let listed: Value = http
         .get(format!("{url}/received"))
+        .bearer_auth("hec-token")
         .send()
         .await
         .unwrap()
@@ -636,13 +637,14 @@ async fn the_siem_sink_keeps_ndjson_deliveries_in_order_and_lists_them_at_receiv
 async fn the_siem_sink_refuses_a_missing_or_wrong_token_and_non_utf8_without_storing() {
     let (sink, url) = siem().await;
     let http = reqwest::Client::new();
+    // Splunk HEC's own statuses and codes.
     let attempts = [
-        (None, &b"{}"[..], 401),
-        (Some("Bearer wrong-token"), &b"{}"[..], 401),
-        (Some("Basic hec-token"), &b"{}"[..], 401),
-        (Some("Bearer hec-token"), &[0xff, 0xfe][..], 400),
+        (None, &b"{}"[..], 401, Some(2_u64)),
+        (Some("Basic hec-token"), &b"{}"[..], 401, Some(3)),
+        (Some("Bearer wrong-token"), &b"{}"[..], 403, Some(4)),
+        (Some("Bearer hec-token"), &[0xff, 0xfe][..], 400, Some(6)),
     ];
-    for (authorization, body, status) in attempts {
+    for (authorization, body, status, code) in attempts {
         let mut request = http.post(format!("{url}/events")).body(body.to_vec());
         if let Some(value) = authorization {
             request = request.header("authorization", value);
@@ -650,7 +652,145 @@ async fn the_siem_sink_refuses_a_missing_or_wrong_token_and_non_utf8_without_sto
         let r = request.send().await.unwrap();
         assert_eq!(r.status(), status, "{authorization:?}");
         assert_eq!(r.headers().get("content-type").unwrap(), "application/json");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"].as_u64(), code, "{authorization:?}");
     }
     assert_eq!(sink.deliveries(), vec![]);
+    // What was received is guarded by the same token.
+    let listing = http.get(format!("{url}/received")).send().await.unwrap();
+    assert_eq!(listing.status(), 401);
+    let listing = http
+        .get(format!("{url}/received"))
+        .header("authorization", "Splunk hec-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listing.status(), 200);
     assert!(!format!("{sink:?}").contains("hec-token"));
+}
+
+#[tokio::test]
+async fn an_empty_bearer_credential_or_two_authorization_headers_are_invalid_requests() {
+    let env = Env::start().await;
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
+    let empty = env.post_raw(Some("Bearer "), ping.clone()).await;
+    assert_eq!(
+        (empty.status, empty.body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    assert!(
+        empty
+            .www_authenticate
+            .as_deref()
+            .unwrap()
+            .starts_with("Bearer error=\"invalid_request\""),
+        "{:?}",
+        empty.www_authenticate
+    );
+
+    let token = env.token();
+    let two = env
+        .send(
+            env.http
+                .post(&env.resource)
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {token}"))
+                .header("authorization", format!("Bearer {token}"))
+                .body(ping),
+        )
+        .await;
+    assert_eq!(
+        (two.status, two.body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+}
+
+#[tokio::test]
+async fn initialize_answers_the_clients_version_only_when_the_server_speaks_it() {
+    let env = Env::start().await;
+    for (asked, answered) in [
+        ("2025-03-26", "2025-03-26"),
+        ("2025-06-18", "2025-06-18"),
+        ("2025-11-25", "2025-11-25"),
+        ("banana", "2025-11-25"),
+    ] {
+        let reply = env
+            .rpc(
+                "initialize",
+                json!({"protocolVersion": asked, "capabilities": {},
+                       "clientInfo": {"name": "t", "version": "0"}}),
+            )
+            .await;
+        assert_eq!(
+            reply.body["result"]["protocolVersion"], answered,
+            "asked {asked}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unsupported_mcp_protocol_version_header_is_a_400() {
+    let env = Env::start().await;
+    let reply = env
+        .send(
+            env.http
+                .post(&env.resource)
+                .bearer_auth(env.token())
+                .header("mcp-protocol-version", "1999-01-01")
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.body["error"].as_str()),
+        (400, Some("unsupported_protocol_version"))
+    );
+    let ok = env
+        .send(
+            env.http
+                .post(&env.resource)
+                .bearer_auth(env.token())
+                .header("mcp-protocol-version", "2025-11-25")
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})),
+        )
+        .await;
+    assert_eq!(ok.status, 200);
+}
+
+#[tokio::test]
+async fn a_json_rpc_response_from_the_client_is_accepted_with_202() {
+    let env = Env::start().await;
+    let reply = env
+        .post(
+            Some(&env.token()),
+            &json!({"jsonrpc": "2.0", "id": 7, "result": {}}),
+        )
+        .await;
+    assert_eq!((reply.status, reply.text.as_str()), (202, ""));
+}
+
+#[tokio::test]
+async fn a_full_siem_sink_answers_busy_and_keeps_what_it_had() {
+    let sink = Arc::new(SiemSink::new(None, clock()).with_max_kept_bytes(10));
+    let url = serve(Arc::clone(&sink).router()).await;
+    let http = reqwest::Client::new();
+    let first = http
+        .post(format!("{url}/e"))
+        .body("12345678")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    let second = http
+        .post(format!("{url}/e"))
+        .body("123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 503);
+    let body: Value = second.json().await.unwrap();
+    assert_eq!(
+        (body["text"].as_str(), body["code"].as_u64()),
+        (Some("Server is busy"), Some(9))
+    );
+    assert_eq!(sink.deliveries().len(), 1);
 }
