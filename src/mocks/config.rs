@@ -353,3 +353,120 @@ fn check_name(name: &str) -> Result<(), MockConfigError> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(texts: &[&str]) -> Result<EcosystemConfig, MockConfigError> {
+        EcosystemConfig::from_files(
+            texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (format!("f{i}.toml"), (*t).to_owned())),
+        )
+    }
+
+    const AS: &str = r#"
+        [authorization_server]
+        name = "a"
+        alg = "ES256"
+        [[clients]]
+        client_id = "c"
+        client_secret = "s"
+        [[mcp_servers]]
+        name = "m"
+        scopes = ["read"]
+        tools = [{ name = "echo", scope = "read" }]
+    "#;
+
+    #[test]
+    fn the_embedded_mocks_are_the_files_of_the_mocks_directory() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mocks");
+        let from_dir = EcosystemConfig::from_dir(&dir).unwrap();
+        let embedded = EcosystemConfig::default_mocks();
+        let names = |c: &EcosystemConfig| {
+            let mut n: Vec<String> = c
+                .authorization_servers
+                .iter()
+                .map(|d| d.server.name.clone())
+                .collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names(&from_dir), names(&embedded));
+        assert_eq!(from_dir.siem_sink, embedded.siem_sink);
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            DEFAULT_MOCKS.len(),
+            "every file of mocks/ is embedded in DEFAULT_MOCKS"
+        );
+    }
+
+    #[test]
+    fn an_authorization_server_gets_the_reference_issuer_and_short_lifetimes_by_default() {
+        let c = files(&[AS]).unwrap();
+        let s = &c.authorization_servers[0].server;
+        assert_eq!(s.trusted_issuers, vec![REFERENCE_ISSUER.to_owned()]);
+        assert_eq!(
+            (s.access_token_lifetime, s.max_skew, s.jwks_refresh_interval),
+            (300, 60, 30)
+        );
+    }
+
+    #[test]
+    fn each_inconsistent_declaration_is_refused_with_its_reason() {
+        let dup = files(&[AS, AS]).unwrap_err();
+        assert_eq!(dup, MockConfigError::DuplicateName { name: "a".into() });
+
+        let no_client = AS.replace(
+            "[[clients]]\n        client_id = \"c\"\n        client_secret = \"s\"",
+            "",
+        );
+        assert_eq!(
+            files(&[&no_client]).unwrap_err(),
+            MockConfigError::NoClient { name: "a".into() }
+        );
+
+        let skew = AS.replace("alg = \"ES256\"", "alg = \"ES256\"\n        max_skew = 301");
+        assert_eq!(
+            files(&[&skew]).unwrap_err(),
+            MockConfigError::SkewTooLarge {
+                name: "a".into(),
+                skew: 301
+            }
+        );
+
+        let tool = AS.replace("scope = \"read\" }", "scope = \"write\" }");
+        assert_eq!(
+            files(&[&tool]).unwrap_err(),
+            MockConfigError::ToolScopeUndeclared {
+                server: "m".into(),
+                tool: "echo".into(),
+                scope: "write".into()
+            }
+        );
+
+        let bad_name = AS.replace("name = \"a\"", "name = \"a/b\"");
+        assert_eq!(
+            files(&[&bad_name]).unwrap_err(),
+            MockConfigError::BadName { name: "a/b".into() }
+        );
+
+        let both = format!("{AS}\n[siem_sink]\n");
+        assert_eq!(
+            files(&[&both]).unwrap_err(),
+            MockConfigError::NotOneParty {
+                file: "f0.toml".into()
+            }
+        );
+        assert_eq!(
+            files(&["[siem_sink]", "[siem_sink]"]).unwrap_err(),
+            MockConfigError::TwoSinks
+        );
+        assert!(matches!(
+            files(&["[authorization_server]\nname = 1"]).unwrap_err(),
+            MockConfigError::Parse { .. }
+        ));
+    }
+}

@@ -1027,3 +1027,42 @@ async fn authorization_details_are_granted_as_the_id_jag_carries_them_and_must_b
     assert_eq!(e.last_refusal("es256").code(), "claim_type");
     e.eco.stop().await;
 }
+
+#[tokio::test]
+async fn a_kept_database_is_not_reseeded_and_moved_ports_are_reported() {
+    let db = crate::support::TempDb::new("ecosystem-kept");
+    let options = || EcosystemOptions {
+        db: Some(db.path().to_owned()),
+        clock: Arc::new(FixedClock::at(NOW)),
+        ..EcosystemOptions::default()
+    };
+    let first = Ecosystem::start_with(options()).await.unwrap();
+    assert_eq!(first.warnings(), &[] as &[String]);
+    // An admin change that a reseed would undo.
+    let m = first.manifest().clone();
+    let http = reqwest::Client::new();
+    let deleted = http
+        .delete(format!("{}/users/bob", m.issuer.admin_url))
+        .bearer_auth(m.issuer.admin_token.secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    first.stop().await;
+    assert!(db.path().exists(), "a database given with `db` is kept");
+
+    // Ephemeral ports again: the stored audiences name the old ones.
+    let second = Ecosystem::start_with(options()).await.unwrap();
+    let snapshot = second.issuer().state.store.snapshot();
+    assert!(
+        snapshot.users.values().all(|u| u.name != "bob"),
+        "not reseeded"
+    );
+    assert_eq!(second.warnings().len(), 5, "{:?}", second.warnings());
+    assert!(
+        second.warnings()[0].contains("--port-base"),
+        "{:?}",
+        second.warnings()
+    );
+    second.stop().await;
+}
