@@ -44,6 +44,8 @@ fn config(manifest: &Manifest, server: &str, scope: &str) -> ClientConfig {
             name: "echo".into(),
             arguments: json!({"text": "bench"}),
         }),
+        expected_issuer: None,
+        allow_insecure_http: false,
     }
 }
 

@@ -2,7 +2,9 @@
 //! print every hop.
 
 use super::{CliError, read_input};
-use crate::client::{self, ClientConfig, REQUEST_TIMEOUT, SubjectToken, ToolCall};
+use crate::client::{
+    self, ClientConfig, REQUEST_TIMEOUT, SubjectToken, ToolCall, UrlUse, check_url,
+};
 use crate::oauth::AuthMethod;
 use crate::types::Secret;
 use clap::{ArgGroup, Args, ValueEnum};
@@ -21,8 +23,10 @@ const DEFAULT_ARGUMENTS: &str = r#"{"text":"hello from jagspec"}"#;
     --idp-client-id agent --idp-client-secret agent-secret \\\n      \
     --client-id agent-at-es256 --client-secret agent-at-es256-secret \\\n      \
     --scope chat.read --call echo\n\n\
-    Credentials and tokens are redacted unless --show-secrets. The client secrets may come\n\
-    from JAGSPEC_IDP_CLIENT_SECRET and JAGSPEC_CLIENT_SECRET instead of the command line.\n\n\
+    Credentials and tokens are redacted unless --show-secrets. The client secrets and the\n\
+    password may come from JAGSPEC_IDP_CLIENT_SECRET, JAGSPEC_CLIENT_SECRET and\n\
+    JAGSPEC_PASSWORD instead of the command line, or (--password -, --id-token -) from\n\
+    standard input.\n\n\
     Exit codes: 0 the chain completed, 1 a hop failed (the last line names it), 2 bad input."
 )]
 pub(crate) struct ClientArgs {
@@ -39,8 +43,10 @@ pub(crate) struct ClientArgs {
     /// A test user to log in with the password grant instead of --id-token.
     #[arg(long, value_name = "NAME", requires = "password")]
     user: Option<String>,
-    /// The test user's password.
-    #[arg(long, value_name = "PW", requires = "user", value_parser = secret)]
+    /// The test user's password; `-` reads it from standard input.
+    // No `requires = "user"`: JAGSPEC_PASSWORD in the environment must not stop --id-token.
+    #[arg(long, value_name = "PW", env = "JAGSPEC_PASSWORD", hide_env_values = true,
+          value_parser = secret)]
     password: Option<Secret>,
     /// The client's id at the IdP.
     #[arg(long, value_name = "ID")]
@@ -59,9 +65,17 @@ pub(crate) struct ClientArgs {
     /// Client authentication at both token endpoints (RFC 6749 §2.3.1).
     #[arg(long, value_enum, default_value_t = AuthFlag::Basic)]
     auth_method: AuthFlag,
-    /// Space-separated scopes for the token exchange and the jwt-bearer grant.
+    /// Space-separated scopes for the token exchange and the jwt-bearer grant [default: the
+    /// scope of the MCP server's 401 challenge, if any].
     #[arg(long, value_name = "S")]
     scope: Option<String>,
+    /// The authorization server to trust: the protected-resource metadata must list exactly
+    /// this issuer, or the chain stops before any secret is sent.
+    #[arg(long, value_name = "URL")]
+    issuer: Option<String>,
+    /// Send credentials over plain http to hosts other than loopback (refused otherwise).
+    #[arg(long)]
+    allow_insecure_http: bool,
     /// A tool to call after listing the tools.
     #[arg(long, value_name = "TOOL")]
     call: Option<String>,
@@ -125,28 +139,39 @@ pub(crate) fn run(args: ClientArgs) -> Result<ExitCode, CliError> {
 
 /// The library's configuration from the flags; bad input is exit code 2.
 fn config(args: ClientArgs) -> Result<ClientConfig, CliError> {
-    for (flag, url) in [
-        ("--mcp-url", &args.mcp_url),
-        ("--idp-token-endpoint", &args.idp_token_endpoint),
-    ] {
-        match url::Url::parse(url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => return Err(CliError(format!("{flag}: `{url}` is not an http(s) URL"))),
+    // The library checks the same way; here bad input is exit code 2, before any request.
+    let credentials = UrlUse::Credentials {
+        allow_insecure_http: args.allow_insecure_http,
+    };
+    let urls = [
+        ("--mcp-url", Some(&args.mcp_url), credentials),
+        (
+            "--idp-token-endpoint",
+            Some(&args.idp_token_endpoint),
+            credentials,
+        ),
+        ("--issuer", args.issuer.as_ref(), UrlUse::Metadata),
+    ];
+    for (flag, url, usage) in urls {
+        if let Some(url) = url {
+            check_url(url, usage).map_err(|e| CliError(format!("{flag}: {e}")))?;
         }
     }
+    let password_from_env = std::env::var_os("JAGSPEC_PASSWORD").is_some();
     let subject = match (args.id_token, args.user, args.password) {
-        (Some(token), None, None) => {
-            let token = if token.secret() == "-" {
-                Secret::new(read_input("-")?.trim())
-            } else {
-                token
-            };
-            if token.secret().is_empty() {
-                return Err(CliError("--id-token: the token is empty".to_owned()));
-            }
-            SubjectToken::IdToken(token)
+        (Some(_), None, Some(_)) if !password_from_env => {
+            return Err(CliError(
+                "--password goes with --user, not with --id-token".to_owned(),
+            ));
         }
-        (None, Some(user), Some(password)) => SubjectToken::Login { user, password },
+        // A password from the environment is for --user; with --id-token it is unused.
+        (Some(token), None, _) => {
+            SubjectToken::IdToken(stdin_or(token, "--id-token", "token", str::trim)?)
+        }
+        (None, Some(user), Some(password)) => SubjectToken::Login {
+            user,
+            password: stdin_or(password, "--password", "password", first_line)?,
+        },
         // clap's group and `requires` rule the other combinations out.
         _ => {
             return Err(CliError(
@@ -182,5 +207,30 @@ fn config(args: ClientArgs) -> Result<ClientConfig, CliError> {
         },
         scope: args.scope,
         call,
+        expected_issuer: args.issuer,
+        allow_insecure_http: args.allow_insecure_http,
     })
+}
+
+/// `value`, or for `-` what `read` takes of standard input; empty is bad input.
+fn stdin_or(
+    value: Secret,
+    flag: &str,
+    what: &str,
+    read: fn(&str) -> &str,
+) -> Result<Secret, CliError> {
+    let value = if value.secret() == "-" {
+        Secret::new(read(&read_input("-")?))
+    } else {
+        value
+    };
+    if value.secret().is_empty() {
+        return Err(CliError(format!("{flag}: the {what} is empty")));
+    }
+    Ok(value)
+}
+
+/// The first line without its line ending: a password may begin or end with a space.
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
 }

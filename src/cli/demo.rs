@@ -360,6 +360,8 @@ fn client_config(
             name: "echo".into(),
             arguments: json!({"text": "hello from jagspec demo"}),
         }),
+        expected_issuer: None,
+        allow_insecure_http: false,
     })
 }
 

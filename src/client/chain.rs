@@ -3,16 +3,21 @@
 
 use super::challenge;
 use super::{
-    ChainFailure, ChainSuccess, ClientConfig, DecodedToken, Hop, HopKind, ID_JAG_GRANT_PROFILE,
-    JWT_BEARER_GRANT, MCP_PROTOCOL_VERSION, REQUEST_TIMEOUT, SubjectToken, Transcript,
+    ChainFailure, ChainSuccess, ClientConfig, DecodedToken, Hop, HopKind, MCP_PROTOCOL_VERSION,
+    MCP_PROTOCOL_VERSIONS, REQUEST_TIMEOUT, SubjectToken, ToolCall, Transcript,
 };
-use crate::issuer::{ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT};
-use crate::oauth::{AuthMethod, basic_authorization};
+use crate::jose::b64_decode;
+use crate::oauth::{
+    AuthMethod, ID_JAG_GRANT_PROFILE, ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, JWT_BEARER_GRANT,
+    TOKEN_EXCHANGE_GRANT, basic_authorization,
+};
 use crate::types::Secret;
 use crate::wellknown;
-use base64::Engine as _;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use reqwest::header::{
+    CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION, WWW_AUTHENTICATE,
+};
 use serde_json::{Map, Value, json};
+use std::cell::RefCell;
 use std::fmt::Write as _;
 
 /// The most a response body may weigh; metadata and token responses are a few KiB.
@@ -22,7 +27,7 @@ const MAX_TEXT_CHARS: usize = 500;
 /// `tools/list` pages followed before giving up on a server that never stops paging.
 const MAX_TOOL_PAGES: usize = 20;
 /// MCP Streamable HTTP: the session a server may assign in its `initialize` response.
-const MCP_SESSION_ID: &str = "Mcp-Session-Id";
+pub(super) const MCP_SESSION_ID: &str = "Mcp-Session-Id";
 /// MCP Streamable HTTP: the negotiated version, sent on every request after `initialize`.
 const MCP_PROTOCOL_VERSION_HEADER: &str = "MCP-Protocol-Version";
 
@@ -61,6 +66,14 @@ fn finish<T>(hops: &mut Vec<Hop>, hop: Hop, result: Result<T, Fail>) -> Result<T
 struct Ctx<'a> {
     config: &'a ClientConfig,
     http: &'a reqwest::Client,
+    /// Every token a response handed over, checked or not: what the transcript scrubs.
+    obtained: RefCell<Vec<Secret>>,
+}
+
+impl Ctx<'_> {
+    fn obtained(&self, token: &str) {
+        self.obtained.borrow_mut().push(Secret::new(token));
+    }
 }
 
 /// The MCP connection once a token is held.
@@ -72,10 +85,68 @@ struct Session {
 }
 
 pub(super) async fn run(config: &ClientConfig, http: &reqwest::Client) -> Transcript {
-    let ctx = Ctx { config, http };
+    let ctx = Ctx {
+        config,
+        http,
+        obtained: RefCell::new(Vec::new()),
+    };
     let mut hops = Vec::new();
     let outcome = chain(&ctx, &mut hops).await;
-    Transcript { hops, outcome }
+    let sensitive = sensitive_values(config, ctx.obtained.into_inner());
+    let mut transcript = Transcript {
+        hops,
+        outcome,
+        sensitive,
+    };
+    // A server may echo a secret into any text the transcript keeps.
+    transcript.scrub_free_text();
+    transcript
+}
+
+/// Every secret of the run, in each form it travelled in: as configured, form-encoded (a
+/// `client_secret_post` body), as the Basic credentials sent and as they decode; the
+/// password of a configured URL's userinfo; and every token obtained.
+fn sensitive_values(config: &ClientConfig, obtained: Vec<Secret>) -> Vec<Secret> {
+    let form = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let mut values: Vec<String> = Vec::new();
+    for (id, secret) in [
+        (&config.idp_client_id, &config.idp_client_secret),
+        (&config.client_id, &config.client_secret),
+    ] {
+        let secret = secret.secret();
+        let sent = basic_authorization(id, secret);
+        values.extend([
+            secret.to_owned(),
+            form(secret),
+            sent.strip_prefix("Basic ").unwrap_or(&sent).to_owned(),
+            format!("{}:{}", form(id), form(secret)),
+            format!("{id}:{secret}"),
+        ]);
+    }
+    match &config.subject {
+        SubjectToken::IdToken(token) => values.push(token.secret().to_owned()),
+        SubjectToken::Login { password, .. } => {
+            values.extend([password.secret().to_owned(), form(password.secret())]);
+        }
+    }
+    let urls = [&config.mcp_url, &config.idp_token_endpoint];
+    for url in urls.into_iter().chain(config.expected_issuer.as_ref()) {
+        if let Some(password) = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.password().map(str::to_owned))
+        {
+            values.extend(
+                form_urlencoded::parse(format!("p={password}").as_bytes())
+                    .map(|(_, v)| v.into_owned()),
+            );
+            values.push(password);
+        }
+    }
+    values.extend(obtained.into_iter().map(Secret::into_secret));
+    values.retain(|v| !v.is_empty());
+    values.sort();
+    values.dedup();
+    values.into_iter().map(Secret::new).collect()
 }
 
 async fn chain(ctx: &Ctx<'_>, hops: &mut Vec<Hop>) -> Result<ChainSuccess, ChainFailure> {
@@ -83,10 +154,11 @@ async fn chain(ctx: &Ctx<'_>, hops: &mut Vec<Hop>) -> Result<ChainSuccess, Chain
 
     let mut hop = Hop::new(HopKind::Challenge, "POST", &config.mcp_url);
     let result = discover(ctx, &mut hop).await;
-    let metadata_urls = finish(hops, hop, result)?;
+    let discovery = finish(hops, hop, result)?;
 
-    let mut hop = Hop::new(HopKind::ResourceMetadata, "GET", &metadata_urls[0]);
-    let result = resource_metadata(ctx, &mut hop, &metadata_urls).await;
+    let first = discovery.metadata_urls.first().map_or("", String::as_str);
+    let mut hop = Hop::new(HopKind::ResourceMetadata, "GET", first);
+    let result = resource_metadata(ctx, &mut hop, &discovery.metadata_urls).await;
     let (resource, issuer) = finish(hops, hop, result)?;
 
     let mut hop = Hop::new(HopKind::AuthorizationServerMetadata, "GET", &issuer);
@@ -103,11 +175,27 @@ async fn chain(ctx: &Ctx<'_>, hops: &mut Vec<Hop>) -> Result<ChainSuccess, Chain
     };
 
     let mut hop = Hop::new(HopKind::TokenExchange, "POST", &config.idp_token_endpoint);
-    let result = token_exchange(ctx, &mut hop, &id_token, &issuer, &resource).await;
+    // The MCP authorization spec: a client should use the challenge's scope; one given
+    // explicitly wins.
+    let scope = match (&config.scope, discovery.scope) {
+        (Some(scope), _) => Some(scope.clone()),
+        (None, Some(scope)) => {
+            hop.add_note(format!(
+                "scope `{scope}` from the 401 challenge (none configured)"
+            ));
+            Some(scope)
+        }
+        (None, None) => {
+            hop.add_note("no scope: none configured and the 401 challenge names none");
+            None
+        }
+    };
+    let scope = scope.as_deref();
+    let result = token_exchange(ctx, &mut hop, &id_token, (&issuer, &resource), scope).await;
     let id_jag = finish(hops, hop, result)?;
 
     let mut hop = Hop::new(HopKind::JwtBearer, "POST", &token_endpoint);
-    let result = jwt_bearer(ctx, &mut hop, &id_jag.token, &id_token).await;
+    let result = jwt_bearer(ctx, &mut hop, &id_jag.token, &id_token, scope).await;
     let (access_token, access_token_claims) = finish(hops, hop, result)?;
 
     let mut session = Session {
@@ -145,15 +233,25 @@ async fn chain(ctx: &Ctx<'_>, hops: &mut Vec<Hop>) -> Result<ChainSuccess, Chain
 // ---------------------------------------------------------------------------------------
 // Hops 1-3: discovery.
 
-/// Hop 1: the unauthenticated `initialize`; the metadata URLs to try, in order.
-async fn discover(ctx: &Ctx<'_>, hop: &mut Hop) -> Result<Vec<String>, Fail> {
+/// What the challenge told.
+struct Discovery {
+    /// The protected-resource metadata URLs to try, in order; never empty.
+    metadata_urls: Vec<String>,
+    /// The Bearer challenge's `scope`, if any.
+    scope: Option<String>,
+}
+
+/// Hop 1: the configured URLs, checked before any request; then the unauthenticated
+/// `initialize`, whose challenge names the metadata URL (or the well-known ones are tried).
+async fn discover(ctx: &Ctx<'_>, hop: &mut Hop) -> Result<Discovery, Fail> {
+    check_configuration(ctx.config, hop)?;
     let mcp_url = &ctx.config.mcp_url;
-    http_url(mcp_url).map_err(|e| Fail::new(format!("the MCP URL {e}")))?;
     let body = rpc_body(Some(1), "initialize", Some(initialize_params()));
     let headers = mcp_headers(None);
     hop.request_headers.clone_from(&headers);
     hop.request_params = rpc_params(&body);
-    let mut response = send(hop, post_json(ctx, mcp_url, &headers, &body)).await?;
+    let request = post_json(ctx, mcp_url, &headers, &body)?;
+    let mut response = send(hop, request).await?;
     let status = response.status().as_u16();
     if (200..300).contains(&status) {
         // The body is not read: a stream the server keeps open would only cost time.
@@ -177,16 +275,23 @@ async fn discover(ctx: &Ctx<'_>, hop: &mut Hop) -> Result<Vec<String>, Fail> {
              (RFC 9728 §5.1) (found HTTP {status})"
         )));
     }
-    let advertised = challenge::bearer(challenges.iter().map(String::as_str))
-        .and_then(|c| c.param("resource_metadata").map(str::to_owned));
-    match advertised {
+    let bearer = challenge::bearer(challenges.iter().map(String::as_str));
+    let param = |name: &str| {
+        bearer
+            .as_ref()
+            .and_then(|c| c.param(name))
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let scope = param("scope");
+    let metadata_urls = match param("resource_metadata") {
         Some(url) => {
-            http_url(&url).map_err(|e| {
+            check_url(&url, UrlUse::Metadata).map_err(|e| {
                 Fail::new(format!(
                     "the challenge's resource_metadata {e} (RFC 9728 §5.1)"
                 ))
             })?;
-            Ok(vec![url])
+            vec![url]
         }
         None => {
             let candidates = wellknown::protected_resource_candidates(mcp_url)
@@ -195,9 +300,34 @@ async fn discover(ctx: &Ctx<'_>, hop: &mut Hop) -> Result<Vec<String>, Fail> {
                 "the challenge has no Bearer resource_metadata; trying the RFC 9728 \
                  well-known URLs (CLI-01)",
             );
-            Ok(candidates)
+            candidates
         }
+    };
+    Ok(Discovery {
+        metadata_urls,
+        scope,
+    })
+}
+
+/// The configured URLs: the MCP URL and the IdP's token endpoint carry credentials, the
+/// expected issuer is an identifier. A URL with userinfo is recorded without it.
+fn check_configuration(config: &ClientConfig, hop: &mut Hop) -> Result<(), Fail> {
+    let credentials = UrlUse::Credentials {
+        allow_insecure_http: config.allow_insecure_http,
+    };
+    if let Err(e) = check_url(&config.mcp_url, credentials) {
+        if let UrlError::Userinfo { url } = &e {
+            url.clone_into(&mut hop.url);
+        }
+        return Err(Fail::new(format!("the MCP URL {e}")));
     }
+    check_url(&config.idp_token_endpoint, credentials)
+        .map_err(|e| Fail::new(format!("the IdP token endpoint {e}")))?;
+    if let Some(issuer) = &config.expected_issuer {
+        check_url(issuer, UrlUse::Metadata)
+            .map_err(|e| Fail::new(format!("the expected issuer {e}")))?;
+    }
+    Ok(())
 }
 
 /// Hop 2: the protected-resource metadata; its `resource` and first authorization server.
@@ -225,15 +355,43 @@ async fn resource_metadata(
         .ok_or_else(|| {
             Fail::new("the metadata lists no authorization_servers (MCP requires at least one)")
         })?;
-    let issuer = servers[0]
-        .as_str()
-        .ok_or_else(|| Fail::new("authorization_servers[0] is not a string"))?;
-    if servers.len() > 1 {
-        hop.add_note(format!(
-            "{} authorization servers listed; using the first, {issuer}",
-            servers.len()
-        ));
-    }
+    let issuer = match &ctx.config.expected_issuer {
+        // Pinned: the one listed that is exactly it, whatever its position.
+        Some(expected) => {
+            if !servers
+                .iter()
+                .any(|s| s.as_str() == Some(expected.as_str()))
+            {
+                let listed: Vec<String> = servers.iter().map(Value::to_string).collect();
+                return Err(Fail::new(format!(
+                    "the metadata's authorization_servers [{}] do not include the expected \
+                     issuer `{expected}`; no metadata is fetched and no secret sent",
+                    listed.join(", ")
+                )));
+            }
+            if servers.len() > 1 {
+                hop.add_note(format!(
+                    "{} authorization servers listed; using the expected one, {expected}",
+                    servers.len()
+                ));
+            }
+            expected.as_str()
+        }
+        None => {
+            let issuer = servers[0]
+                .as_str()
+                .ok_or_else(|| Fail::new("authorization_servers[0] is not a string"))?;
+            if servers.len() > 1 {
+                hop.add_note(format!(
+                    "{} authorization servers listed; using the first, {issuer}",
+                    servers.len()
+                ));
+            }
+            issuer
+        }
+    };
+    check_url(issuer, UrlUse::Metadata)
+        .map_err(|e| Fail::new(format!("the authorization server {e}")))?;
     Ok((resource.to_owned(), issuer.to_owned()))
 }
 
@@ -295,7 +453,10 @@ async fn authorization_server_metadata(
         .get("token_endpoint")
         .and_then(Value::as_str)
         .ok_or_else(|| Fail::new("the metadata has no token_endpoint (RFC 8414 §2)"))?;
-    http_url(endpoint).map_err(|e| Fail::new(format!("the token_endpoint {e}")))?;
+    let credentials = UrlUse::Credentials {
+        allow_insecure_http: ctx.config.allow_insecure_http,
+    };
+    check_url(endpoint, credentials).map_err(|e| Fail::new(format!("the token_endpoint {e}")))?;
     Ok(endpoint.to_owned())
 }
 
@@ -312,7 +473,8 @@ async fn fetch_metadata(
     for (i, url) in candidates.iter().enumerate() {
         url.clone_into(&mut hop.url);
         hop.response = None;
-        let mut response = send(hop, with_headers(ctx.http.get(url), &headers)).await?;
+        let request = with_headers(ctx.http.get(url), &headers)?;
+        let mut response = send(hop, request).await?;
         let status = response.status().as_u16();
         if (400..500).contains(&status)
             && let Some(next) = candidates.get(i + 1)
@@ -377,8 +539,8 @@ async fn token_exchange(
     ctx: &Ctx<'_>,
     hop: &mut Hop,
     id_token: &Secret,
-    issuer: &str,
-    resource: &str,
+    (issuer, resource): (&str, &str),
+    scope: Option<&str>,
 ) -> Result<IdJag, Fail> {
     let config = ctx.config;
     let mut params = vec![
@@ -389,8 +551,8 @@ async fn token_exchange(
         // CLI-07: the PRM resource, which step 2 found identical to the MCP URL.
         ("resource", resource.to_owned()),
     ];
-    if let Some(scope) = &config.scope {
-        params.push(("scope", scope.clone()));
+    if let Some(scope) = scope {
+        params.push(("scope", scope.to_owned()));
     }
     params.push(("subject_token", id_token.secret().to_owned()));
     params.push(("subject_token_type", ID_TOKEN_TYPE.to_owned()));
@@ -445,14 +607,15 @@ async fn jwt_bearer(
     hop: &mut Hop,
     id_jag: &Secret,
     id_token: &Secret,
+    scope: Option<&str>,
 ) -> Result<(Secret, Value), Fail> {
     let config = ctx.config;
     let mut params = vec![
         ("grant_type", JWT_BEARER_GRANT.to_owned()),
         ("assertion", id_jag.secret().to_owned()),
     ];
-    if let Some(scope) = &config.scope {
-        params.push(("scope", scope.clone()));
+    if let Some(scope) = scope {
+        params.push(("scope", scope.to_owned()));
     }
     let body = token_request(
         ctx,
@@ -478,6 +641,12 @@ async fn jwt_bearer(
         return Err(Fail::new(
             "the access token is the ID-JAG or the ID token itself, which must never reach \
              the MCP server (CLI-13); it is not sent",
+        ));
+    }
+    if !challenge::is_token68(token) {
+        return Err(Fail::new(
+            "the access token is not an RFC 6750 §2.1 b64token (letters, digits, `-._~+/`, \
+             then `=`s), so no Authorization header can carry it; it is not sent",
         ));
     }
     let claims = match decode("access token", token) {
@@ -517,9 +686,9 @@ async fn token_request(
         }
     }
     note_plain_http(hop);
-    let request = with_headers(ctx.http.post(&hop.url), &headers).form(&params);
-    hop.request_headers = headers;
-    hop.request_params = params;
+    hop.request_headers.clone_from(&headers);
+    hop.request_params.clone_from(&params);
+    let request = with_headers(ctx.http.post(&hop.url), &headers)?.form(&params);
     let mut response = send(hop, request).await?;
     let status = response.status().as_u16();
     let body = read_body(&mut response).await?;
@@ -528,7 +697,15 @@ async fn token_request(
         return Err(oauth_refusal(hop, refused));
     }
     match &hop.response {
-        Some(Value::Object(map)) => Ok(map.clone()),
+        Some(Value::Object(map)) => {
+            // Obtained, even if a check below refuses it: scrubbed wherever it is echoed.
+            for name in ["access_token", "id_token", "refresh_token"] {
+                if let Some(token) = map.get(name).and_then(Value::as_str) {
+                    ctx.obtained(token);
+                }
+            }
+            Ok(map.clone())
+        }
         _ => Err(Fail::new(
             "the 200 response is not a JSON object (RFC 6749 §5.1)",
         )),
@@ -570,14 +747,33 @@ fn oauth_refusal(hop: &Hop, refused: &str) -> Fail {
 /// Hop 7: `initialize`, then `notifications/initialized`.
 async fn initialize(ctx: &Ctx<'_>, hop: &mut Hop, session: &mut Session) -> Result<(), Fail> {
     let (headers, result) = rpc(ctx, hop, session, "initialize", Some(initialize_params())).await?;
-    session.id = headers
-        .get(MCP_SESSION_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    session.id = match headers.get(MCP_SESSION_ID) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| (0x21..=0x7e).contains(&b)))
+                .ok_or_else(|| {
+                    Fail::new(
+                        "the Mcp-Session-Id is not visible ASCII (MCP Streamable HTTP: \
+                         0x21 to 0x7E), so it cannot be sent back",
+                    )
+                })?
+                .to_owned(),
+        ),
+    };
     let version = result
         .get("protocolVersion")
         .and_then(Value::as_str)
         .ok_or_else(|| Fail::new("the initialize result has no protocolVersion"))?;
+    if !MCP_PROTOCOL_VERSIONS.contains(&version) {
+        return Err(Fail::new(format!(
+            "the server chose protocol version `{version}`, which this client does not \
+             support ({}); the session is not used",
+            MCP_PROTOCOL_VERSIONS.join(", ")
+        )));
+    }
     if version != MCP_PROTOCOL_VERSION {
         hop.add_note(format!(
             "the server chose protocol version {version} (asked for {MCP_PROTOCOL_VERSION})"
@@ -587,7 +783,8 @@ async fn initialize(ctx: &Ctx<'_>, hop: &mut Hop, session: &mut Session) -> Resu
 
     let body = rpc_body(None, "notifications/initialized", None);
     let headers = mcp_headers(Some(session));
-    let response = dispatch(post_json(ctx, &ctx.config.mcp_url, &headers, &body), hop).await?;
+    let request = post_json(ctx, &ctx.config.mcp_url, &headers, &body)?;
+    let response = dispatch(request, hop).await?;
     let status = response.status().as_u16();
     match status {
         200 | 202 => {
@@ -645,7 +842,7 @@ async fn tools_call(
     ctx: &Ctx<'_>,
     hop: &mut Hop,
     session: &mut Session,
-    call: &super::ToolCall,
+    call: &ToolCall,
     listed: &[String],
 ) -> Result<Value, Fail> {
     if !listed.contains(&call.name) {
@@ -675,12 +872,12 @@ async fn rpc(
     session.next_id += 1;
     let body = rpc_body(Some(id), method, params);
     let headers = mcp_headers(Some(session));
-    let request = post_json(ctx, &ctx.config.mcp_url, &headers, &body);
     if hop.request_params.is_empty() {
         note_plain_http(hop);
-        hop.request_headers = headers;
+        hop.request_headers.clone_from(&headers);
         hop.request_params = rpc_params(&body);
     }
+    let request = post_json(ctx, &ctx.config.mcp_url, &headers, &body)?;
     let mut response = send(hop, request).await?;
     let status = response.status().as_u16();
     let response_headers = response.headers().clone();
@@ -701,7 +898,7 @@ async fn rpc(
                 Fail::new(format!("the response is not JSON: {e}"))
             })?
         }
-        "text/event-stream" => read_sse(&mut response, id).await?,
+        "text/event-stream" => read_sse(hop, &mut response, id).await?,
         other => {
             return Err(Fail::new(format!(
                 "expected Content-Type application/json or text/event-stream (found `{other}`)"
@@ -829,75 +1026,142 @@ fn mcp_headers(session: Option<&Session>) -> Vec<(String, String)> {
 }
 
 /// The JSON-RPC message answering request `id` in an event stream. Reads until it arrives,
-/// because a server may keep the stream open after it.
-async fn read_sse(response: &mut reqwest::Response, id: u64) -> Result<Value, Fail> {
-    let mut buffer = Vec::new();
+/// because a server may keep the stream open after it; a request from the server fails
+/// the hop at once, since this client answers none and the server may wait for one.
+async fn read_sse(hop: &mut Hop, response: &mut reqwest::Response, id: u64) -> Result<Value, Fail> {
+    let mut reader = SseReader::new(id);
+    let mut received = 0;
     loop {
         let chunk = response
             .chunk()
             .await
             .map_err(|e| Fail::new(format!("reading the event stream: {}", describe(&e))))?;
-        let Some(chunk) = chunk else {
-            return sse_message(&buffer, id, true).ok_or_else(|| {
+        let found = match chunk {
+            None => reader.finish().ok_or_else(|| {
                 Fail::new(format!(
                     "the event stream ended without a response to request {id}"
                 ))
-            });
+            })?,
+            Some(chunk) => {
+                received += chunk.len();
+                if received > MAX_BODY_BYTES {
+                    return Err(Fail::new(format!(
+                        "the event stream exceeds {MAX_BODY_BYTES} bytes without a response \
+                         to request {id}"
+                    )));
+                }
+                match reader.push(&chunk) {
+                    Some(found) => found,
+                    None => continue,
+                }
+            }
         };
-        buffer.extend_from_slice(&chunk);
-        if buffer.len() > MAX_BODY_BYTES {
-            return Err(Fail::new(format!(
-                "the event stream exceeds {MAX_BODY_BYTES} bytes without a response to \
-                 request {id}"
-            )));
-        }
-        if let Some(message) = sse_message(&buffer, id, false) {
-            return Ok(message);
-        }
+        return match found {
+            SseFound::Response(message) => Ok(message),
+            SseFound::ServerRequest(method, message) => {
+                hop.response = Some(message);
+                Err(Fail::new(format!(
+                    "the server sent a `{method}` request on the event stream before its \
+                     response to request {id}; this client answers no server request, so it \
+                     stops rather than wait"
+                )))
+            }
+        };
     }
 }
 
-/// Parses the events in `buffer` (WHATWG HTML §9.2.6) and returns the first whose data is a
-/// JSON-RPC response with this `id`. An event is complete at a blank line, or at the end of
-/// a stream that has `ended`.
-fn sse_message(buffer: &[u8], id: u64, ended: bool) -> Option<Value> {
-    let text = String::from_utf8_lossy(buffer);
-    let mut data = String::new();
-    let mut rest = text.as_ref();
-    let matches = |data: &str| -> Option<Value> {
-        let value: Value = serde_json::from_str(data).ok()?;
-        let answers = value.get("result").is_some() || value.get("error").is_some();
-        (value.get("id") == Some(&json!(id)) && answers).then_some(value)
-    };
-    loop {
-        let Some(end) = rest.find(['\r', '\n']) else {
-            // An unterminated last line counts only when the stream has ended.
-            if ended {
-                if !rest.is_empty() {
-                    field(rest, &mut data);
-                }
-                if !data.is_empty() {
-                    return matches(data.trim_end_matches('\n'));
+/// What an event stream's `data` turned out to hold.
+#[derive(Debug, PartialEq)]
+enum SseFound {
+    /// The JSON-RPC response to the request.
+    Response(Value),
+    /// A JSON-RPC request from the server (`method` and `id`): its method and message.
+    ServerRequest(String, Value),
+}
+
+/// An incremental event-stream parser (WHATWG HTML §9.2.6): each byte is scanned once,
+/// whatever the chunking; only the unfinished line and the current event's data are kept.
+struct SseReader {
+    /// The request whose response is awaited.
+    id: u64,
+    /// Bytes of the line not yet terminated.
+    line: Vec<u8>,
+    /// The last line ended with CR: an LF first in the next chunk belongs to it.
+    after_cr: bool,
+    /// The current event's `data` lines, each followed by LF.
+    data: String,
+}
+
+impl SseReader {
+    fn new(id: u64) -> Self {
+        Self {
+            id,
+            line: Vec::new(),
+            after_cr: false,
+            data: String::new(),
+        }
+    }
+
+    /// Feeds a chunk; the first response or server request it completes.
+    fn push(&mut self, mut chunk: &[u8]) -> Option<SseFound> {
+        if self.after_cr && !chunk.is_empty() {
+            self.after_cr = false;
+            if chunk[0] == b'\n' {
+                chunk = &chunk[1..];
+            }
+        }
+        while let Some(end) = chunk.iter().position(|&b| b == b'\r' || b == b'\n') {
+            self.line.extend_from_slice(&chunk[..end]);
+            let mut next = end + 1;
+            if chunk[end] == b'\r' {
+                match chunk.get(next) {
+                    Some(b'\n') => next += 1,
+                    Some(_) => {}
+                    None => self.after_cr = true,
                 }
             }
-            return None;
-        };
-        let line = &rest[..end];
-        let terminator = if rest[end..].starts_with("\r\n") {
-            2
-        } else {
-            1
-        };
-        rest = &rest[end + terminator..];
-        if line.is_empty() {
-            if !data.is_empty()
-                && let Some(found) = matches(data.trim_end_matches('\n'))
-            {
+            chunk = &chunk[next..];
+            let line = std::mem::take(&mut self.line);
+            if let Some(found) = self.line_done(&String::from_utf8_lossy(&line)) {
                 return Some(found);
             }
-            data.clear();
-        } else {
-            field(line, &mut data);
+        }
+        self.line.extend_from_slice(chunk);
+        None
+    }
+
+    /// The stream ended: an unterminated last line and event still count.
+    fn finish(&mut self) -> Option<SseFound> {
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            if let Some(found) = self.line_done(&String::from_utf8_lossy(&line)) {
+                return Some(found);
+            }
+        }
+        self.line_done("")
+    }
+
+    fn line_done(&mut self, line: &str) -> Option<SseFound> {
+        if !line.is_empty() {
+            field(line, &mut self.data);
+            return None;
+        }
+        // A blank line dispatches the event.
+        let data = std::mem::take(&mut self.data);
+        if data.is_empty() {
+            return None;
+        }
+        let message: Value = serde_json::from_str(data.trim_end_matches('\n')).ok()?;
+        let method = message.get("method").and_then(Value::as_str);
+        match (method, message.get("id")) {
+            (Some(method), Some(_)) => Some(SseFound::ServerRequest(method.to_owned(), message)),
+            (None, Some(id))
+                if *id == json!(self.id)
+                    && (message.get("result").is_some() || message.get("error").is_some()) =>
+            {
+                Some(SseFound::Response(message))
+            }
+            _ => None,
         }
     }
 }
@@ -914,21 +1178,42 @@ fn field(line: &str, data: &mut String) {
 // ---------------------------------------------------------------------------------------
 // HTTP plumbing.
 
+/// A request header that cannot be sent as given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum HeaderError {
+    /// Not an RFC 9110 §5.1 field name.
+    #[error("`{0}` is not a valid HTTP field name (RFC 9110 §5.1); the request is not sent")]
+    Name(String),
+    /// Not an RFC 9110 §5.5 field value; the value is not repeated, it may be a credential.
+    #[error(
+        "the {0} header's value is not a valid HTTP field value (RFC 9110 §5.5); the request \
+         is not sent"
+    )]
+    Value(String),
+}
+
+impl From<HeaderError> for Fail {
+    fn from(e: HeaderError) -> Self {
+        Self::new(e.to_string())
+    }
+}
+
+/// Every header set, or the first that cannot be: dropping one would send another request
+/// than the transcript shows.
 fn with_headers(
     mut request: reqwest::RequestBuilder,
     headers: &[(String, String)],
-) -> reqwest::RequestBuilder {
+) -> Result<reqwest::RequestBuilder, HeaderError> {
     for (name, value) in headers {
-        if let (Ok(name), Ok(mut value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            // Keeps the value out of reqwest's and hyper's debug output.
-            value.set_sensitive(name == reqwest::header::AUTHORIZATION);
-            request = request.header(name, value);
-        }
+        let header_name =
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| HeaderError::Name(name.clone()))?;
+        let mut header_value =
+            HeaderValue::from_str(value).map_err(|_| HeaderError::Value(name.clone()))?;
+        // Keeps the value out of reqwest's and hyper's debug output.
+        header_value.set_sensitive(header_name == reqwest::header::AUTHORIZATION);
+        request = request.header(header_name, header_value);
     }
-    request
+    Ok(request)
 }
 
 fn post_json(
@@ -936,29 +1221,65 @@ fn post_json(
     url: &str,
     headers: &[(String, String)],
     body: &Value,
-) -> reqwest::RequestBuilder {
-    with_headers(ctx.http.post(url), headers).body(body.to_string())
+) -> Result<reqwest::RequestBuilder, HeaderError> {
+    Ok(with_headers(ctx.http.post(url), headers)?.body(body.to_string()))
 }
 
-/// Sends with the timeout and records the status and `x-request-id` on the hop.
+/// Sends with the timeout and records the status and `x-request-id` on the hop; a
+/// redirect fails.
 async fn send(hop: &mut Hop, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Fail> {
-    let response = dispatch(request, hop).await?;
+    let response = transport(request, hop).await?;
     hop.status = Some(response.status().as_u16());
     hop.request_id = response
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    not_redirected(&response, hop)?;
+    Ok(response)
+}
+
+/// Sends with the timeout, without recording; a redirect fails.
+async fn dispatch(request: reqwest::RequestBuilder, hop: &Hop) -> Result<reqwest::Response, Fail> {
+    let response = transport(request, hop).await?;
+    not_redirected(&response, hop)?;
     Ok(response)
 }
 
 /// Sends with the timeout; a transport error names the hop's request.
-async fn dispatch(request: reqwest::RequestBuilder, hop: &Hop) -> Result<reqwest::Response, Fail> {
+async fn transport(request: reqwest::RequestBuilder, hop: &Hop) -> Result<reqwest::Response, Fail> {
     request
         .timeout(REQUEST_TIMEOUT)
         .send()
         .await
         .map_err(|e| Fail::new(format!("{} {}: {}", hop.method, hop.url, describe(&e))))
+}
+
+/// A 3xx fails, and so does a response from another URL than the hop's (an HTTP client
+/// that follows redirects): a credential would be replayed to a location nobody configured.
+fn not_redirected(response: &reqwest::Response, hop: &Hop) -> Result<(), Fail> {
+    const WHY: &str = "redirects are not followed: a credential would be replayed to a location nobody \
+         configured";
+    let status = response.status();
+    if status.is_redirection() {
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map_or_else(|| "no Location".to_owned(), |l| format!("Location `{l}`"));
+        let mut fail = Fail::new(format!("HTTP {} ({location}): {WHY}", status.as_u16()));
+        fail.status = Some(status.as_u16());
+        return Err(fail);
+    }
+    let requested = url::Url::parse(&hop.url).ok();
+    if requested.as_ref().is_some_and(|u| u != response.url()) {
+        return Err(Fail::new(format!(
+            "the response came from `{}`, not from the URL requested, so the HTTP client \
+             followed a redirect; {WHY} (build it with redirect(Policy::none()))",
+            response.url()
+        )));
+    }
+    Ok(())
 }
 
 /// A transport error with its causes: reqwest's own message stops at "error sending
@@ -1033,42 +1354,134 @@ fn media_type(headers: &HeaderMap) -> String {
         .to_ascii_lowercase()
 }
 
-/// `Ok` for an absolute http(s) URL; otherwise the end of a sentence saying why not.
-fn http_url(url: &str) -> Result<(), String> {
-    match url::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        Ok(_) => Err(format!("`{url}` is not an http or https URL")),
-        Err(e) => Err(format!("`{url}` is not an absolute URL ({e})")),
-    }
+/// What a URL is for, which decides what it must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UrlUse {
+    /// Fetched without credentials, or an identifier: metadata, an issuer.
+    Metadata,
+    /// Sent credentials or tokens: a token endpoint, the MCP URL (CLI-15).
+    Credentials {
+        /// Plain http to a host other than loopback is allowed.
+        allow_insecure_http: bool,
+    },
 }
 
-/// CLI-15: credentials travel over https; plain http is tolerated on loopback, where the
-/// mocks run, and noted elsewhere.
-fn note_plain_http(hop: &mut Hop) {
-    let Ok(url) = url::Url::parse(&hop.url) else {
-        return;
-    };
-    let loopback = match url.host() {
+/// Why a URL is not used. Each message starts with the URL, so that a caller can prefix
+/// what it is ("the MCP URL ", "--idp-token-endpoint: ").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum UrlError {
+    /// Not an absolute URL.
+    #[error("`{url}` is not an absolute URL ({reason})")]
+    NotAbsolute {
+        /// The text given.
+        url: String,
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// Not http or https, or no host.
+    #[error("`{url}` is not an http or https URL")]
+    Scheme {
+        /// The text given.
+        url: String,
+    },
+    /// `user:password@`: reqwest would send it as Basic credentials to whoever answers.
+    #[error(
+        "`{url}` was given with userinfo (`user:password@`, removed here), which is never \
+         sent; give the URL without it"
+    )]
+    Userinfo {
+        /// The URL without its userinfo.
+        url: String,
+    },
+    /// A fragment: request URLs and identifiers carry none (RFC 8414 §2, RFC 9728 §1.2).
+    #[error("`{url}` has a fragment, which no request URL or identifier may have")]
+    Fragment {
+        /// The text given.
+        url: String,
+    },
+    /// Plain http to a host other than loopback, for credentials.
+    #[error(
+        "`{url}` is plain http to a host other than loopback: credentials would cross the \
+         network unencrypted (CLI-15); use https, or allow insecure http explicitly"
+    )]
+    InsecureHttp {
+        /// The text given.
+        url: String,
+    },
+}
+
+/// The one check of every URL the client is given or discovers: absolute http(s) with a
+/// host, no userinfo, no fragment; for credentials, https or a loopback host unless
+/// allowed.
+pub(crate) fn check_url(url: &str, usage: UrlUse) -> Result<url::Url, UrlError> {
+    let parsed = url::Url::parse(url).map_err(|e| UrlError::NotAbsolute {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err(UrlError::Scheme {
+            url: url.to_owned(),
+        });
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        let mut shown = parsed;
+        // Cannot fail: an http(s) URL with a host can have userinfo.
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        return Err(UrlError::Userinfo { url: shown.into() });
+    }
+    if parsed.fragment().is_some() {
+        return Err(UrlError::Fragment {
+            url: url.to_owned(),
+        });
+    }
+    if usage
+        == (UrlUse::Credentials {
+            allow_insecure_http: false,
+        })
+        && parsed.scheme() == "http"
+        && !is_loopback(&parsed)
+    {
+        return Err(UrlError::InsecureHttp {
+            url: url.to_owned(),
+        });
+    }
+    Ok(parsed)
+}
+
+/// 127.0.0.0/8, ::1 or `localhost`: where the mocks run, and traffic never leaves the
+/// machine.
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
-    };
-    if url.scheme() == "http" && !loopback {
-        hop.add_note("credentials sent over plain http to a non-loopback host (CLI-15)");
+    }
+}
+
+/// CLI-15: plain http to a host other than loopback gets this far only when allowed; the
+/// transcript says so.
+fn note_plain_http(hop: &mut Hop) {
+    if let Ok(url) = url::Url::parse(&hop.url)
+        && url.scheme() == "http"
+        && !is_loopback(&url)
+    {
+        hop.add_note(
+            "credentials sent over plain http to a host other than loopback, as allowed \
+             (CLI-15)",
+        );
     }
 }
 
 /// Header and claims of a JWS compact token, decoded without verification; `None` for
-/// anything else (an opaque token, a JWE).
+/// anything else (an opaque token, a JWE, parts that are not strict base64url).
 fn decode(label: &str, token: &str) -> Option<DecodedToken> {
     let mut parts = token.split('.');
     let (header, claims) = (parts.next()?, parts.next()?);
     parts.next()?;
     let object = |part: &str| -> Option<Value> {
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part.trim_end_matches('='))
-            .ok()?;
+        let bytes = b64_decode(part).ok()?;
         serde_json::from_slice::<Value>(&bytes)
             .ok()
             .filter(Value::is_object)
@@ -1094,33 +1507,174 @@ fn quoted_or_missing(value: Option<&str>) -> String {
 mod tests {
     use super::*;
 
+    /// Feeds `stream` in chunks of `size` bytes, then ends it unless `open`.
+    fn read(stream: &[u8], id: u64, size: usize, open: bool) -> Option<SseFound> {
+        let mut reader = SseReader::new(id);
+        for chunk in stream.chunks(size) {
+            if let Some(found) = reader.push(chunk) {
+                return Some(found);
+            }
+        }
+        if open { None } else { reader.finish() }
+    }
+
     #[test]
-    fn an_sse_response_is_found_among_other_events_and_line_endings() {
+    fn an_sse_response_is_found_among_other_events_and_line_endings_however_it_is_chunked() {
         let stream = b": keep-alive\r\n\r\nevent: message\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\r\n\r\ndata: {\"jsonrpc\":\"2.0\",\r\ndata: \"id\":7,\"result\":{}}\r\n\r\n";
+        for size in [1, 2, 3, 7, stream.len()] {
+            assert_eq!(
+                read(stream, 7, size, true),
+                Some(SseFound::Response(
+                    json!({"jsonrpc": "2.0", "id": 7, "result": {}})
+                )),
+                "chunks of {size} bytes"
+            );
+            assert_eq!(read(stream, 8, size, false), None, "chunks of {size} bytes");
+        }
+    }
+
+    #[test]
+    fn a_crlf_split_between_two_chunks_ends_one_line_only() {
+        let mut reader = SseReader::new(1);
         assert_eq!(
-            sse_message(stream, 7, false),
-            Some(json!({"jsonrpc": "2.0", "id": 7, "result": {}}))
+            reader.push(b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\r"),
+            None
         );
-        assert_eq!(sse_message(stream, 8, true), None);
+        // Were the LF a second line ending, this blank line would not be needed.
+        assert_eq!(reader.push(b"\n"), None);
+        assert_eq!(
+            reader.push(b"\r\n"),
+            Some(SseFound::Response(
+                json!({"jsonrpc": "2.0", "id": 1, "result": {}})
+            ))
+        );
     }
 
     #[test]
     fn an_unterminated_sse_event_counts_only_once_the_stream_ended() {
         let stream = b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}";
-        assert_eq!(sse_message(stream, 1, false), None);
+        assert_eq!(read(stream, 1, 5, true), None);
         assert_eq!(
-            sse_message(stream, 1, true),
-            Some(json!({"jsonrpc": "2.0", "id": 1, "result": {}}))
+            read(stream, 1, 5, false),
+            Some(SseFound::Response(
+                json!({"jsonrpc": "2.0", "id": 1, "result": {}})
+            ))
         );
     }
 
     #[test]
-    fn only_a_three_part_token_with_json_object_parts_decodes() {
+    fn a_request_from_the_server_on_the_stream_is_reported_with_its_method() {
+        let request = json!({"jsonrpc": "2.0", "id": 1, "method": "sampling/createMessage",
+                             "params": {}});
+        let stream = format!(
+            "data: {request}\n\ndata: {{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{{}}}}\n\n"
+        );
+        assert_eq!(
+            read(stream.as_bytes(), 1, 4, true),
+            Some(SseFound::ServerRequest(
+                "sampling/createMessage".into(),
+                request
+            ))
+        );
+    }
+
+    #[test]
+    fn only_a_three_part_token_with_strict_base64url_json_object_parts_decodes() {
         let token = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.";
         let decoded = decode("t", token).unwrap();
         assert_eq!(decoded.header, json!({"alg": "none"}));
         assert_eq!(decoded.claims, json!({"sub": "a"}));
         assert_eq!(decode("t", "opaque-token"), None);
         assert_eq!(decode("t", "eyJhbGciOiJub25lIn0.bm90IGpzb24."), None);
+        // Padding is not base64url as JWS has it.
+        assert_eq!(decode("t", "eyJhbGciOiJub25lIn0=.eyJzdWIiOiJhIn0."), None);
+    }
+
+    #[test]
+    fn a_header_that_cannot_be_sent_is_an_error_rather_than_dropped() {
+        let http = reqwest::Client::new();
+        let header = |name: &str, value: &str| vec![(name.to_owned(), value.to_owned())];
+        assert_eq!(
+            with_headers(
+                http.get("http://127.0.0.1:9/"),
+                &header(MCP_SESSION_ID, "a\nb")
+            )
+            .unwrap_err(),
+            HeaderError::Value(MCP_SESSION_ID.into())
+        );
+        assert_eq!(
+            with_headers(http.get("http://127.0.0.1:9/"), &header("Bad Name", "x")).unwrap_err(),
+            HeaderError::Name("Bad Name".into())
+        );
+    }
+
+    #[test]
+    fn urls_with_userinfo_a_fragment_or_no_scheme_are_refused_and_userinfo_is_not_echoed() {
+        let metadata = UrlUse::Metadata;
+        assert_eq!(
+            check_url("https://u:hunter2@h.example/mcp", metadata),
+            Err(UrlError::Userinfo {
+                url: "https://h.example/mcp".into()
+            })
+        );
+        assert!(
+            !UrlError::Userinfo {
+                url: "https://h.example/mcp".into()
+            }
+            .to_string()
+            .contains("hunter2")
+        );
+        assert_eq!(
+            check_url("https://h.example/mcp#x", metadata),
+            Err(UrlError::Fragment {
+                url: "https://h.example/mcp#x".into()
+            })
+        );
+        assert_eq!(
+            check_url("ftp://h.example/", metadata),
+            Err(UrlError::Scheme {
+                url: "ftp://h.example/".into()
+            })
+        );
+        assert_eq!(
+            check_url("mcp.example", metadata),
+            Err(UrlError::NotAbsolute {
+                url: "mcp.example".into(),
+                reason: "relative URL without a base".into()
+            })
+        );
+    }
+
+    #[test]
+    fn credentials_need_https_or_a_loopback_host_unless_insecure_http_is_allowed() {
+        let strict = UrlUse::Credentials {
+            allow_insecure_http: false,
+        };
+        let lax = UrlUse::Credentials {
+            allow_insecure_http: true,
+        };
+        for ok in [
+            "https://as.example/token",
+            "http://127.0.0.1:9/token",
+            "http://127.8.9.10/token",
+            "http://[::1]:9/token",
+            "http://LocalHost:9/token",
+        ] {
+            assert!(check_url(ok, strict).is_ok(), "{ok}");
+        }
+        for insecure in [
+            "http://as.example/token",
+            "http://10.0.0.1/token",
+            "http://[::2]/t",
+        ] {
+            assert_eq!(
+                check_url(insecure, strict),
+                Err(UrlError::InsecureHttp {
+                    url: insecure.into()
+                })
+            );
+            assert!(check_url(insecure, lax).is_ok(), "{insecure}");
+            assert!(check_url(insecure, UrlUse::Metadata).is_ok(), "{insecure}");
+        }
     }
 }

@@ -2,11 +2,13 @@
 //! searching for substrings: a `resource_metadata` inside another parameter's quoted value,
 //! or in another scheme's challenge, must not be taken for the Bearer one.
 
-/// One challenge: `auth-scheme [ token68 / #auth-param ]`.
+/// One challenge: `auth-scheme [ 1*SP ( token68 / #auth-param ) ]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Challenge {
     /// The scheme as sent; compare it case-insensitively (RFC 9110 §11.1).
     pub(crate) scheme: String,
+    /// The token68, for a scheme that carries one instead of parameters.
+    pub(crate) token68: Option<String>,
     /// Parameters in order, names lower-cased (they are case-insensitive, RFC 9110 §11.2),
     /// quoted-string values unescaped.
     pub(crate) params: Vec<(String, String)>,
@@ -46,9 +48,20 @@ pub(crate) fn parse(value: &str) -> Vec<Challenge> {
         }
         let mut challenge = Challenge {
             scheme,
+            token68: None,
             params: Vec::new(),
         };
+        if !p.peek().is_some_and(is_ws) {
+            // `Bearer` alone, or `Bearer,`: no token68 and no parameters.
+            challenges.push(challenge);
+            continue;
+        }
         p.skip(is_ws);
+        if let Some(token68) = p.token68() {
+            challenge.token68 = Some(token68);
+            challenges.push(challenge);
+            continue;
+        }
         // Parameters, comma-separated, until the next item turns out to be a new scheme.
         loop {
             let start = p.pos;
@@ -65,14 +78,15 @@ pub(crate) fn parse(value: &str) -> Vec<Challenge> {
             let value = if p.peek() == Some('"') {
                 p.quoted()
             } else {
-                p.token()
+                let token = p.token();
+                if token.is_empty() {
+                    // `name=` without a value: stop rather than guess.
+                    challenges.push(challenge);
+                    return challenges;
+                }
+                token
             };
-            if value.is_empty() && challenge.params.is_empty() {
-                // `Basic dXNlcg==`: a token68, not a parameter; not needed here.
-                p.skip(|c| c == '=');
-            } else {
-                challenge.params.push((name.to_ascii_lowercase(), value));
-            }
+            challenge.params.push((name.to_ascii_lowercase(), value));
             p.skip(is_ws);
             if !matches!(p.peek(), Some(',') | None) {
                 // Garbage after a parameter: stop rather than guess.
@@ -108,6 +122,26 @@ impl Parser {
         self.chars[start..self.pos].iter().collect()
     }
 
+    /// RFC 9110 §11.2 `token68`, when what follows the scheme is one: it must end the
+    /// challenge (a comma, or the end, follows). Otherwise nothing is consumed: `realm=x`
+    /// and `realm=""` begin auth-params.
+    fn token68(&mut self) -> Option<String> {
+        let start = self.pos;
+        self.skip(is_token68_char);
+        if self.pos == start {
+            return None;
+        }
+        self.skip(|c| c == '=');
+        let end = self.pos;
+        self.skip(is_ws);
+        if matches!(self.peek(), Some(',') | None) {
+            Some(self.chars[start..end].iter().collect())
+        } else {
+            self.pos = start;
+            None
+        }
+    }
+
     /// RFC 9110 §5.6.4 `quoted-string`, at the opening quote; an unterminated one runs to
     /// the end.
     fn quoted(&mut self) -> String {
@@ -128,6 +162,17 @@ impl Parser {
         }
         out
     }
+}
+
+/// Whether `value` is an RFC 9110 §11.2 `token68`, which is RFC 6750 §2.1's `b64token`:
+/// letters, digits, `-._~+/`, then `=`s.
+pub(crate) fn is_token68(value: &str) -> bool {
+    let body = value.trim_end_matches('=');
+    !body.is_empty() && body.chars().all(is_token68_char)
+}
+
+fn is_token68_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~+/".contains(c)
 }
 
 fn is_ws(c: char) -> bool {
@@ -201,8 +246,48 @@ mod tests {
             c,
             [Challenge {
                 scheme: "Bearer".into(),
+                token68: None,
                 params: vec![]
             }]
         );
+    }
+
+    #[test]
+    fn a_token68_with_any_of_its_characters_is_skipped_to_find_the_bearer_challenge() {
+        let c = parse(r#"Basic abc/def+g~h.i_j-k=, Bearer resource_metadata="https://m/prm""#);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].token68.as_deref(), Some("abc/def+g~h.i_j-k="));
+        assert!(c[0].params.is_empty());
+        assert_eq!(c[1].param("resource_metadata"), Some("https://m/prm"));
+        let found = bearer([r#"Basic abc/def=, Bearer resource_metadata="https://m/prm""#]);
+        assert_eq!(
+            found.and_then(|b| b.param("resource_metadata").map(str::to_owned)),
+            Some("https://m/prm".to_owned())
+        );
+        assert_eq!(
+            parse("Basic dXNlcg==")[0].token68.as_deref(),
+            Some("dXNlcg==")
+        );
+    }
+
+    #[test]
+    fn an_empty_quoted_first_parameter_is_an_auth_param_not_a_token68() {
+        let c = parse(r#"Bearer realm="", resource_metadata="https://m/prm""#);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].token68, None);
+        assert_eq!(
+            params(&c[0]),
+            [("realm", ""), ("resource_metadata", "https://m/prm")]
+        );
+    }
+
+    #[test]
+    fn b64token_syntax_is_letters_digits_six_marks_then_equals_signs() {
+        assert!(is_token68("eyJ.abc-_~+/=="));
+        assert!(!is_token68(""));
+        assert!(!is_token68("=="));
+        assert!(!is_token68("a=b"));
+        assert!(!is_token68("a b"));
+        assert!(!is_token68("a\r\nX-Injected: 1"));
     }
 }

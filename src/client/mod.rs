@@ -5,26 +5,38 @@
 //! [`run`] performs these hops in order and stops at the first failure (the requirement
 //! ids are those of the protocol checklist, §3.3):
 //!
-//! 1. [`HopKind::Challenge`]: `initialize` without a token; the 401's `WWW-Authenticate:
-//!    Bearer resource_metadata="…"` (RFC 9728 §5.1), or else the RFC 9728 §3.1 well-known
-//!    URLs (CLI-01).
+//! 1. [`HopKind::Challenge`]: first the configured URLs are checked, so that a bad one
+//!    costs no request ([`ClientConfig::allow_insecure_http`], CLI-15); then `initialize`
+//!    without a token; the 401's `WWW-Authenticate: Bearer resource_metadata="…"` (RFC 9728
+//!    §5.1), or else the RFC 9728 §3.1 well-known URLs (CLI-01).
 //! 2. [`HopKind::ResourceMetadata`]: its `resource` must be identical to the MCP URL
-//!    (RFC 9728 §3.3, CLI-02); the first of `authorization_servers` is used.
+//!    (RFC 9728 §3.3, CLI-02); the first of `authorization_servers` is used, or the
+//!    [`ClientConfig::expected_issuer`], which must be listed.
 //! 3. [`HopKind::AuthorizationServerMetadata`]: RFC 8414 §3.1, then OpenID Connect
 //!    Discovery; its `issuer` must be identical (RFC 8414 §3.3, CLI-03) and it must offer
 //!    the jwt-bearer grant (CLI-04).
 //! 4. [`HopKind::Login`] (only for [`SubjectToken::Login`]): the password grant at the IdP,
 //!    for the ID token.
 //! 5. [`HopKind::TokenExchange`]: RFC 8693 at the IdP for an ID-JAG (ID-JAG §4.3), whose
-//!    response is checked (CLI-09).
+//!    response is checked (CLI-09). The scope is the configured one, else the 401
+//!    challenge's (MCP authorization: the client should prefer it), else none.
 //! 6. [`HopKind::JwtBearer`]: RFC 7523 §2.1 at the authorization server for an access token.
 //! 7. [`HopKind::Initialize`], 8. [`HopKind::ToolsList`], 9. [`HopKind::ToolsCall`] (only
 //!    with a [`ToolCall`]): MCP over Streamable HTTP with `Authorization: Bearer`, JSON or
 //!    SSE responses. Only the access token ever reaches the MCP server (CLI-13).
 //!
+//! No redirect is followed: a 3xx, or a response from another URL than the one requested,
+//! fails the hop, because a credential would be replayed to a location nobody configured.
+//! Credentials travel only over https or to a loopback host, unless
+//! [`ClientConfig::allow_insecure_http`].
+//!
 //! The [`Transcript`] keeps raw credentials and tokens so that a caller who asks can see
 //! them; [`Transcript::render`] and [`Transcript::to_json`] redact them unless told not to,
-//! and no `Debug` output of this module shows one.
+//! and no `Debug` output of this module shows one. Redaction is by name (a `subject_token`
+//! parameter, an `access_token` member) and by value: a server may echo a secret anywhere
+//! (an `error_description`, a JSON-RPC error message, a member of any name), so every value
+//! the run used or obtained is also replaced wherever it appears, and the free text of the
+//! transcript (the failure's reason and description, the notes) never holds one.
 //!
 //! # Example
 //!
@@ -32,7 +44,7 @@
 //! use jagspec::client::{self, ClientConfig, SubjectToken};
 //! use jagspec::{AuthMethod, Secret};
 //!
-//! # async fn demo() {
+//! # async fn demo() -> Result<(), reqwest::Error> {
 //! let config = ClientConfig {
 //!     mcp_url: "http://127.0.0.1:7001/mcp".into(),
 //!     idp_token_endpoint: "http://127.0.0.1:7000/token".into(),
@@ -47,10 +59,16 @@
 //!     auth_method: AuthMethod::ClientSecretBasic,
 //!     scope: Some("chat.read".into()),
 //!     call: None,
+//!     expected_issuer: None,
+//!     allow_insecure_http: false,
 //! };
-//! let transcript = client::run(&config, &reqwest::Client::new()).await;
+//! // A client that follows redirects fails every hop that is redirected.
+//! let http = reqwest::Client::builder()
+//!     .redirect(reqwest::redirect::Policy::none())
+//!     .build()?;
+//! let transcript = client::run(&config, &http).await;
 //! println!("{}", transcript.render(false));
-//! # }
+//! # Ok(()) }
 //! ```
 
 mod chain;
@@ -62,9 +80,13 @@ use crate::types::Secret;
 use serde_json::Value;
 use std::fmt;
 
-pub use crate::oauth::{ID_JAG_GRANT_PROFILE, JWT_BEARER_GRANT};
+pub(crate) use chain::{UrlUse, check_url};
+
 /// The MCP protocol version the client asks for in `initialize`.
 pub const MCP_PROTOCOL_VERSION: &str = "2025-11-25";
+/// The MCP protocol versions the client accepts in the `initialize` result: a server may
+/// answer with another version it supports, which must be one of these.
+pub const MCP_PROTOCOL_VERSIONS: [&str; 3] = ["2025-03-26", "2025-06-18", "2025-11-25"];
 /// The limit on every request, connection to last byte.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -114,9 +136,17 @@ pub struct ClientConfig {
     /// How the client authenticates, at the IdP and at the authorization server alike.
     pub auth_method: AuthMethod,
     /// Space-separated scopes, sent in the token exchange and in the jwt-bearer request.
+    /// `None` uses the `scope` of the MCP server's 401 challenge, if it names one.
     pub scope: Option<String>,
     /// A tool to call at the end, if any.
     pub call: Option<ToolCall>,
+    /// The authorization server the client trusts for this MCP server: when set, the
+    /// protected-resource metadata must list exactly this issuer, or the chain stops before
+    /// any metadata is fetched or secret sent. `None` trusts the first one listed.
+    pub expected_issuer: Option<String>,
+    /// Send credentials over plain http to hosts other than loopback (127.0.0.0/8, ::1,
+    /// `localhost`). Off, such a token endpoint or MCP URL fails the chain (CLI-15).
+    pub allow_insecure_http: bool,
 }
 
 /// The hops of the chain, in the order they run.
@@ -207,8 +237,9 @@ pub struct DecodedToken {
 /// One HTTP exchange of the chain, as sent and as answered.
 ///
 /// Parameters, headers and the response hold raw values, credentials included, so that
-/// [`Transcript::render`] can show them when asked; they are redacted by name when
-/// rendered without secrets and in `Debug`.
+/// [`Transcript::render`] can show them when asked; they are redacted when rendered without
+/// secrets and in `Debug`: by name, and by value (every secret of the run, or for a hop on
+/// its own the credentials it sent). The `note` never holds a secret of the run.
 #[derive(Clone, PartialEq)]
 pub struct Hop {
     /// Which hop.
@@ -275,7 +306,8 @@ pub struct ChainSuccess {
     pub id_jag_header: Value,
 }
 
-/// Where and why the chain stopped.
+/// Where and why the chain stopped. The text fields hold no secret of the run, even where
+/// a server echoed one: [`run`] replaced each by its redacted form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainFailure {
     /// The hop that failed (the last in the transcript).
@@ -299,12 +331,17 @@ impl fmt::Display for ChainFailure {
 impl std::error::Error for ChainFailure {}
 
 /// Every hop that ran, and how the chain ended.
-#[derive(Debug, Clone)]
+///
+/// `Debug` redacts like `render(false)`: by name and by value.
+#[derive(Clone)]
 pub struct Transcript {
     /// The hops in order; on failure the failing hop is the last.
     pub hops: Vec<Hop>,
     /// What the chain obtained, or where it stopped.
     pub outcome: Result<ChainSuccess, ChainFailure>,
+    /// Every secret the run used or obtained, in each form it travelled in: what rendering
+    /// without secrets replaces wherever a server echoed it.
+    sensitive: Vec<Secret>,
 }
 
 impl Transcript {
@@ -319,7 +356,8 @@ impl Transcript {
 /// [`ChainFailure`].
 ///
 /// Every request gets a [`REQUEST_TIMEOUT`]. Give an `http` client that does not follow
-/// redirects, so that no credential is replayed to a location nobody configured.
+/// redirects (`redirect(Policy::none())`): a redirected hop fails either way, but one that
+/// follows has already replayed the request to the new location.
 pub async fn run(config: &ClientConfig, http: &reqwest::Client) -> Transcript {
     chain::run(config, http).await
 }

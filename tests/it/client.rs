@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::process::{Command, Output, Stdio};
 use wiremock::matchers::{body_partial_json, header, method, path};
-use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Match, Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -269,6 +269,8 @@ impl World {
                 name: "echo".into(),
                 arguments: json!({"text": "hello from jagspec"}),
             }),
+            expected_issuer: None,
+            allow_insecure_http: false,
         }
     }
 
@@ -309,6 +311,42 @@ impl World {
             .await;
     }
 
+    /// Overrides the MCP server's answer to the authenticated JSON-RPC `rpc_method`.
+    async fn answer(&self, rpc_method: &str, respond: impl Respond + 'static) {
+        Mock::given(method("POST"))
+            .and(path("/mcp"))
+            .and(header(
+                "authorization",
+                format!("Bearer {}", self.access_token).as_str(),
+            ))
+            .and(body_partial_json(json!({"method": rpc_method})))
+            .respond_with(respond)
+            .with_priority(1)
+            .mount(&self.mcp)
+            .await;
+    }
+
+    /// Overrides the authorization server's answer to the jwt-bearer grant.
+    async fn grant_answer(&self, body: Value) {
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(FormParam("grant_type", JWT_BEARER))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .with_priority(1)
+            .mount(&self.auth)
+            .await;
+    }
+
+    /// The JSON-RPC messages the MCP server received, in order.
+    async fn mcp_messages(&self) -> Vec<Value> {
+        let requests = self.mcp.received_requests().await.unwrap();
+        requests
+            .iter()
+            .filter(|r| r.method.as_str() == "POST")
+            .map(|r| r.body_json::<Value>().unwrap())
+            .collect()
+    }
+
     async fn run(&self, config: &ClientConfig) -> Transcript {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -324,6 +362,20 @@ fn id_jag_claims(idp: &MockServer, auth: &MockServer, mcp: &MockServer) -> Value
         "jti": "jag-1", "iat": NOW, "exp": NOW + 300,
         "resource": format!("{}/mcp", mcp.uri()), "scope": "tools.read",
     })
+}
+
+/// A JSON-RPC response echoing the request's id.
+fn reply(request: &Request, result: Value) -> ResponseTemplate {
+    let message: Value = request.body_json().unwrap_or(Value::Null);
+    ResponseTemplate::new(200)
+        .set_body_json(json!({"jsonrpc": "2.0", "id": message["id"], "result": result}))
+}
+
+fn methods(messages: &[Value]) -> Vec<&str> {
+    messages
+        .iter()
+        .map(|m| m["method"].as_str().unwrap_or("?"))
+        .collect()
 }
 
 fn kinds(t: &Transcript) -> Vec<HopKind> {
@@ -960,7 +1012,19 @@ async fn client_secret_post_sends_the_credentials_in_the_form_and_no_authorizati
         exchange.get("client_secret").map(String::as_str),
         Some("agent-secret")
     );
-    assert_eq!(exchange.get("scope"), None);
+    // No scope configured: the challenge's `scope="tools.read"` is used.
+    assert_eq!(
+        exchange.get("scope").map(String::as_str),
+        Some("tools.read")
+    );
+    assert_eq!(
+        transcript
+            .hop(HopKind::TokenExchange)
+            .unwrap()
+            .note
+            .as_deref(),
+        Some("scope `tools.read` from the 401 challenge (none configured)")
+    );
     let auth = world.auth.received_requests().await.unwrap();
     let grant = auth.iter().find(|r| r.method.as_str() == "POST").unwrap();
     assert_eq!(header_of(grant, "authorization"), None);
@@ -969,6 +1033,7 @@ async fn client_secret_post_sends_the_credentials_in_the_form_and_no_authorizati
         BTreeMap::from([
             ("grant_type".into(), JWT_BEARER.into()),
             ("assertion".into(), world.id_jag.clone()),
+            ("scope".into(), "tools.read".into()),
             ("client_id".into(), "agent-at-as".into()),
             ("client_secret".into(), "agent-at-as-secret".into()),
         ])
@@ -1036,16 +1101,729 @@ async fn an_unreachable_mcp_server_fails_the_challenge_with_the_cause() {
 }
 
 // ---------------------------------------------------------------------------------------
+// A hostile or broken party: secrets echoed, redirects, insecure transport, bad syntax.
+
+#[tokio::test]
+async fn secrets_a_server_echoes_are_scrubbed_from_every_rendering_except_the_full_one() {
+    let world = World::start(Framing::Json).await;
+    world.forbid_jwt_bearer().await;
+    let basic_sent = basic("agent", "agent-secret");
+    let basic_sent = &basic_sent["Basic ".len()..];
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(FormParam("grant_type", TOKEN_EXCHANGE))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .insert_header("x-request-id", "agent-secret")
+                .set_body_json(json!({
+                    "error": "invalid_grant",
+                    "error_description": format!(
+                        "subject_token {} refused for agent:agent-secret ({basic_sent})",
+                        world.id_token
+                    ),
+                    "debug": {"seen": world.id_token, "client": "agent-secret"},
+                })),
+        )
+        .with_priority(1)
+        .mount(&world.idp)
+        .await;
+
+    let transcript = world.run(&world.config(world.with_id_token())).await;
+
+    let failure = transcript.outcome.as_ref().unwrap_err();
+    assert_eq!(failure.hop, HopKind::TokenExchange);
+    let id_token = format!(
+        "{}…(redacted, {} bytes)",
+        &world.id_token[..10],
+        world.id_token.len()
+    );
+    let description =
+        format!("subject_token {id_token} refused for (redacted, 18 bytes) ((redacted, 24 bytes))");
+    assert_eq!(
+        failure.error_description.as_deref(),
+        Some(description.as_str())
+    );
+    assert_eq!(
+        failure.reason,
+        format!(
+            "the IdP refused the token exchange: HTTP 400 invalid_grant ({description}) \
+             [x-request-id (redacted, 12 bytes)]"
+        )
+    );
+    let texts = [
+        transcript.render(false),
+        transcript.to_json(false).to_string(),
+        format!("{transcript:?}"),
+        format!("{:?}", transcript.hops),
+        failure.to_string(),
+        format!("{failure:?}"),
+    ];
+    for text in &texts {
+        for secret in [world.id_token.as_str(), "agent-secret", basic_sent] {
+            assert!(!text.contains(secret), "`{secret}` leaked into:\n{text}");
+        }
+    }
+    let hop = &transcript.to_json(false)["hops"][3];
+    assert_eq!(
+        hop["response"]["debug"],
+        json!({"seen": id_token, "client": "(redacted, 12 bytes)"})
+    );
+    assert_eq!(hop["request_id"], "(redacted, 12 bytes)");
+    // Shown whole, the response is as it came; the free text stays scrubbed.
+    let shown = transcript.render(true);
+    assert!(shown.contains(&format!(r#""seen":"{}""#, world.id_token)));
+    assert_eq!(
+        last_line(&shown),
+        format!("FAILED at hop 4 (Token exchange): {}", failure.reason)
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_from_the_token_endpoint_fails_the_hop_whether_or_not_the_http_client_follows_it()
+ {
+    let world = World::start(Framing::Json).await;
+    world.forbid_jwt_bearer().await;
+    let elsewhere = format!("{}/elsewhere", world.idp.uri());
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(307).insert_header("Location", elsewhere.as_str()))
+        .with_priority(1)
+        .mount(&world.idp)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/elsewhere"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(world.exchange_response(ID_JAG_TYPE, "N_A")),
+        )
+        .mount(&world.idp)
+        .await;
+    let replayed = || async {
+        let requests = world.idp.received_requests().await.unwrap();
+        requests
+            .iter()
+            .filter(|r| r.url.path() == "/elsewhere")
+            .count()
+    };
+    let config = world.config(world.with_id_token());
+
+    let transcript = world.run(&config).await;
+
+    let failure = transcript.outcome.as_ref().unwrap_err();
+    assert_eq!(failure.hop, HopKind::TokenExchange);
+    assert_eq!(failure.status, Some(307));
+    assert_eq!(
+        failure.reason,
+        format!(
+            "HTTP 307 (Location `{elsewhere}`): redirects are not followed: a credential would \
+             be replayed to a location nobody configured"
+        )
+    );
+    assert_eq!(replayed().await, 0);
+
+    // A caller's client that follows redirects has replayed the request; the hop fails all
+    // the same, and the ID-JAG it obtained is not presented.
+    let following = client::run(&config, &reqwest::Client::new()).await;
+
+    let failure = following.outcome.as_ref().unwrap_err();
+    assert_eq!(failure.hop, HopKind::TokenExchange);
+    assert_eq!(
+        failure.reason,
+        format!(
+            "the response came from `{elsewhere}`, not from the URL requested, so the HTTP \
+             client followed a redirect; redirects are not followed: a credential would be \
+             replayed to a location nobody configured (build it with redirect(Policy::none()))"
+        )
+    );
+    assert_eq!(replayed().await, 1);
+}
+
+#[tokio::test]
+async fn plain_http_token_endpoints_on_other_hosts_fail_before_any_credential_is_sent() {
+    let world = World::start(Framing::Json).await;
+    world.forbid_token_requests().await;
+    let insecure = |url: &str| {
+        format!(
+            "`{url}` is plain http to a host other than loopback: credentials would cross \
+             the network unencrypted (CLI-15); use https, or allow insecure http explicitly"
+        )
+    };
+    let mut config = world.config(world.with_id_token());
+    config.idp_token_endpoint = "http://idp.example/token".into();
+
+    let transcript = world.run(&config).await;
+
+    let failure = transcript.outcome.as_ref().unwrap_err();
+    assert_eq!(failure.hop, HopKind::Challenge);
+    assert_eq!(
+        failure.reason,
+        format!(
+            "the IdP token endpoint {}",
+            insecure("http://idp.example/token")
+        )
+    );
+    assert_eq!(failure.status, None);
+    assert_eq!(world.mcp_messages().await, Vec::<Value>::new());
+
+    // The authorization server's token endpoint, as its metadata names it.
+    let mut metadata = world.as_metadata(&world.issuer());
+    metadata["token_endpoint"] = json!("http://as.example/token");
+    Mock::given(method("GET"))
+        .and(path(AS_METADATA_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(metadata))
+        .with_priority(1)
+        .mount(&world.auth)
+        .await;
+
+    let transcript = world.run(&world.config(world.with_id_token())).await;
+
+    let failure = transcript.outcome.as_ref().unwrap_err();
+    assert_eq!(failure.hop, HopKind::AuthorizationServerMetadata);
+    assert_eq!(
+        failure.reason,
+        format!("the token_endpoint {}", insecure("http://as.example/token"))
+    );
+}
+
+#[tokio::test]
+async fn urls_with_userinfo_or_a_fragment_fail_before_any_request_and_userinfo_is_never_shown() {
+    let world = World::start(Framing::Json).await;
+    world.forbid_token_requests().await;
+    let mut config = world.config(world.with_id_token());
+    config.mcp_url = world.mcp_url().replace("http://", "http://alice:hunter2@");
+
+    let transcript = world.run(&config).await;
+
+    let failure = transcript.outcome.as_ref().unwrap_err();
+    assert_eq!(failure.hop, HopKind::Challenge);
+    assert_eq!(
+        failure.reason,
+        format!(
+            "the MCP URL `{}` was given with userinfo (`user:password@`, removed here), which \
+             is never sent; give the URL without it",
+            world.mcp_url()
+        )
+    );
+    assert_eq!(transcript.hops[0].url, world.mcp_url());
+    for text in [
+        transcript.render(true),
+        transcript.to_json(true).to_string(),
+        format!("{transcript:?}"),
+    ] {
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    let mut config = world.config(world.with_id_token());
+    config.idp_token_endpoint = format!("{}/token#f", world.idp.uri());
+    let failure = world.run(&config).await.outcome.unwrap_err();
+    assert_eq!(
+        failure.reason,
+        format!(
+            "the IdP token endpoint `{}/token#f` has a fragment, which no request URL or \
+             identifier may have",
+            world.idp.uri()
+        )
+    );
+    assert_eq!(world.mcp_messages().await, Vec::<Value>::new());
+
+    // Discovered: a challenge naming metadata at a URL with a fragment.
+    Mock::given(method("POST"))
+        .and(path("/mcp"))
+        .and(Unauthenticated)
+        .respond_with(
+            ResponseTemplate::new(401).insert_header(
+                "WWW-Authenticate",
+                format!(
+                    r#"Bearer resource_metadata="{}{PRM_PATH}#x""#,
+                    world.mcp.uri()
+                )
+                .as_str(),
+            ),
+        )
+        .with_priority(1)
+        .mount(&world.mcp)
+        .await;
+    let transcript = world.run(&world.config(world.with_id_token())).await;
+    let failure = transcript.outcome.as_ref().unwrap_err();
+    assert_eq!(failure.hop, HopKind::Challenge);
+    assert_eq!(
+        failure.reason,
+        format!(
+            "the challenge's resource_metadata `{}{PRM_PATH}#x` has a fragment, which no \
+             request URL or identifier may have (RFC 9728 §5.1)",
+            world.mcp.uri()
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_access_token_that_is_no_b64token_is_refused_at_the_jwt_bearer_grant() {
+    let world = World::start(Framing::Json).await;
+    world
+        .grant_answer(json!({"access_token": "at 1\u{7f}", "token_type": "Bearer"}))
+        .await;
+
+    let transcript = world.run(&world.config(world.with_id_token())).await;
+
+    let failure = transcript.outcome.as_ref().unwrap_err();
+    assert_eq!(failure.hop, HopKind::JwtBearer);
+    assert_eq!(
+        failure.reason,
+        "the access token is not an RFC 6750 §2.1 b64token (letters, digits, `-._~+/`, then \
+         `=`s), so no Authorization header can carry it; it is not sent"
+    );
+    assert_eq!(methods(&world.mcp_messages().await), ["initialize"]);
+}
+
+#[tokio::test]
+async fn a_session_id_that_cannot_be_sent_back_fails_initialize() {
+    let world = World::start(Framing::Json).await;
+    world
+        .answer("initialize", |request: &Request| {
+            reply(
+                request,
+                json!({"protocolVersion": "2025-11-25", "capabilities": {}}),
+            )
+            .insert_header("Mcp-Session-Id", "a b")
+        })
+        .await;
+
+    let transcript = world.run(&world.config(world.with_id_token())).await;
+
+    let failure = transcript.outcome.as_ref().unwrap_err();
+    assert_eq!(failure.hop, HopKind::Initialize);
+    assert_eq!(
+        failure.reason,
+        "the Mcp-Session-Id is not visible ASCII (MCP Streamable HTTP: 0x21 to 0x7E), so it \
+         cannot be sent back"
+    );
+    assert_eq!(
+        methods(&world.mcp_messages().await),
+        ["initialize", "initialize"]
+    );
+}
+
+#[tokio::test]
+async fn a_pinned_issuer_missing_from_the_resource_metadata_stops_the_chain_before_any_metadata_fetch()
+ {
+    let world = World::start(Framing::Json).await;
+    world.forbid_token_requests().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(500))
+        .with_priority(1)
+        .expect(0)
+        .named("no authorization server metadata")
+        .mount(&world.auth)
+        .await;
+    let mut config = world.config(world.with_id_token());
+    config.expected_issuer = Some("https://as.example".into());
+
+    let transcript = world.run(&config).await;
+
+    let failure = transcript.outcome.as_ref().unwrap_err();
+    assert_eq!(failure.hop, HopKind::ResourceMetadata);
+    assert_eq!(
+        failure.reason,
+        format!(
+            "the metadata's authorization_servers [\"{}\"] do not include the expected issuer \
+             `https://as.example`; no metadata is fetched and no secret sent",
+            world.issuer()
+        )
+    );
+    assert_eq!(
+        kinds(&transcript),
+        [HopKind::Challenge, HopKind::ResourceMetadata]
+    );
+}
+
+#[tokio::test]
+async fn a_pinned_issuer_is_used_wherever_the_resource_metadata_lists_it() {
+    let world = World::start(Framing::Json).await;
+    let mut prm = world.protected_resource(&world.mcp_url());
+    prm["authorization_servers"] = json!(["https://as.example", world.issuer()]);
+    Mock::given(method("GET"))
+        .and(path(PRM_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(prm))
+        .with_priority(1)
+        .mount(&world.mcp)
+        .await;
+    let mut config = world.config(world.with_id_token());
+    config.expected_issuer = Some(world.issuer());
+
+    let transcript = world.run(&config).await;
+
+    assert!(transcript.outcome.is_ok(), "{}", transcript.render(false));
+    assert_eq!(
+        transcript.hop(HopKind::ResourceMetadata).unwrap().note,
+        Some(format!(
+            "2 authorization servers listed; using the expected one, {}",
+            world.issuer()
+        ))
+    );
+}
+
+#[tokio::test]
+async fn a_bearer_challenge_after_another_schemes_token68_is_found() {
+    let world = World::start(Framing::Json).await;
+    let advertised = format!("{}/prm-elsewhere", world.mcp.uri());
+    Mock::given(method("POST"))
+        .and(path("/mcp"))
+        .and(Unauthenticated)
+        .respond_with(ResponseTemplate::new(401).insert_header(
+            "WWW-Authenticate",
+            format!(r#"Basic abc/def=, Bearer resource_metadata="{advertised}""#).as_str(),
+        ))
+        .with_priority(1)
+        .mount(&world.mcp)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/prm-elsewhere"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(world.protected_resource(&world.mcp_url())),
+        )
+        .mount(&world.mcp)
+        .await;
+
+    let transcript = world.run(&world.config(world.with_id_token())).await;
+
+    assert!(transcript.outcome.is_ok(), "{}", transcript.render(false));
+    assert_eq!(
+        transcript.hop(HopKind::ResourceMetadata).unwrap().url,
+        advertised
+    );
+}
+
+#[tokio::test]
+async fn without_a_scope_configured_or_in_the_challenge_none_is_requested_and_the_note_says_so() {
+    let world = World::start(Framing::Json).await;
+    Mock::given(method("POST"))
+        .and(path("/mcp"))
+        .and(Unauthenticated)
+        .respond_with(
+            ResponseTemplate::new(401).insert_header(
+                "WWW-Authenticate",
+                format!(
+                    r#"Bearer resource_metadata="{}{PRM_PATH}""#,
+                    world.mcp.uri()
+                )
+                .as_str(),
+            ),
+        )
+        .with_priority(1)
+        .mount(&world.mcp)
+        .await;
+    let mut config = world.config(world.with_id_token());
+    config.scope = None;
+
+    let transcript = world.run(&config).await;
+
+    assert!(transcript.outcome.is_ok(), "{}", transcript.render(false));
+    assert_eq!(
+        transcript
+            .hop(HopKind::TokenExchange)
+            .unwrap()
+            .note
+            .as_deref(),
+        Some("no scope: none configured and the 401 challenge names none")
+    );
+    let idp = world.idp.received_requests().await.unwrap();
+    assert_eq!(form(&idp[0]).get("scope"), None);
+    let auth = world.auth.received_requests().await.unwrap();
+    let grant = auth.iter().find(|r| r.method.as_str() == "POST").unwrap();
+    assert_eq!(form(grant).get("scope"), None);
+}
+
+#[tokio::test]
+async fn a_protocol_version_the_client_does_not_support_fails_initialize() {
+    let world = World::start(Framing::Json).await;
+    world
+        .answer("initialize", |request: &Request| {
+            reply(
+                request,
+                json!({"protocolVersion": "2024-11-05", "capabilities": {}}),
+            )
+        })
+        .await;
+
+    let transcript = world.run(&world.config(world.with_id_token())).await;
+
+    let failure = transcript.outcome.as_ref().unwrap_err();
+    assert_eq!(failure.hop, HopKind::Initialize);
+    assert_eq!(
+        failure.reason,
+        "the server chose protocol version `2024-11-05`, which this client does not support \
+         (2025-03-26, 2025-06-18, 2025-11-25); the session is not used"
+    );
+    assert_eq!(
+        methods(&world.mcp_messages().await),
+        ["initialize", "initialize"]
+    );
+}
+
+#[tokio::test]
+async fn an_access_token_equal_to_the_id_jag_is_refused_at_the_jwt_bearer_grant() {
+    let world = World::start(Framing::Json).await;
+    world
+        .grant_answer(json!({"access_token": world.id_jag, "token_type": "Bearer"}))
+        .await;
+
+    let transcript = world.run(&world.config(world.with_id_token())).await;
+
+    let failure = transcript.outcome.as_ref().unwrap_err();
+    assert_eq!(failure.hop, HopKind::JwtBearer);
+    assert_eq!(
+        failure.reason,
+        "the access token is the ID-JAG or the ID token itself, which must never reach the \
+         MCP server (CLI-13); it is not sent"
+    );
+    assert_eq!(methods(&world.mcp_messages().await), ["initialize"]);
+}
+
+#[tokio::test]
+async fn an_access_token_of_a_type_other_than_bearer_is_not_presented() {
+    let world = World::start(Framing::Json).await;
+    world
+        .grant_answer(json!({"access_token": world.access_token, "token_type": "DPoP"}))
+        .await;
+
+    let transcript = world.run(&world.config(world.with_id_token())).await;
+
+    let failure = transcript.outcome.as_ref().unwrap_err();
+    assert_eq!(failure.hop, HopKind::JwtBearer);
+    assert_eq!(
+        failure.reason,
+        "token_type is `DPoP` instead of Bearer (RFC 6750); this client presents bearer \
+         tokens only"
+    );
+    assert_eq!(methods(&world.mcp_messages().await), ["initialize"]);
+}
+
+#[tokio::test]
+async fn a_json_rpc_response_with_another_id_fails_the_hop() {
+    let world = World::start(Framing::Json).await;
+    world
+        .answer(
+            "initialize",
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"jsonrpc": "2.0", "id": 99, "result": {}})),
+        )
+        .await;
+
+    let transcript = world.run(&world.config(world.with_id_token())).await;
+
+    let failure = transcript.outcome.as_ref().unwrap_err();
+    assert_eq!(failure.hop, HopKind::Initialize);
+    assert_eq!(
+        failure.reason,
+        "the JSON-RPC response's id is 99 instead of 1"
+    );
+}
+
+#[tokio::test]
+async fn a_response_body_over_one_mebibyte_fails_the_hop() {
+    let world = World::start(Framing::Json).await;
+    world.forbid_token_requests().await;
+    Mock::given(method("GET"))
+        .and(path(PRM_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(vec![b' '; 1024 * 1024 + 1], "application/json"),
+        )
+        .with_priority(1)
+        .mount(&world.mcp)
+        .await;
+
+    let transcript = world.run(&world.config(world.with_id_token())).await;
+
+    let failure = transcript.outcome.as_ref().unwrap_err();
+    assert_eq!(failure.hop, HopKind::ResourceMetadata);
+    assert_eq!(failure.status, Some(200));
+    assert_eq!(failure.reason, "the response body exceeds 1048576 bytes");
+}
+
+#[tokio::test]
+async fn an_event_stream_that_ends_without_the_response_fails_the_hop() {
+    let world = World::start(Framing::Sse).await;
+    let notification = json!({"jsonrpc": "2.0", "method": "notifications/message",
+                              "params": {"level": "info", "data": "working"}});
+    world
+        .answer(
+            "tools/list",
+            ResponseTemplate::new(200)
+                .set_body_raw(format!("data: {notification}\n\n"), "text/event-stream"),
+        )
+        .await;
+
+    let transcript = world.run(&world.config(world.with_id_token())).await;
+
+    let failure = transcript.outcome.as_ref().unwrap_err();
+    assert_eq!(failure.hop, HopKind::ToolsList);
+    assert_eq!(
+        failure.reason,
+        "the event stream ended without a response to request 2"
+    );
+}
+
+#[tokio::test]
+async fn a_request_from_the_mcp_server_on_the_event_stream_fails_the_hop_naming_its_method() {
+    let world = World::start(Framing::Sse).await;
+    let request = json!({"jsonrpc": "2.0", "id": "s-1", "method": "sampling/createMessage",
+                         "params": {"messages": []}});
+    world
+        .answer(
+            "initialize",
+            ResponseTemplate::new(200)
+                .set_body_raw(format!("data: {request}\n\n"), "text/event-stream"),
+        )
+        .await;
+
+    let transcript = world.run(&world.config(world.with_id_token())).await;
+
+    let failure = transcript.outcome.as_ref().unwrap_err();
+    assert_eq!(failure.hop, HopKind::Initialize);
+    assert_eq!(
+        failure.reason,
+        "the server sent a `sampling/createMessage` request on the event stream before its \
+         response to request 1; this client answers no server request, so it stops rather \
+         than wait"
+    );
+    assert_eq!(
+        transcript.hop(HopKind::Initialize).unwrap().response,
+        Some(request)
+    );
+}
+
+#[tokio::test]
+async fn tools_list_follows_next_cursor_and_sends_it_back() {
+    let world = World::start(Framing::Json).await;
+    world
+        .answer("tools/list", |request: &Request| {
+            let message: Value = request.body_json().unwrap_or(Value::Null);
+            let result = match message["params"]["cursor"].as_str() {
+                None => json!({"tools": [{"name": "echo"}], "nextCursor": "page-2"}),
+                Some(_) => json!({"tools": [{"name": "publish"}]}),
+            };
+            reply(request, result)
+        })
+        .await;
+
+    let transcript = world.run(&world.config(world.with_id_token())).await;
+
+    let success = transcript.outcome.as_ref().expect("the chain completes");
+    assert_eq!(success.tools, ["echo", "publish"]);
+    assert_eq!(
+        transcript.hop(HopKind::ToolsList).unwrap().note.as_deref(),
+        Some("2 pages (nextCursor followed)")
+    );
+    let lists: Vec<Value> = world
+        .mcp_messages()
+        .await
+        .into_iter()
+        .filter(|m| m["method"] == "tools/list")
+        .collect();
+    assert_eq!(
+        lists,
+        [
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+            json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list",
+                   "params": {"cursor": "page-2"}}),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn tools_list_stops_after_twenty_pages_of_a_server_that_never_stops_paging() {
+    let world = World::start(Framing::Json).await;
+    world
+        .answer("tools/list", |request: &Request| {
+            reply(
+                request,
+                json!({"tools": [{"name": "echo"}], "nextCursor": "more"}),
+            )
+        })
+        .await;
+
+    let transcript = world.run(&world.config(world.with_id_token())).await;
+
+    let success = transcript.outcome.as_ref().expect("the chain completes");
+    assert_eq!(success.tools, vec!["echo"; 20]);
+    assert_eq!(
+        transcript.hop(HopKind::ToolsList).unwrap().note.as_deref(),
+        Some("stopped after 20 pages; the server offered more")
+    );
+    let messages = world.mcp_messages().await;
+    assert_eq!(
+        methods(&messages)
+            .iter()
+            .filter(|m| **m == "tools/list")
+            .count(),
+        20
+    );
+}
+
+#[tokio::test]
+async fn a_refused_initialized_notification_fails_initialize() {
+    let world = World::start(Framing::Json).await;
+    world
+        .answer("notifications/initialized", ResponseTemplate::new(500))
+        .await;
+
+    let transcript = world.run(&world.config(world.with_id_token())).await;
+
+    let failure = transcript.outcome.as_ref().unwrap_err();
+    assert_eq!(failure.hop, HopKind::Initialize);
+    assert_eq!(failure.status, Some(500));
+    assert_eq!(
+        failure.reason,
+        "notifications/initialized: the MCP server answered HTTP 500"
+    );
+    assert_eq!(
+        methods(&world.mcp_messages().await),
+        ["initialize", "initialize", "notifications/initialized"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
 // `jagspec client`
 
 fn jagspec(args: &[String], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_jagspec"))
+    jagspec_with_stdin(args, env, None)
+}
+
+/// Runs `jagspec` with only the environment given of its own variables, and `stdin`.
+fn jagspec_with_stdin(args: &[String], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jagspec"))
         .args(args)
-        .envs(env.iter().copied())
         .env_remove("JAGSPEC_IDP_CLIENT_SECRET")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the jagspec binary runs")
+        .env_remove("JAGSPEC_CLIENT_SECRET")
+        .env_remove("JAGSPEC_PASSWORD")
+        .envs(env.iter().copied())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the jagspec binary runs");
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(text.as_bytes()).unwrap();
+    }
+    child.wait_with_output().expect("the jagspec binary runs")
+}
+
+/// `args` with `flag`'s value replaced, or the flag removed for `None`.
+fn with_flag(mut args: Vec<String>, flag: &str, value: Option<&str>) -> Vec<String> {
+    let at = args.iter().position(|a| a == flag).unwrap();
+    match value {
+        Some(value) => value.clone_into(&mut args[at + 1]),
+        None => {
+            args.drain(at..at + 2);
+        }
+    }
+    args
 }
 
 fn cli_args(world: &World, extra: &[&str]) -> Vec<String> {
@@ -1089,16 +1867,58 @@ async fn the_client_command_exits_zero_after_a_complete_chain_and_prints_no_secr
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(last_line(&stdout), "OK: tools [echo, publish]");
+    let basic_idp = basic("agent", "agent-secret");
+    let basic_as = basic("agent-at-as", "agent-at-as-secret");
     for secret in [
         world.id_token.as_str(),
         world.id_jag.as_str(),
         world.access_token.as_str(),
         "alice-password",
+        "agent-secret",
         "agent-at-as-secret",
+        &basic_idp["Basic ".len()..],
+        &basic_as["Basic ".len()..],
     ] {
-        assert!(!stdout.contains(secret), "`{secret}` leaked");
+        assert!(!stdout.contains(secret), "`{secret}` leaked:\n{stdout}");
     }
     assert!(stdout.contains("[9] Call tool  POST "));
+    assert!(stdout.contains("    Authorization: Basic (redacted, 24 bytes)\n"));
+    assert!(stdout.contains("    Authorization: Basic (redacted, 40 bytes)\n"));
+}
+
+#[tokio::test]
+async fn the_client_command_reads_the_password_from_standard_input_or_the_environment() {
+    let world = World::start(Framing::Json).await;
+    let secret = [("JAGSPEC_CLIENT_SECRET", "agent-at-as-secret")];
+    let args = with_flag(cli_args(&world, &[]), "--password", Some("-"));
+    let from_stdin = jagspec_with_stdin(&args, &secret, Some("alice-password\n"));
+    let stdout = String::from_utf8_lossy(&from_stdin.stdout);
+    assert_eq!(from_stdin.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("    password=(redacted, 14 bytes)\n"),
+        "{stdout}"
+    );
+
+    let args = with_flag(cli_args(&world, &[]), "--password", None);
+    let env = [secret[0], ("JAGSPEC_PASSWORD", "alice-password")];
+    let from_env = jagspec(&args, &env);
+    let stdout = String::from_utf8_lossy(&from_env.stdout);
+    assert_eq!(from_env.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains("alice-password"), "{stdout}");
+
+    let idp = world.idp.received_requests().await.unwrap();
+    let logins: Vec<_> = idp
+        .iter()
+        .map(form)
+        .filter(|f| f.get("grant_type").map(String::as_str) == Some("password"))
+        .collect();
+    assert_eq!(logins.len(), 2);
+    for login in logins {
+        assert_eq!(
+            login.get("password").map(String::as_str),
+            Some("alice-password")
+        );
+    }
 }
 
 #[tokio::test]
@@ -1169,6 +1989,13 @@ async fn the_client_command_exits_two_on_bad_input() {
         &[],
     );
     assert_eq!(both_subjects.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&both_subjects.stderr).starts_with(
+            "error: the argument '--user <NAME>' cannot be used with '--id-token <TOKEN>'"
+        ),
+        "{}",
+        String::from_utf8_lossy(&both_subjects.stderr)
+    );
     let bad_url = jagspec(
         &[
             "client",
@@ -1193,6 +2020,100 @@ async fn the_client_command_exits_two_on_bad_input() {
     assert_eq!(bad_url.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&bad_url.stderr).trim(),
-        "error: --mcp-url: `mcp.example` is not an http(s) URL"
+        "error: --mcp-url: `mcp.example` is not an absolute URL (relative URL without a base)"
+    );
+    let insecure = jagspec(
+        &with_flag(
+            cli_args(&world, &["--client-secret", "s"]),
+            "--idp-token-endpoint",
+            Some("http://idp.example/token"),
+        ),
+        &[],
+    );
+    assert_eq!(insecure.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&insecure.stderr).trim(),
+        "error: --idp-token-endpoint: `http://idp.example/token` is plain http to a host other \
+         than loopback: credentials would cross the network unencrypted (CLI-15); use https, \
+         or allow insecure http explicitly"
+    );
+    let fragment = jagspec(
+        &cli_args(
+            &world,
+            &["--client-secret", "s", "--issuer", "https://as.example/#x"],
+        ),
+        &[],
+    );
+    assert_eq!(fragment.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&fragment.stderr).trim(),
+        "error: --issuer: `https://as.example/#x` has a fragment, which no request URL or \
+         identifier may have"
+    );
+    let password_with_token = jagspec(
+        &with_flag(
+            cli_args(&world, &["--client-secret", "s"]),
+            "--password",
+            Some("alice-password"),
+        )
+        .into_iter()
+        .map(|a| {
+            if a == "--user" {
+                "--id-token".to_owned()
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>(),
+        &[],
+    );
+    assert_eq!(password_with_token.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&password_with_token.stderr).trim(),
+        "error: --password goes with --user, not with --id-token"
+    );
+    let empty_password = jagspec_with_stdin(
+        &with_flag(
+            cli_args(&world, &["--client-secret", "s"]),
+            "--password",
+            Some("-"),
+        ),
+        &[],
+        Some("\n"),
+    );
+    assert_eq!(empty_password.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&empty_password.stderr).trim(),
+        "error: --password: the password is empty"
+    );
+}
+
+#[tokio::test]
+async fn the_client_command_pins_the_issuer_given_with_the_issuer_flag() {
+    let world = World::start(Framing::Json).await;
+    world.forbid_token_requests().await;
+
+    let out = jagspec(
+        &cli_args(
+            &world,
+            &[
+                "--client-secret",
+                "agent-at-as-secret",
+                "--issuer",
+                "https://as.example",
+            ],
+        ),
+        &[],
+    );
+
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        last_line(&String::from_utf8_lossy(&out.stdout)),
+        format!(
+            "FAILED at hop 2 (Protected resource metadata): the metadata's \
+             authorization_servers [\"{}\"] do not include the expected issuer \
+             `https://as.example`; no metadata is fetched and no secret sent",
+            world.issuer()
+        )
     );
 }

@@ -985,6 +985,8 @@ async fn the_reference_client_completes_the_chain_with_either_client_authenticat
                 name: "echo".into(),
                 arguments: json!({"text": "hi"}),
             }),
+            expected_issuer: None,
+            allow_insecure_http: false,
         };
         let t = jagspec::client::run(&config, &e.http).await;
         let success = t
