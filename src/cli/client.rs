@@ -123,12 +123,12 @@ pub(crate) fn run(args: ClientArgs) -> Result<ExitCode, CliError> {
         Ok::<_, CliError>(client::run(&config, &http).await)
     })?;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&transcript.to_json(show_secrets)).unwrap_or_default()
         );
     } else {
-        println!("{}", transcript.render(show_secrets));
+        outln!("{}", transcript.render(show_secrets));
     }
     Ok(ExitCode::from(if transcript.outcome.is_ok() {
         0

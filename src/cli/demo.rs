@@ -198,12 +198,12 @@ async fn demo(args: &DemoArgs) -> Result<ExitCode, CliError> {
     let started = std::time::Instant::now();
     let ecosystem = Ecosystem::start().await?;
     let manifest = ecosystem.manifest().clone();
-    println!(
+    outln!(
         "jagspec demo: the reference issuer and the mock ecosystem on loopback (up in {} ms)\n",
         started.elapsed().as_millis()
     );
-    print!("{}", super::serve::describe(&manifest));
-    println!();
+    out!("{}", super::serve::describe(&manifest));
+    outln!();
 
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -287,10 +287,10 @@ async fn demo(args: &DemoArgs) -> Result<ExitCode, CliError> {
                 let _ = writeln!(out, "   ✗ {why}");
             }
         }
-        println!("{out}");
+        outln!("{out}");
         if let (Admin::WithoutKey(alg), Some(kid)) = (scene.admin, saved_kid) {
             let new_kid = admin.generate_key(alg).await?;
-            println!(
+            outln!(
                 "   (restored: {alg} key {kid} stays retired and published; new active key {new_kid})\n"
             );
         }
@@ -298,10 +298,10 @@ async fn demo(args: &DemoArgs) -> Result<ExitCode, CliError> {
     ecosystem.stop().await;
     let total = SCENES.len();
     if as_documented == total {
-        println!("demo: {as_documented} of {total} scenes ended as the seeds document");
+        outln!("demo: {as_documented} of {total} scenes ended as the seeds document");
         Ok(ExitCode::SUCCESS)
     } else {
-        println!(
+        outln!(
             "demo: only {as_documented} of {total} scenes ended as the seeds document (see ✗ above)"
         );
         Ok(ExitCode::FAILURE)
@@ -555,7 +555,7 @@ impl AdminClient {
             .to_owned();
         self.call(reqwest::Method::POST, &format!("/keys/{kid}/retire"), None)
             .await?;
-        println!(
+        outln!(
             "   (admin: {alg} key {kid} retired through the admin API: the tenant has no active {alg} key)\n"
         );
         Ok(kid)
@@ -579,7 +579,7 @@ impl AdminClient {
             Some(json!({"alg": alg.as_str()})),
         )
         .await?;
-        println!("   (admin: resource server `{server}` now signs with {alg})\n");
+        outln!("   (admin: resource server `{server}` now signs with {alg})\n");
         Ok(())
     }
 }

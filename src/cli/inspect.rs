@@ -118,7 +118,7 @@ pub(crate) fn run(args: InspectArgs) -> Result<ExitCode, CliError> {
     };
     let outcome = Outcome::of(&inspection);
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&as_json(&inspection, outcome)).unwrap_or_default()
         );
@@ -251,47 +251,47 @@ fn print_console(inspection: &Inspection, outcome: Outcome, source: &str, summar
         Some(v) => serde_json::to_string_pretty(v).unwrap_or_default(),
         None => "(does not decode)".to_owned(),
     };
-    println!(
+    outln!(
         "Header (unverified):\n{}",
         indent(&pretty(&inspection.header))
     );
-    println!(
+    outln!(
         "Claims (unverified):\n{}",
         indent(&pretty(&inspection.claims))
     );
-    println!();
-    println!("Verification against JWKS {source}");
-    println!("  ({summary})");
+    outln!();
+    outln!("Verification against JWKS {source}");
+    outln!("  ({summary})");
     for report in &inspection.steps {
         let title = format!("{:>2}. {}", report.step.number(), report.step.title());
         match &report.verdict {
-            Verdict::Pass(detail) => println!("  {title:<32} pass  {detail}"),
-            Verdict::Skipped(why) => println!("  {title:<32} skip  {why}"),
-            Verdict::NotReached => println!("  {title:<32} -     not reached"),
+            Verdict::Pass(detail) => outln!("  {title:<32} pass  {detail}"),
+            Verdict::Skipped(why) => outln!("  {title:<32} skip  {why}"),
+            Verdict::NotReached => outln!("  {title:<32} -     not reached"),
             Verdict::Fail(r) => {
-                println!("  {title:<32} FAIL  {r}");
-                println!("  {:<32}       [{}; {}]", "", r.code(), report.step.spec());
+                outln!("  {title:<32} FAIL  {r}");
+                outln!("  {:<32}       [{}; {}]", "", r.code(), report.step.spec());
             }
         }
     }
-    println!();
+    outln!();
     match (&inspection.result, outcome) {
         (Err(r), _) => {
-            println!(
+            outln!(
                 "REFUSED at step {} ({}): {r}",
                 r.step().number(),
                 r.step().title()
             );
-            println!(
+            outln!(
                 "An authorization server answers HTTP 400 {{\"error\":\"{}\"}} (RFC 7523 §3.1).",
                 r.oauth_error()
             );
         }
         (Ok(_), Outcome::Unverified) => {
-            println!("NOT VERIFIABLE: every other step passed, but the signature was not checked.");
-            println!("Give --jwks URL|FILE with the issuer's keys to decide.");
+            outln!("NOT VERIFIABLE: every other step passed, but the signature was not checked.");
+            outln!("Give --jwks URL|FILE with the issuer's keys to decide.");
         }
-        (Ok(v), _) => println!(
+        (Ok(v), _) => outln!(
             "ACCEPTED: {} signature by `{}`; every step passed.",
             v.alg,
             v.kid.as_ref().map_or("", |k| k.as_str())

@@ -29,7 +29,7 @@ pub(crate) fn run(cmd: KeysCommand) -> Result<ExitCode, CliError> {
     match cmd {
         KeysCommand::Generate { alg, out } => generate(alg, &out),
         KeysCommand::Jwks { dir } => {
-            println!("{}", key_set_of(&dir)?.jwks().to_json_pretty());
+            outln!("{}", key_set_of(&dir)?.jwks().to_json_pretty());
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -44,9 +44,9 @@ fn generate(alg: Alg, out: &Path) -> Result<ExitCode, CliError> {
     let jwks = key_set_of(out)?.jwks();
     std::fs::write(&jwks_path, jwks.to_json_pretty() + "\n")
         .map_err(|e| CliError(format!("{}: {e}", jwks_path.display())))?;
-    println!("kid  {}", key.kid());
-    println!("key  {}", path.display());
-    println!("jwks {} ({} keys)", jwks_path.display(), jwks.keys.len());
+    outln!("kid  {}", key.kid());
+    outln!("key  {}", path.display());
+    outln!("jwks {} ({} keys)", jwks_path.display(), jwks.keys.len());
     Ok(ExitCode::SUCCESS)
 }
 

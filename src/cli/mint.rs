@@ -136,7 +136,7 @@ pub(crate) fn run(args: MintArgs) -> Result<ExitCode, CliError> {
         header = header.param(name, value);
     }
     let token = sign(&key, &header, &claims)?;
-    println!("{}", token.secret());
+    outln!("{}", token.secret());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,6 +4,24 @@
 //! token is accepted), 1 `inspect` refused the token, 2 bad usage or input, 3 `inspect`
 //! could not decide because no trusted JWKS was given.
 
+/// `println!` that ends the process quietly when standard output is closed, as in
+/// `jagspec demo | head`: a closed pipe is the reader's choice, never a panic.
+macro_rules! outln {
+    () => {
+        $crate::cli::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` with [`outln!`]'s handling of a closed standard output.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))
+    };
+}
+
 mod client;
 mod demo;
 mod inspect;
@@ -77,6 +95,20 @@ pub fn run() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Writes to standard output; a closed pipe ends the process with exit code 0 (the reader
+/// stopped reading on purpose), any other failure with exit code 2.
+pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to standard output: {e}");
+        std::process::exit(2);
     }
 }
 

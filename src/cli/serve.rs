@@ -48,15 +48,15 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         let started = std::time::Instant::now();
         let ecosystem = Ecosystem::start_with(options).await?;
         let elapsed = started.elapsed();
-        print!("{}", describe(ecosystem.manifest()));
+        out!("{}", describe(ecosystem.manifest()));
         for warning in ecosystem.warnings() {
             eprintln!("warning: {warning}");
         }
         if let Some(path) = &args.manifest {
             write_manifest(path, ecosystem.manifest())?;
-            println!("manifest: {} (holds the test credentials)", path.display());
+            outln!("manifest: {} (holds the test credentials)", path.display());
         }
-        println!("ready in {} ms; Ctrl-C stops", elapsed.as_millis());
+        outln!("ready in {} ms; Ctrl-C stops", elapsed.as_millis());
         wait_for_interrupt().await;
         ecosystem.stop().await;
         Ok::<_, CliError>(())
