@@ -32,8 +32,8 @@
 //!   metadata URLs, for the client and the authorization servers alike.
 //! * `cli` (private): the `jagspec` command line; a thin layer over the library.
 //!
-//! The conformance suite (Gherkin scenarios and their step definitions) is built on these
-//! modules next.
+//! * [`suite`]: the conformance suite: the Gherkin scenarios of `features/` (embedded), the
+//!   step library that speaks to a target over HTTP only, targets, graded reports.
 //!
 //! # Starting the ecosystem in a test
 //!
@@ -86,6 +86,7 @@ pub mod issuer;
 pub mod jose;
 pub mod mocks;
 mod oauth;
+pub mod suite;
 pub mod types;
 mod wellknown;
 

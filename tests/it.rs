@@ -35,3 +35,6 @@ mod ecosystem;
 
 #[path = "it/client.rs"]
 mod client;
+
+#[path = "it/suite.rs"]
+mod suite;

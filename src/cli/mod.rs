@@ -28,6 +28,7 @@ mod inspect;
 mod keys;
 mod mint;
 mod serve;
+mod test;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -66,6 +67,11 @@ enum Command {
     /// algorithm, then each documented denial and rejection with its status detail and
     /// audit record. Exit code 0 only when every scene ends as the seeds document.
     Demo(demo::DemoArgs),
+    /// Run the conformance suite (the embedded Gherkin features) against a target.
+    ///
+    /// Exit code 0 when no required check failed (warnings and skips do not fail), 1
+    /// otherwise, 2 on bad input.
+    Test(test::TestArgs),
 }
 
 /// A command's failure: printed as `error: …`, exit code 2.
@@ -88,6 +94,7 @@ pub fn run() -> ExitCode {
         Command::Client(args) => client::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Test(args) => test::run(args),
     };
     match outcome {
         Ok(code) => code,

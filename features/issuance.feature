@@ -1,0 +1,56 @@
+@issuer @issuance
+Feature: ID-JAGs the issuer mints
+  The resource server's signing algorithm decides how the ID-JAG is signed; the token
+  exchange response and the ID-JAG carry what the draft requires; the audit event records
+  the token ID, signing key ID, algorithm and lifetime of what was issued.
+
+  Background:
+    Given the user "alice" has signed in with the client
+
+  @IDP-01 @IDP-16 @IDP-19 @IDP-20 @IDP-21 @IDP-29 @must
+  Scenario Outline: An ID-JAG for the <alg> server is signed with <alg> and carries every required claim
+    Given the target offers the <alg> server
+    When the client requests an ID-JAG for it
+    Then the request is granted
+    And the response's "issued_token_type" is "urn:ietf:params:oauth:token-type:id-jag"
+    And the response's "token_type" is "N_A"
+    And the response has no "refresh_token"
+    And the ID-JAG is signed with <alg>
+    And the ID-JAG has the header "typ" equal to "oauth-id-jag+jwt"
+    And the ID-JAG carries the claims iss, sub, aud, client_id, jti, exp, iat
+    And the ID-JAG's "aud" claim is the role's audience
+    And the ID-JAG's "resource" claim is the role's resource
+    And the ID-JAG's "sub" claim is "alice"
+    And the audit event of the request records the outcome "granted"
+    And the audit event records the ID-JAG's token id, key id, algorithm and lifetime
+
+    Examples:
+      | alg   |
+      | EdDSA |
+      | RS256 |
+      | ES256 |
+
+  @SEED-algorithm-mismatch @must
+  Scenario: A server that inherits the tenant default is signed with ES256
+    Given the target offers a server whose authorization server verifies another algorithm
+    When the client requests an ID-JAG for it
+    Then the request is granted
+    And the ID-JAG is signed with ES256
+    And the audit event records the ID-JAG's token id, key id, algorithm and lifetime
+
+  @IDP-13 @must
+  Scenario: Granted and ungranted scopes together give a token for the granted subset
+    Given the target offers the ES256 server
+    When the client requests an ID-JAG for it with scope "chat.read chat.write"
+    Then the request is granted
+    And the response's "scope" is "chat.read"
+    And the ID-JAG's "scope" claim is "chat.read"
+    And the audit event records scope "chat.read" as granted
+    And the audit event records scope "chat.write" as denied
+
+  @D2 @should
+  Scenario: Without a resource, the server's only resource URI is used
+    Given the target offers the EdDSA server
+    When the client requests an ID-JAG for it without a resource
+    Then the request is granted
+    And the ID-JAG's "resource" claim is the role's resource

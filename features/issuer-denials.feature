@@ -1,0 +1,55 @@
+@issuer @denial
+Feature: Token requests the issuer denies
+  The audit page's "Read a denial": when a request is denied, the status detail names the
+  cause. Every token request writes one audit event, granted or denied, and a denial
+  carries the OAuth error of DESIGN.md's table.
+
+  Background:
+    Given the user "alice" has signed in with the client
+
+  @SEED-denial-no-grant @IDP-10 @must
+  Scenario: A scope the user holds no grant for is denied
+    Given the target offers an ungranted scope
+    When the client requests an ID-JAG for it
+    Then the request is denied with HTTP 400 and OAuth error "invalid_scope"
+    And the audit event of the request has status detail "No grant for the scope"
+    And the audit event of the request records the outcome "denied"
+    And the audit event records scope "chat.write" as denied
+
+  @SEED-denial-scope-not-enabled @IDP-10 @must
+  Scenario: A scope that exists but is not enabled on the server is denied
+    Given the target offers a scope that is not enabled
+    When the client requests an ID-JAG for it
+    Then the request is denied with HTTP 400 and OAuth error "invalid_scope"
+    And the audit event of the request has status detail "Scope not enabled"
+    And the audit event of the request records the outcome "denied"
+
+  @SEED-denial-server-paused @IDP-10 @must
+  Scenario: A paused server gets no token
+    Given the target offers a paused server
+    When the client requests an ID-JAG for it
+    Then the request is denied with HTTP 400 and OAuth error "access_denied"
+    And the audit event of the request has status detail "Server paused"
+    And the audit event of the request records the outcome "denied"
+
+  @SEED-denial-target-url @IDP-12 @must
+  Scenario: A target URL outside the server's resource URIs is denied
+    Given the target offers an unlisted target
+    When the client requests an ID-JAG for it
+    Then the request is denied with HTTP 400 and OAuth error "invalid_target"
+    And the audit event of the request has status detail "Target URL not registered"
+
+  @SEED-audience-not-registered @IDP-12 @must
+  Scenario: An audience no resource server has is denied
+    Given the target offers an unregistered audience
+    When the client requests an ID-JAG for it
+    Then the request is denied with HTTP 400 and OAuth error "invalid_target"
+    And the audit event of the request has status detail "Audience not registered"
+
+  @SEED-denial-no-key @must
+  Scenario: A server whose algorithm the tenant holds no key for is denied
+    Given the target offers a server whose algorithm has no key
+    When the client requests an ID-JAG for it
+    Then the request is denied with HTTP 500 and OAuth error "server_error"
+    And the audit event of the request has status detail "No signing key for the algorithm"
+    And the audit event of the request records the outcome "denied"

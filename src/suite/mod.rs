@@ -1,0 +1,303 @@
+//! The conformance suite: the Gherkin scenarios of `features/`, run against a target over
+//! HTTP, graded and reported.
+//!
+//! * [`plan`]: the embedded feature files turned into [`Check`]s (outlines expanded, tags
+//!   read as requirement IDs and levels), and tag expressions.
+//! * `steps` (private): the step library, every sentence the features may use.
+//! * [`target`]: what the suite talks to; [`TargetSpec::Reference`] is jagspec's own
+//!   ecosystem, provisioned fresh for every check.
+//! * [`report`]: one report model; console lines, JSON and JUnit are renderings of it.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), jagspec::suite::SuiteError> {
+//! use jagspec::suite::{SuiteOptions, TargetSpec, run};
+//! let report = run(&TargetSpec::Reference, &SuiteOptions::default(), |_| {}).await?;
+//! assert!(report.passed());
+//! # Ok(()) }
+//! ```
+
+pub mod plan;
+pub mod report;
+mod steps;
+pub mod target;
+
+pub use plan::{Check, FEATURES, PlanError, TagExpr};
+pub use report::{CheckResult, Exchange, Finding, Level, Outcome, Report, Summary};
+pub use target::{Target, TargetSpec};
+
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Semaphore;
+
+/// The spec clauses each requirement ID cites (protocol-requirements.md §3; the seeds).
+pub const CLAUSES: [(&str, &str); 22] = [
+    ("IDP-01", "ID-JAG §4.3 (audience)"),
+    ("IDP-10", "ID-JAG §4.3.3; EMA §4.1, §7.2"),
+    ("IDP-12", "EMA §7.6.1; RFC 8693 §2.2.2 (invalid_target)"),
+    ("IDP-13", "ID-JAG §4.3.3; RFC 6749 §3.3"),
+    ("IDP-16", "ID-JAG §4.3.4; RFC 8693 §2.2.1"),
+    ("IDP-19", "ID-JAG §4.3.4"),
+    ("IDP-20", "ID-JAG §3.1; RFC 8725 §3.11"),
+    ("IDP-21", "ID-JAG §3.1"),
+    ("IDP-29", "EMA §7.4.1; RFC 7517 §5"),
+    ("AS-07", "EMA §7.4.1; RFC 7523 §3 item 9; RFC 8725 §3.1"),
+    ("AS-13", "RFC 7523 §3 item 4; EMA §7.4.2"),
+    ("AS-15", "EMA §7.4.2"),
+    ("AS-24", "ID-JAG §4.4.4"),
+    ("AS-25", "RFC 6749 §5.1; ID-JAG §4.4.2"),
+    ("D2", "protocol-requirements.md §5 D2: `resource` omitted"),
+    (
+        "SEED-denial-no-grant",
+        "audit-mcp-token-requests: Read a denial — \"No grant for the scope\"",
+    ),
+    (
+        "SEED-denial-scope-not-enabled",
+        "audit-mcp-token-requests: Read a denial — \"Scope not enabled\"",
+    ),
+    (
+        "SEED-denial-server-paused",
+        "audit-mcp-token-requests: Read a denial — \"Server paused\"; register: Pause an MCP server",
+    ),
+    (
+        "SEED-denial-target-url",
+        "audit-mcp-token-requests: Read a denial — \"Target URL not registered\"; register: Add the Resource URIs",
+    ),
+    (
+        "SEED-denial-no-key",
+        "audit-mcp-token-requests: Read a denial — \"No signing key for the algorithm\"; register: Signing algorithm",
+    ),
+    (
+        "SEED-audience-not-registered",
+        "register: Troubleshoot — The audience isn't registered",
+    ),
+    (
+        "SEED-algorithm-mismatch",
+        "register: Troubleshoot — signature-algorithm mismatch; audit: Debug a signature rejection",
+    ),
+];
+
+/// The clause a requirement ID cites, if the table has it.
+pub fn clause(requirement: &str) -> Option<&'static str> {
+    CLAUSES
+        .iter()
+        .find(|(id, _)| *id == requirement)
+        .map(|(_, c)| *c)
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct SuiteOptions {
+    /// Only checks whose tags match.
+    pub tags: Option<TagExpr>,
+    /// Only checks whose id, feature or scenario contains this text.
+    pub name: Option<String>,
+    /// Checks run at once (each reference check has its own ecosystem).
+    pub concurrency: usize,
+}
+
+impl Default for SuiteOptions {
+    fn default() -> Self {
+        Self {
+            tags: None,
+            name: None,
+            concurrency: 8,
+        }
+    }
+}
+
+/// Why the suite could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SuiteError {
+    /// The embedded features do not plan.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+}
+
+/// The checks the options select, in feature-file order, without running them.
+///
+/// # Errors
+///
+/// [`PlanError`] if the embedded features are broken.
+pub fn checks(options: &SuiteOptions) -> Result<Vec<Check>, PlanError> {
+    checks_of(&FEATURES, options)
+}
+
+/// [`checks`] of other feature texts: `(file name, Gherkin)` pairs.
+///
+/// # Errors
+///
+/// [`PlanError`] for a file that does not parse, a scenario without a requirement ID, or
+/// a step no definition matches.
+pub fn checks_of(
+    features: &[(&str, &str)],
+    options: &SuiteOptions,
+) -> Result<Vec<Check>, PlanError> {
+    let all = plan::plan(features)?;
+    // A sentence no step defines is a broken feature file, found before anything runs.
+    for c in &all {
+        if let Some(s) = c.steps.iter().find(|s| !steps::is_defined(&s.text)) {
+            return Err(PlanError {
+                file: c.id.clone(),
+                reason: format!("no step definition matches `{}`", s.text),
+            });
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|c| options.tags.as_ref().is_none_or(|t| t.matches(&c.tags)))
+        .filter(|c| {
+            options.name.as_ref().is_none_or(|n| {
+                c.id.contains(n.as_str())
+                    || c.scenario.contains(n.as_str())
+                    || c.feature.contains(n.as_str())
+            })
+        })
+        .collect())
+}
+
+/// Runs the selected checks against the target, calling `progress` as each finishes, and
+/// returns the report (checks in feature-file order).
+///
+/// # Errors
+///
+/// [`SuiteError`] if the features are broken; a failing target is a report, not an error.
+pub async fn run(
+    spec: &TargetSpec,
+    options: &SuiteOptions,
+    progress: impl FnMut(&CheckResult),
+) -> Result<Report, SuiteError> {
+    run_features(spec, &FEATURES, options, progress).await
+}
+
+/// [`run`] with other feature texts: how the harness tests itself, and how a user tries a
+/// scenario before adding it to `features/`.
+///
+/// # Errors
+///
+/// As [`checks_of`].
+pub async fn run_features(
+    spec: &TargetSpec,
+    features: &[(&str, &str)],
+    options: &SuiteOptions,
+    mut progress: impl FnMut(&CheckResult),
+) -> Result<Report, SuiteError> {
+    let started = Instant::now();
+    let selected = checks_of(features, options)?;
+    let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, check) in selected.into_iter().enumerate() {
+        let spec = spec.clone();
+        let limit = Arc::clone(&limit);
+        tasks.spawn(async move {
+            // The semaphore is never closed, so acquiring only waits.
+            let _permit = limit.acquire_owned().await.ok();
+            (index, run_check(&spec, &check).await)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((index, result)) => {
+                progress(&result);
+                results.push((index, result));
+            }
+            Err(e) => tracing::error!(error = %e, "a check's task failed"),
+        }
+    }
+    results.sort_by_key(|(i, _)| *i);
+    let duration = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let tags = options.tags.as_ref().map(ToString::to_string);
+    Ok(Report::new(
+        spec.name(),
+        tags.as_deref(),
+        results.into_iter().map(|(_, r)| r).collect(),
+        duration,
+    ))
+}
+
+/// One check: a fresh target, its steps in order, the first failure decides.
+async fn run_check(spec: &TargetSpec, check: &Check) -> CheckResult {
+    let started = Instant::now();
+    let mut result = CheckResult {
+        id: check.id.clone(),
+        feature: check.feature.clone(),
+        scenario: check.scenario.clone(),
+        requirements: check.requirements.clone(),
+        clauses: check
+            .requirements
+            .iter()
+            .filter_map(|r| clause(r).map(str::to_owned))
+            .collect(),
+        level: check.level,
+        outcome: Outcome::Pass,
+        finding: None,
+        duration_ms: 0,
+    };
+    let target = match spec.provision().await {
+        Ok(t) => t,
+        Err(e) => {
+            result.outcome = Outcome::Fail;
+            result.finding = Some(Finding {
+                step: "(provisioning the target)".into(),
+                expected: "a running target".into(),
+                actual: e.to_string(),
+                exchange: None,
+            });
+            return finish(result, started);
+        }
+    };
+    let mut world = steps::World::new(target);
+    for step in &check.steps {
+        let outcome = steps::run(&mut world, &step.text).await;
+        let (outcome, expected, actual) = match outcome {
+            Ok(()) => continue,
+            Err(steps::StepError::Fail { expected, actual }) => {
+                let graded = match check.level {
+                    Level::Must => Outcome::Fail,
+                    Level::Should | Level::May => Outcome::Warn,
+                };
+                (graded, expected, actual)
+            }
+            Err(steps::StepError::Skip(reason)) => (Outcome::Skip, String::new(), reason),
+            Err(steps::StepError::Undefined) => (
+                Outcome::Fail,
+                "a step definition for this sentence".into(),
+                "none matches".into(),
+            ),
+        };
+        result.outcome = outcome;
+        result.finding = Some(Finding {
+            step: step.text.clone(),
+            expected,
+            actual,
+            exchange: world.last.as_ref().map(|a| a.exchange.clone()),
+        });
+        break;
+    }
+    world.into_target().shut_down().await;
+    finish(result, started)
+}
+
+fn finish(mut result: CheckResult, started: Instant) -> CheckResult {
+    result.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_requirement_a_feature_names_cites_its_clause() {
+        for c in plan::plan(&FEATURES).unwrap() {
+            for r in &c.requirements {
+                assert!(
+                    clause(r).is_some(),
+                    "{}: no clause for {r} in CLAUSES",
+                    c.id
+                );
+            }
+        }
+    }
+}

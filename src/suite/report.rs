@@ -1,0 +1,402 @@
+//! One report model, rendered three ways: the console, JSON (schema:
+//! `docs/report-schema.json`) and JUnit XML.
+
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// How strongly the specification states what a check checks (its `@must` / `@should` /
+/// `@may` tag): a failed `must` fails the run, a failed `should` or `may` is a warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// MUST, REQUIRED, or a rule the seeds state.
+    Must,
+    /// SHOULD, RECOMMENDED, or a point where the documents disagree.
+    Should,
+    /// MAY, OPTIONAL.
+    May,
+}
+
+/// A check's graded outcome (DESIGN.md "Positions"): fail, warn, skip, or pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every step passed.
+    Pass,
+    /// A `must` check failed: the target broke a requirement.
+    Fail,
+    /// A `should` or `may` check failed.
+    Warn,
+    /// The target lacks what the check needs (a role, a clock, the audit log).
+    Skip,
+}
+
+/// One HTTP request and its response, as a failed check shows it (tokens redacted).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Exchange {
+    /// `POST https://…/token`.
+    pub request: String,
+    /// Form parameters or JSON, credentials and tokens redacted.
+    pub request_body: String,
+    /// The status code.
+    pub status: u16,
+    /// The response body, tokens redacted.
+    pub response_body: String,
+}
+
+/// Why a check did not pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The step that decided, as written in the feature file.
+    pub step: String,
+    /// What the specification requires.
+    pub expected: String,
+    /// What the target did.
+    pub actual: String,
+    /// The HTTP exchange that decided it, if any.
+    pub exchange: Option<Exchange>,
+}
+
+/// One scenario (one row of an outline) run against one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckResult {
+    /// Stable: `<feature file>:<line>` plus the example row for outlines.
+    pub id: String,
+    /// The feature's name.
+    pub feature: String,
+    /// The scenario's name, with the example's values.
+    pub scenario: String,
+    /// Requirement IDs (IDP-nn, AS-nn, SEED-…) from its tags.
+    pub requirements: Vec<String>,
+    /// The spec clauses those requirements cite.
+    pub clauses: Vec<String>,
+    /// MUST, SHOULD or MAY.
+    pub level: Level,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Why it failed, warned or was skipped.
+    pub finding: Option<Finding>,
+    /// Wall time.
+    pub duration_ms: u64,
+}
+
+/// Counts by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Passed.
+    pub passed: usize,
+    /// Failed `must` checks.
+    pub failed: usize,
+    /// Failed `should` / `may` checks.
+    pub warned: usize,
+    /// Not applicable to the target.
+    pub skipped: usize,
+}
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The JSON report's schema version.
+    pub schema_version: u32,
+    /// The jagspec version.
+    pub jagspec_version: String,
+    /// What was tested, e.g. `reference`.
+    pub target: String,
+    /// The tag expression, if any.
+    pub tags: Option<String>,
+    /// The checks, in feature-file order.
+    pub checks: Vec<CheckResult>,
+    /// Counts.
+    pub summary: Summary,
+    /// Wall time of the run.
+    pub duration_ms: u64,
+}
+
+impl Report {
+    /// Builds the report and its summary.
+    pub fn new(
+        target: &str,
+        tags: Option<&str>,
+        checks: Vec<CheckResult>,
+        duration_ms: u64,
+    ) -> Self {
+        let mut summary = Summary::default();
+        for c in &checks {
+            match c.outcome {
+                Outcome::Pass => summary.passed += 1,
+                Outcome::Fail => summary.failed += 1,
+                Outcome::Warn => summary.warned += 1,
+                Outcome::Skip => summary.skipped += 1,
+            }
+        }
+        Self {
+            schema_version: 1,
+            jagspec_version: env!("CARGO_PKG_VERSION").to_owned(),
+            target: target.to_owned(),
+            tags: tags.map(str::to_owned),
+            checks,
+            summary,
+            duration_ms,
+        }
+    }
+
+    /// Whether the run passes: no required check failed (warnings and skips do not fail).
+    pub fn passed(&self) -> bool {
+        self.summary.failed == 0
+    }
+
+    /// The JSON report (`docs/report-schema.json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// JUnit XML: one `testsuite` per feature, one `testcase` per check; `fail` is a
+    /// `<failure>`, `skip` a `<skipped>`, `warn` passes with the finding in `system-out`.
+    pub fn to_junit(&self) -> String {
+        let mut features: Vec<&str> = Vec::new();
+        for c in &self.checks {
+            if !features.contains(&c.feature.as_str()) {
+                features.push(&c.feature);
+            }
+        }
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = writeln!(
+            out,
+            "<testsuites name=\"jagspec {}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
+            xml(&self.target),
+            self.checks.len(),
+            self.summary.failed,
+            self.summary.skipped,
+            secs(self.duration_ms)
+        );
+        for feature in features {
+            let checks: Vec<&CheckResult> = self
+                .checks
+                .iter()
+                .filter(|c| c.feature == feature)
+                .collect();
+            let failures = checks.iter().filter(|c| c.outcome == Outcome::Fail).count();
+            let skipped = checks.iter().filter(|c| c.outcome == Outcome::Skip).count();
+            let time: u64 = checks.iter().map(|c| c.duration_ms).sum();
+            let _ = writeln!(
+                out,
+                "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{:.3}\">",
+                xml(feature),
+                checks.len(),
+                secs(time)
+            );
+            for c in checks {
+                let _ = write!(
+                    out,
+                    "    <testcase classname=\"{}\" name=\"{} [{}]\" time=\"{:.3}\"",
+                    xml(&c.id),
+                    xml(&c.scenario),
+                    xml(&c.requirements.join(" ")),
+                    secs(c.duration_ms)
+                );
+                let finding = c.finding.as_ref().map(render_finding).unwrap_or_default();
+                match c.outcome {
+                    Outcome::Pass => out.push_str("/>\n"),
+                    Outcome::Fail => {
+                        let message = c
+                            .finding
+                            .as_ref()
+                            .map(|f| format!("expected {} (found {})", f.expected, f.actual))
+                            .unwrap_or_default();
+                        let _ = writeln!(
+                            out,
+                            ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
+                            xml(&message),
+                            level_name(c.level),
+                            xml(&finding)
+                        );
+                    }
+                    Outcome::Skip => {
+                        let message = c
+                            .finding
+                            .as_ref()
+                            .map(|f| f.actual.clone())
+                            .unwrap_or_default();
+                        let _ = writeln!(
+                            out,
+                            ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                            xml(&message)
+                        );
+                    }
+                    Outcome::Warn => {
+                        let _ = writeln!(
+                            out,
+                            ">\n      <system-out>WARN ({} requirement): {}</system-out>\n    </testcase>",
+                            level_name(c.level),
+                            xml(&finding)
+                        );
+                    }
+                }
+            }
+            out.push_str("  </testsuite>\n");
+        }
+        out.push_str("</testsuites>\n");
+        out
+    }
+
+    /// The console summary after the progress lines.
+    pub fn summary_line(&self) -> String {
+        let s = self.summary;
+        format!(
+            "{} checks: {} passed, {} failed, {} warned, {} skipped ({} ms) — {}",
+            self.checks.len(),
+            s.passed,
+            s.failed,
+            s.warned,
+            s.skipped,
+            self.duration_ms,
+            if self.passed() { "PASS" } else { "FAIL" }
+        )
+    }
+}
+
+/// One check's console line (and, unless it passed, its finding).
+pub fn console_line(c: &CheckResult) -> String {
+    let mark = match c.outcome {
+        Outcome::Pass => "pass",
+        Outcome::Fail => "FAIL",
+        Outcome::Warn => "warn",
+        Outcome::Skip => "skip",
+    };
+    let mut line = format!(
+        "{mark}  {} — {} [{}] ({} ms)",
+        c.feature,
+        c.scenario,
+        c.requirements.join(" "),
+        c.duration_ms
+    );
+    if let Some(f) = &c.finding {
+        for l in render_finding(f).lines() {
+            let _ = write!(line, "\n      {l}");
+        }
+    }
+    line
+}
+
+fn render_finding(f: &Finding) -> String {
+    let mut out = format!(
+        "{}\n  expected: {}\n  actual:   {}",
+        f.step, f.expected, f.actual
+    );
+    if let Some(x) = &f.exchange {
+        let _ = write!(
+            out,
+            "\n  exchange: {}\n    {}\n    → {} {}",
+            x.request, x.request_body, x.status, x.response_body
+        );
+    }
+    out
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Must => "must",
+        Level::Should => "should",
+        Level::May => "may",
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn secs(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+/// XML text or attribute content.
+fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // XML 1.0 forbids most control characters, even escaped.
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(outcome: Outcome) -> CheckResult {
+        CheckResult {
+            id: "features/x.feature:3".into(),
+            feature: "F <&>".into(),
+            scenario: "S".into(),
+            requirements: vec!["IDP-10".into()],
+            clauses: vec![],
+            level: Level::Must,
+            outcome,
+            finding: (outcome != Outcome::Pass).then(|| Finding {
+                step: "Then x".into(),
+                expected: "HTTP 400".into(),
+                actual: "HTTP 200 \u{1}".into(),
+                exchange: None,
+            }),
+            duration_ms: 5,
+        }
+    }
+
+    #[test]
+    fn only_a_failed_required_check_fails_the_run() {
+        let r = Report::new(
+            "reference",
+            None,
+            vec![
+                check(Outcome::Pass),
+                check(Outcome::Warn),
+                check(Outcome::Skip),
+            ],
+            9,
+        );
+        assert!(r.passed());
+        let r = Report::new("reference", None, vec![check(Outcome::Fail)], 9);
+        assert!(!r.passed());
+        assert_eq!(
+            r.summary,
+            Summary {
+                passed: 0,
+                failed: 1,
+                warned: 0,
+                skipped: 0
+            }
+        );
+    }
+
+    #[test]
+    fn junit_escapes_text_and_marks_failures_and_skips() {
+        let r = Report::new(
+            "reference",
+            None,
+            vec![check(Outcome::Fail), check(Outcome::Skip)],
+            9,
+        );
+        let x = r.to_junit();
+        assert!(
+            x.contains(
+                "<testsuite name=\"F &lt;&amp;&gt;\" tests=\"2\" failures=\"1\" skipped=\"1\""
+            ),
+            "{x}"
+        );
+        assert!(
+            x.contains(
+                "<failure message=\"expected HTTP 400 (found HTTP 200 \u{FFFD})\" type=\"must\">"
+            ),
+            "{x}"
+        );
+        assert!(
+            x.contains("<skipped message=\"HTTP 200 \u{FFFD}\"/>"),
+            "{x}"
+        );
+    }
+}

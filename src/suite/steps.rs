@@ -1,0 +1,734 @@
+//! The step library: every sentence the feature files may use, and what it does over
+//! HTTP. Steps never call issuer internals (DESIGN.md), so the same sentences run against
+//! any target.
+
+use super::report::Exchange;
+use super::target::{Provision, Role, Target};
+use crate::oauth::{
+    ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT, basic_authorization,
+};
+use crate::types::Secret;
+use regex::Regex;
+use serde_json::Value;
+use std::sync::LazyLock;
+
+/// Why a step did not pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StepError {
+    /// The target did something other than the specification requires.
+    Fail { expected: String, actual: String },
+    /// The target lacks what the step needs; the check is skipped with this reason.
+    Skip(String),
+    /// No step definition matches the sentence.
+    Undefined,
+}
+
+fn fail(expected: impl Into<String>, actual: impl Into<String>) -> StepError {
+    StepError::Fail {
+        expected: expected.into(),
+        actual: actual.into(),
+    }
+}
+
+/// One HTTP answer the steps may inspect.
+#[derive(Debug, Clone)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
+    pub(crate) request_id: Option<String>,
+    /// As the report shows it: credentials and tokens redacted.
+    pub(crate) exchange: Exchange,
+}
+
+/// A check's state, from its first step to its last.
+pub(crate) struct World {
+    pub(crate) target: Target,
+    http: reqwest::Client,
+    id_token: Option<Secret>,
+    role: Option<Role>,
+    /// The last answer of the issuer or an authorization server.
+    pub(crate) last: Option<Answer>,
+    /// The last token exchange's answer (audit steps read its request id).
+    exchange: Option<Answer>,
+    id_jag: Option<Secret>,
+}
+
+impl World {
+    pub(crate) fn new(target: Target) -> Self {
+        Self {
+            target,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+            id_token: None,
+            role: None,
+            last: None,
+            exchange: None,
+            id_jag: None,
+        }
+    }
+
+    /// The target, to shut down after the check.
+    pub(crate) fn into_target(self) -> Target {
+        self.target
+    }
+}
+
+/// The step sentences, in the order they are tried.
+#[derive(Debug, Clone, Copy)]
+enum Def {
+    SignedIn,
+    Offers,
+    ClockMoves,
+    RequestIdJag,
+    RequestIdJagWithScope,
+    RequestIdJagWithoutResource,
+    Redeem,
+    Granted,
+    Denied,
+    AuditDetail,
+    AuditOutcome,
+    AuditScope,
+    AuditRecordsToken,
+    IdJagAlg,
+    IdJagHeader,
+    IdJagClaims,
+    IdJagClaimIsRole,
+    IdJagClaim,
+    IdJagLifetime,
+    ResponseMember,
+    ResponseLacks,
+}
+
+static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
+    let defs: [(&str, Def); 21] = [
+        (
+            r#"^the user "([^"]+)" has signed in with the client$"#,
+            Def::SignedIn,
+        ),
+        (r"^the target offers (.+)$", Def::Offers),
+        (r"^the clock moves (\d+) seconds forward$", Def::ClockMoves),
+        (r"^the client requests an ID-JAG for it$", Def::RequestIdJag),
+        (
+            r#"^the client requests an ID-JAG for it with scope "([^"]*)"$"#,
+            Def::RequestIdJagWithScope,
+        ),
+        (
+            r"^the client requests an ID-JAG for it without a resource$",
+            Def::RequestIdJagWithoutResource,
+        ),
+        (
+            r"^the ID-JAG is redeemed at its authorization server(?: again)?$",
+            Def::Redeem,
+        ),
+        (r"^the (?:request|redemption) is granted$", Def::Granted),
+        (
+            r#"^the (?:request|redemption) is (?:denied|refused) with HTTP (\d+) and OAuth error "([^"]+)"$"#,
+            Def::Denied,
+        ),
+        (
+            r#"^the audit event of the request has status detail "([^"]+)"$"#,
+            Def::AuditDetail,
+        ),
+        (
+            r#"^the audit event of the request records the outcome "(granted|denied)"$"#,
+            Def::AuditOutcome,
+        ),
+        (
+            r#"^the audit event records scope "([^"]+)" as (granted|denied)$"#,
+            Def::AuditScope,
+        ),
+        (
+            r"^the audit event records the ID-JAG's token id, key id, algorithm and lifetime$",
+            Def::AuditRecordsToken,
+        ),
+        (
+            r"^the ID-JAG is signed with (EdDSA|RS256|ES256)$",
+            Def::IdJagAlg,
+        ),
+        (
+            r#"^the ID-JAG has the header "([^"]+)" equal to "([^"]*)"$"#,
+            Def::IdJagHeader,
+        ),
+        (r"^the ID-JAG carries the claims (.+)$", Def::IdJagClaims),
+        (
+            r#"^the ID-JAG's "([^"]+)" claim is the role's (audience|resource|scope)$"#,
+            Def::IdJagClaimIsRole,
+        ),
+        (
+            r#"^the ID-JAG's "([^"]+)" claim is "([^"]*)"$"#,
+            Def::IdJagClaim,
+        ),
+        (r"^the ID-JAG lives (\d+) seconds$", Def::IdJagLifetime),
+        (
+            r#"^the response's "([^"]+)" is "([^"]*)"$"#,
+            Def::ResponseMember,
+        ),
+        (r#"^the response has no "([^"]+)"$"#, Def::ResponseLacks),
+    ];
+    defs.into_iter()
+        .map(|(pattern, def)| {
+            // The patterns are literals above; a test compiles every one.
+            (
+                Regex::new(pattern).unwrap_or_else(|e| panic!("step pattern {pattern}: {e}")),
+                def,
+            )
+        })
+        .collect()
+});
+
+/// Whether a sentence matches a step definition (for `--list` and plan checks).
+pub(crate) fn is_defined(text: &str) -> bool {
+    DEFS.iter().any(|(re, _)| re.is_match(text))
+}
+
+/// Runs one step.
+pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> {
+    let Some((def, args)) = DEFS.iter().find_map(|(re, def)| {
+        re.captures(text).map(|c| {
+            let args: Vec<String> = c
+                .iter()
+                .skip(1)
+                .map(|m| m.map_or_else(String::new, |m| m.as_str().to_owned()))
+                .collect();
+            (*def, args)
+        })
+    }) else {
+        return Err(StepError::Undefined);
+    };
+    let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
+    match def {
+        Def::SignedIn => sign_in(world, &arg(0)).await,
+        Def::Offers => offers(world, &arg(0)).await,
+        Def::ClockMoves => {
+            let secs = arg(0).parse::<i64>().unwrap_or(0);
+            if world.target.advance_clock(secs) {
+                Ok(())
+            } else {
+                Err(StepError::Skip(
+                    "the target's clock cannot be moved by the suite".into(),
+                ))
+            }
+        }
+        Def::RequestIdJag => request_id_jag(world, None, true).await,
+        Def::RequestIdJagWithScope => request_id_jag(world, Some(arg(0)), true).await,
+        Def::RequestIdJagWithoutResource => request_id_jag(world, None, false).await,
+        Def::Redeem => redeem(world).await,
+        Def::Granted => {
+            let last = last(world)?;
+            if last.status == 200 {
+                Ok(())
+            } else {
+                Err(fail("HTTP 200", describe(last)))
+            }
+        }
+        Def::Denied => {
+            let last = last(world)?;
+            let want = format!("HTTP {} with error `{}`", arg(0), arg(1));
+            let found_error = last.body.get("error").and_then(Value::as_str);
+            if last.status.to_string() == arg(0) && found_error == Some(arg(1).as_str()) {
+                Ok(())
+            } else {
+                Err(fail(want, describe(last)))
+            }
+        }
+        Def::AuditDetail => {
+            let event = audit_event(world).await?;
+            let found = event["status_detail"].as_str().unwrap_or_default();
+            expect_eq("status detail", &arg(0), found)
+        }
+        Def::AuditOutcome => {
+            let event = audit_event(world).await?;
+            let found = event["outcome"].as_str().unwrap_or_default();
+            expect_eq("outcome", &arg(0), found)
+        }
+        Def::AuditScope => {
+            let event = audit_event(world).await?;
+            let found = event["scopes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| s["scope"] == arg(0).as_str())
+                .and_then(|s| s["outcome"].as_str())
+                .unwrap_or("not recorded")
+                .to_owned();
+            expect_eq(&format!("scope `{}`", arg(0)), &arg(1), &found)
+        }
+        Def::AuditRecordsToken => audit_records_token(world).await,
+        Def::IdJagAlg => {
+            let (header, _) = id_jag_parts(world)?;
+            expect_eq("alg", &arg(0), header["alg"].as_str().unwrap_or_default())
+        }
+        Def::IdJagHeader => {
+            let (header, _) = id_jag_parts(world)?;
+            let found = header.get(arg(0)).map_or_else(|| "absent".to_owned(), show);
+            expect_eq(&format!("header `{}`", arg(0)), &arg(1), &found)
+        }
+        Def::IdJagClaims => {
+            let (_, claims) = id_jag_parts(world)?;
+            let missing: Vec<String> = arg(0)
+                .split(',')
+                .map(|c| c.trim().trim_start_matches("and ").trim().to_owned())
+                .filter(|c| claims.get(c).is_none())
+                .collect();
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(fail(
+                    format!("claims {}", arg(0)),
+                    format!("no {}", missing.join(", ")),
+                ))
+            }
+        }
+        Def::IdJagClaimIsRole => {
+            let role = world
+                .role
+                .clone()
+                .ok_or_else(|| fail("a role chosen earlier", "none"))?;
+            let want = match arg(1).as_str() {
+                "audience" => role.audience,
+                "resource" => role.resource,
+                _ => role.scope,
+            };
+            let (_, claims) = id_jag_parts(world)?;
+            let found = claims.get(arg(0)).map_or_else(|| "absent".to_owned(), show);
+            expect_eq(&format!("claim `{}`", arg(0)), &want, &found)
+        }
+        Def::IdJagClaim => {
+            let (_, claims) = id_jag_parts(world)?;
+            let found = claims.get(arg(0)).map_or_else(|| "absent".to_owned(), show);
+            expect_eq(&format!("claim `{}`", arg(0)), &arg(1), &found)
+        }
+        Def::IdJagLifetime => {
+            let (_, claims) = id_jag_parts(world)?;
+            let lifetime = claims["exp"]
+                .as_i64()
+                .zip(claims["iat"].as_i64())
+                .map(|(e, i)| e - i);
+            let found = lifetime.map_or_else(|| "no exp or iat".to_owned(), |l| l.to_string());
+            expect_eq("exp - iat", &arg(0), &found)
+        }
+        Def::ResponseMember => {
+            let last = last(world)?;
+            let found = last
+                .body
+                .get(arg(0))
+                .map_or_else(|| "absent".to_owned(), show);
+            expect_eq(&format!("member `{}`", arg(0)), &arg(1), &found)
+        }
+        Def::ResponseLacks => {
+            let last = last(world)?;
+            match last.body.get(arg(0)) {
+                None => Ok(()),
+                Some(v) => Err(fail(format!("no member `{}`", arg(0)), show(v))),
+            }
+        }
+    }
+}
+
+fn expect_eq(what: &str, want: &str, found: &str) -> Result<(), StepError> {
+    if want == found {
+        Ok(())
+    } else {
+        Err(fail(
+            format!("{what} `{want}`"),
+            format!("{what} `{found}`"),
+        ))
+    }
+}
+
+/// A JSON value as a step compares it: strings bare, anything else as JSON.
+fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn last(world: &World) -> Result<&Answer, StepError> {
+    world
+        .last
+        .as_ref()
+        .ok_or_else(|| fail("a request made by an earlier step", "none was made"))
+}
+
+fn describe(a: &Answer) -> String {
+    format!(
+        "HTTP {} with error `{}`",
+        a.status,
+        a.body.get("error").and_then(Value::as_str).unwrap_or("-")
+    )
+}
+
+async fn sign_in(world: &mut World, user: &str) -> Result<(), StepError> {
+    let Some(password) = world.target.users.get(user).cloned() else {
+        return Err(StepError::Skip(format!(
+            "the target has no test user `{user}`"
+        )));
+    };
+    let client = world.target.client.clone();
+    let form = vec![
+        ("grant_type".to_owned(), "password".to_owned()),
+        ("username".to_owned(), user.to_owned()),
+        ("password".to_owned(), password.secret().to_owned()),
+    ];
+    let endpoint = world.target.token_endpoint.clone();
+    let answer = post_form(
+        &world.http,
+        &endpoint,
+        Some((&client.client_id, client.secret.secret())),
+        &form,
+    )
+    .await?;
+    let token = answer
+        .body
+        .get("id_token")
+        .and_then(Value::as_str)
+        .map(Secret::new);
+    match token {
+        Some(t) if answer.status == 200 => {
+            world.id_token = Some(t);
+            Ok(())
+        }
+        _ => {
+            let actual = describe(&answer);
+            world.last = Some(answer);
+            Err(fail(format!("an ID token for test user `{user}`"), actual))
+        }
+    }
+}
+
+async fn offers(world: &mut World, name: &str) -> Result<(), StepError> {
+    let Some(role) = world.target.roles.get(name).cloned() else {
+        return Err(StepError::Skip(format!("the target offers no `{name}`")));
+    };
+    if let Some(Provision::RetireKey(alg)) = role.provision {
+        let Some(admin) = world.target.admin.clone() else {
+            return Err(StepError::Skip(format!(
+                "`{name}` needs an admin change and the target has no admin API"
+            )));
+        };
+        let keys: Value = admin_get(&world.http, &admin.url, "/keys", admin.token.secret()).await?;
+        for key in keys.as_array().into_iter().flatten() {
+            if key["alg"] == alg.as_str() && key["status"] == "active" {
+                let kid = key["kid"].as_str().unwrap_or_default();
+                let url = format!("{}/keys/{kid}/retire", admin.url);
+                let response = world
+                    .http
+                    .post(&url)
+                    .bearer_auth(admin.token.secret())
+                    .send()
+                    .await
+                    .map_err(|e| fail(format!("POST {url}"), e.to_string()))?;
+                if !response.status().is_success() {
+                    return Err(fail(
+                        format!("POST {url} → 200"),
+                        response.status().to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    world.role = Some(role);
+    Ok(())
+}
+
+async fn request_id_jag(
+    world: &mut World,
+    scope: Option<String>,
+    with_resource: bool,
+) -> Result<(), StepError> {
+    let role = world
+        .role
+        .clone()
+        .ok_or_else(|| fail("a role chosen by `Given the target offers …`", "none"))?;
+    let id_token = world
+        .id_token
+        .clone()
+        .ok_or_else(|| fail("a user signed in by an earlier step", "none"))?;
+    let mut form = vec![
+        ("grant_type".to_owned(), TOKEN_EXCHANGE_GRANT.to_owned()),
+        (
+            "requested_token_type".to_owned(),
+            ID_JAG_TOKEN_TYPE.to_owned(),
+        ),
+        ("audience".to_owned(), role.audience.clone()),
+        ("scope".to_owned(), scope.unwrap_or(role.scope.clone())),
+        ("subject_token".to_owned(), id_token.secret().to_owned()),
+        ("subject_token_type".to_owned(), ID_TOKEN_TYPE.to_owned()),
+    ];
+    if with_resource {
+        form.push(("resource".to_owned(), role.resource.clone()));
+    }
+    let client = world.target.client.clone();
+    let endpoint = world.target.token_endpoint.clone();
+    let answer = post_form(
+        &world.http,
+        &endpoint,
+        Some((&client.client_id, client.secret.secret())),
+        &form,
+    )
+    .await?;
+    world.id_jag = answer
+        .body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|_| answer.status == 200)
+        .map(Secret::new);
+    world.exchange = Some(answer.clone());
+    world.last = Some(answer);
+    Ok(())
+}
+
+async fn redeem(world: &mut World) -> Result<(), StepError> {
+    let role = world
+        .role
+        .clone()
+        .ok_or_else(|| fail("a role chosen earlier", "none"))?;
+    let Some(server) = role
+        .authorization_server
+        .as_ref()
+        .and_then(|name| world.target.authorization_servers.get(name))
+        .cloned()
+    else {
+        return Err(StepError::Skip(
+            "the target names no authorization server for this role".into(),
+        ));
+    };
+    let id_jag = world
+        .id_jag
+        .clone()
+        .ok_or_else(|| fail("an ID-JAG from an earlier step", "none was issued"))?;
+    let form = vec![
+        ("grant_type".to_owned(), JWT_BEARER_GRANT.to_owned()),
+        ("assertion".to_owned(), id_jag.secret().to_owned()),
+    ];
+    let answer = post_form(
+        &world.http,
+        &server.token_endpoint,
+        Some((&server.client.client_id, server.client.secret.secret())),
+        &form,
+    )
+    .await?;
+    world.last = Some(answer);
+    Ok(())
+}
+
+/// The audit event of the last token exchange, read through the admin API.
+async fn audit_event(world: &World) -> Result<Value, StepError> {
+    let Some(admin) = world.target.admin.clone() else {
+        return Err(StepError::Skip(
+            "the target does not expose its audit log".into(),
+        ));
+    };
+    let exchange = world
+        .exchange
+        .as_ref()
+        .ok_or_else(|| fail("a token exchange made by an earlier step", "none"))?;
+    let Some(request_id) = &exchange.request_id else {
+        return Err(fail(
+            "an x-request-id naming the request's audit event",
+            "no x-request-id header",
+        ));
+    };
+    let path = format!(
+        "/audit-events?request_id={}",
+        form_urlencoded::byte_serialize(request_id.as_bytes()).collect::<String>()
+    );
+    let events = admin_get(&world.http, &admin.url, &path, admin.token.secret()).await?;
+    match events.as_array().map(Vec::as_slice) {
+        Some([one]) => Ok(one.clone()),
+        Some(list) => Err(fail(
+            "exactly one audit event for the request",
+            format!("{} events", list.len()),
+        )),
+        None => Err(fail("a JSON array of audit events", events.to_string())),
+    }
+}
+
+async fn audit_records_token(world: &World) -> Result<(), StepError> {
+    let event = audit_event(world).await?;
+    let (header, claims) = id_jag_parts(world)?;
+    let lifetime = claims["exp"]
+        .as_i64()
+        .zip(claims["iat"].as_i64())
+        .map(|(e, i)| e - i);
+    let pairs = [
+        ("token id", show(&event["token_id"]), show(&claims["jti"])),
+        (
+            "signing key id",
+            show(&event["signing_key_id"]),
+            show(&header["kid"]),
+        ),
+        ("algorithm", show(&event["algorithm"]), show(&header["alg"])),
+        (
+            "lifetime",
+            show(&event["lifetime_secs"]),
+            lifetime.map_or_else(|| "-".to_owned(), |l| l.to_string()),
+        ),
+    ];
+    for (what, recorded, token) in pairs {
+        if recorded != token {
+            return Err(fail(
+                format!("the audit event's {what} to be the ID-JAG's `{token}`"),
+                format!("`{recorded}`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The last ID-JAG's header and claims, decoded (the issuer's signature is checked by the
+/// authorization server steps, not here).
+fn id_jag_parts(world: &World) -> Result<(Value, Value), StepError> {
+    let token = world
+        .id_jag
+        .as_ref()
+        .ok_or_else(|| fail("an ID-JAG from an earlier step", "none was issued"))?;
+    let mut parts = token.secret().split('.');
+    let mut decode = |what: &str| {
+        parts
+            .next()
+            .and_then(|p| crate::jose::b64_decode(p).ok())
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .ok_or_else(|| {
+                fail(
+                    format!("a compact JWS with a JSON {what}"),
+                    "something else",
+                )
+            })
+    };
+    let header = decode("header")?;
+    let claims = decode("payload")?;
+    Ok((header, claims))
+}
+
+async fn admin_get(
+    http: &reqwest::Client,
+    admin_url: &str,
+    path: &str,
+    token: &str,
+) -> Result<Value, StepError> {
+    let url = format!("{admin_url}{path}");
+    let response = http
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| fail(format!("GET {url}"), e.to_string()))?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(fail(
+            format!("GET {url} → 200"),
+            format!("HTTP {status}: {body}"),
+        ))
+    }
+}
+
+/// POSTs a form with client_secret_basic; records the exchange with secrets redacted.
+async fn post_form(
+    http: &reqwest::Client,
+    url: &str,
+    basic: Option<(&str, &str)>,
+    form: &[(String, String)],
+) -> Result<Answer, StepError> {
+    let mut request = http.post(url).form(form);
+    if let Some((id, secret)) = basic {
+        request = request.header("authorization", basic_authorization(id, secret));
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| fail(format!("an answer from POST {url}"), e.to_string()))?;
+    let status = response.status().as_u16();
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = response.text().await.unwrap_or_default();
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let shown: Vec<String> = form
+        .iter()
+        .map(|(k, v)| format!("{k}={}", redact_param(k, v)))
+        .collect();
+    let mut shown_body = body.clone();
+    redact_json(&mut shown_body);
+    Ok(Answer {
+        status,
+        body,
+        request_id,
+        exchange: Exchange {
+            request: format!("POST {url}"),
+            request_body: shown.join("&"),
+            status,
+            response_body: if shown_body.is_null() {
+                crate::oauth::shorten(&text)
+            } else {
+                shown_body.to_string()
+            },
+        },
+    })
+}
+
+const SECRET_NAMES: [&str; 6] = [
+    "password",
+    "client_secret",
+    "subject_token",
+    "assertion",
+    "access_token",
+    "id_token",
+];
+
+fn redact_param(name: &str, value: &str) -> String {
+    if SECRET_NAMES.contains(&name) {
+        format!("(redacted, {} bytes)", value.len())
+    } else {
+        value.to_owned()
+    }
+}
+
+fn redact_json(v: &mut Value) {
+    if let Value::Object(map) = v {
+        for (k, val) in map.iter_mut() {
+            if SECRET_NAMES.contains(&k.as_str())
+                && let Value::String(s) = val
+            {
+                *val = Value::String(format!("(redacted, {} bytes)", s.len()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_pattern_compiles_and_every_feature_step_is_defined() {
+        assert!(!DEFS.is_empty());
+        let checks = super::super::plan::plan(&super::super::plan::FEATURES).unwrap();
+        for c in &checks {
+            for s in &c.steps {
+                assert!(is_defined(&s.text), "{}: undefined step `{}`", c.id, s.text);
+            }
+        }
+    }
+
+    #[test]
+    fn reports_never_show_credentials_or_tokens() {
+        assert_eq!(redact_param("client_secret", "abc"), "(redacted, 3 bytes)");
+        assert_eq!(redact_param("scope", "chat.read"), "chat.read");
+        let mut v = serde_json::json!({"access_token": "eyJ", "token_type": "N_A"});
+        redact_json(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"access_token": "(redacted, 3 bytes)", "token_type": "N_A"})
+        );
+    }
+}

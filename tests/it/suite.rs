@@ -1,0 +1,98 @@
+//! The suite's own behaviour: a scenario whose expectation the target does not meet fails
+//! (or warns, at `@should`) with the exact expected and actual values and the HTTP
+//! exchange, credentials redacted; a role the target lacks skips; the report renders.
+
+use jagspec::suite::{Outcome, SuiteOptions, TargetSpec, run_features};
+
+const WRONG: &str = r#"
+Feature: Deliberately wrong expectations
+  Background:
+    Given the user "alice" has signed in with the client
+
+  @SEED-denial-server-paused @must
+  Scenario: A paused server is expected to say something else
+    Given the target offers a paused server
+    When the client requests an ID-JAG for it
+    Then the request is denied with HTTP 400 and OAuth error "invalid_scope"
+
+  @SEED-denial-server-paused @should
+  Scenario: The same expectation at SHOULD level only warns
+    Given the target offers a paused server
+    When the client requests an ID-JAG for it
+    Then the audit event of the request has status detail "Server running"
+
+  @SEED-denial-no-grant @must
+  Scenario: A role the target lacks is skipped
+    Given the target offers a role nobody defines
+    When the client requests an ID-JAG for it
+    Then the request is granted
+"#;
+
+#[tokio::test]
+async fn a_wrong_expectation_fails_a_should_warns_and_a_missing_role_skips() {
+    let report = run_features(
+        &TargetSpec::Reference,
+        &[("wrong.feature", WRONG)],
+        &SuiteOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let outcomes: Vec<Outcome> = report.checks.iter().map(|c| c.outcome).collect();
+    assert_eq!(outcomes, [Outcome::Fail, Outcome::Warn, Outcome::Skip]);
+    assert!(!report.passed());
+
+    let failed = report.checks[0].finding.as_ref().unwrap();
+    assert_eq!(
+        failed.step,
+        "the request is denied with HTTP 400 and OAuth error \"invalid_scope\""
+    );
+    assert_eq!(failed.expected, "HTTP 400 with error `invalid_scope`");
+    assert_eq!(failed.actual, "HTTP 400 with error `access_denied`");
+    let exchange = failed.exchange.as_ref().unwrap();
+    assert!(
+        exchange.request.starts_with("POST http://127.0.0.1:"),
+        "{exchange:?}"
+    );
+    assert!(
+        exchange.request_body.contains("subject_token=(redacted, "),
+        "{exchange:?}"
+    );
+    assert!(
+        exchange.response_body.contains("access_denied"),
+        "{exchange:?}"
+    );
+
+    let warned = report.checks[1].finding.as_ref().unwrap();
+    assert_eq!(
+        (warned.expected.as_str(), warned.actual.as_str()),
+        (
+            "status detail `Server running`",
+            "status detail `Server paused`"
+        )
+    );
+    assert_eq!(
+        report.checks[2].finding.as_ref().unwrap().actual,
+        "the target offers no `a role nobody defines`"
+    );
+
+    let junit = report.to_junit();
+    assert!(junit.contains("failures=\"1\" skipped=\"1\""), "{junit}");
+    let json = report.to_json();
+    assert_eq!(json["summary"]["failed"], 1);
+    assert_eq!(json["summary"]["warned"], 1);
+    assert!(
+        json["checks"][0]["clauses"][0]
+            .as_str()
+            .unwrap()
+            .contains("Server paused")
+    );
+}
+
+#[test]
+fn a_sentence_no_step_defines_is_refused_before_anything_runs() {
+    let text = "Feature: F\n  @AS-15\n  Scenario: S\n    Given the moon is full\n";
+    let err =
+        jagspec::suite::checks_of(&[("f.feature", text)], &SuiteOptions::default()).unwrap_err();
+    assert_eq!(err.reason, "no step definition matches `the moon is full`");
+}
