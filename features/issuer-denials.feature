@@ -53,3 +53,39 @@ Feature: Token requests the issuer denies
     Then the request is denied with HTTP 500 and OAuth error "server_error"
     And the audit event of the request has status detail "No signing key for the algorithm"
     And the audit event of the request records the outcome "denied"
+
+  @IDP-30 @must
+  Scenario: A client that fails authentication gets no token
+    Given the target offers the ES256 server
+    When the client requests an ID-JAG for it with a wrong client secret
+    Then the request is denied with HTTP 401 and OAuth error "invalid_client"
+    And the audit event of the request has status detail "Client authentication failed"
+
+  @IDP-06 @D1 @must
+  Scenario: A subject token issued to another client is refused
+    Given the target offers the ES256 server
+    When another client requests an ID-JAG for it with the same subject token
+    Then the request is denied with HTTP 400 and OAuth error "invalid_grant"
+    And the audit event of the request has status detail "Subject token issued to another client"
+
+  @IDP-05 @D1 @must
+  Scenario: A tampered subject token is refused
+    Given the target offers the ES256 server
+    When the client requests an ID-JAG for it with a tampered subject token
+    Then the request is denied with HTTP 400 and OAuth error "invalid_grant"
+    And the audit event of the request has status detail "Subject token invalid"
+
+  @CLI-05 @must
+  Scenario: A token exchange that asks for another token type is refused
+    Given the target offers the ES256 server
+    When the client requests an ID-JAG for it with requested token type "urn:ietf:params:oauth:token-type:access_token"
+    Then the request is denied with HTTP 400 and OAuth error "invalid_request"
+    And the audit event of the request has status detail "Requested token type not supported"
+
+  @SEED-tenant-disabled @must
+  Scenario: While enterprise-managed authorization is disabled every token request is denied
+    Given the target offers the ES256 server
+    And the administrator disables enterprise-managed authorization
+    When the client requests an ID-JAG for it
+    Then the request is denied with HTTP 400 and OAuth error "access_denied"
+    And the audit event of the request has status detail "Enterprise-managed authorization disabled"

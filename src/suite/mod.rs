@@ -30,8 +30,23 @@ use std::time::Instant;
 use tokio::sync::Semaphore;
 
 /// The spec clauses each requirement ID cites (protocol-requirements.md §3; the seeds).
-pub const CLAUSES: [(&str, &str); 22] = [
+pub const CLAUSES: [(&str, &str); 36] = [
     ("IDP-01", "ID-JAG §4.3 (audience)"),
+    ("IDP-05", "ID-JAG §4.3.3 (subject token validation)"),
+    (
+        "IDP-06",
+        "ID-JAG §4.3.3; EMA-draft §4.1 (subject audience = client)",
+    ),
+    ("IDP-28", "EMA §7.4.2 (short-lived)"),
+    ("IDP-30", "EMA §7.7; RFC 6749 §2.3.1, §5.2"),
+    (
+        "CLI-05",
+        "ID-JAG §4.3; RFC 8693 §2.1 (requested_token_type)",
+    ),
+    (
+        "D1",
+        "protocol-requirements.md §5 D1: invalid subject token → invalid_grant",
+    ),
     ("IDP-10", "ID-JAG §4.3.3; EMA §4.1, §7.2"),
     ("IDP-12", "EMA §7.6.1; RFC 8693 §2.2.2 (invalid_target)"),
     ("IDP-13", "ID-JAG §4.3.3; RFC 6749 §3.3"),
@@ -65,6 +80,38 @@ pub const CLAUSES: [(&str, &str); 22] = [
     (
         "SEED-denial-no-key",
         "audit-mcp-token-requests: Read a denial — \"No signing key for the algorithm\"; register: Signing algorithm",
+    ),
+    (
+        "SEED-tenant-disabled",
+        "register: the Cross-App Access tab appears only once enterprise-managed authorization is enabled; DESIGN.md tenant rules",
+    ),
+    (
+        "SEED-audience-not-tenant",
+        "register: The audience must not be your own C1 tenant URL",
+    ),
+    (
+        "SEED-audience-unique",
+        "register: You register one per server, keyed to that server's authorization server",
+    ),
+    (
+        "SEED-audience-fixed",
+        "register: It is fixed once the resource server is created",
+    ),
+    (
+        "SEED-modify-claims-hook",
+        "register: Modify-claims hook (not yet available) — the field is reserved",
+    ),
+    (
+        "SEED-kill-switch",
+        "register: Pause an MCP server — denies new token requests, keeps the configuration; an issued token keeps working until it expires",
+    ),
+    (
+        "SEED-lifetime-indefinite",
+        "register: Indefinite means inherit the tenant default (300 seconds)",
+    ),
+    (
+        "SEED-lifetime-maximum",
+        "register: Optional. Set a Maximum grant lifetime",
     ),
     (
         "SEED-audience-not-registered",

@@ -7,7 +7,7 @@ use gherkin::{Feature, GherkinEnv, StepType};
 
 /// The feature files, embedded so the installed binary runs them (a test checks this list
 /// against `features/`).
-pub const FEATURES: [(&str, &str); 3] = [
+pub const FEATURES: [(&str, &str); 4] = [
     (
         "features/issuer-denials.feature",
         include_str!("../../features/issuer-denials.feature"),
@@ -15,6 +15,10 @@ pub const FEATURES: [(&str, &str); 3] = [
     (
         "features/issuance.feature",
         include_str!("../../features/issuance.feature"),
+    ),
+    (
+        "features/registration.feature",
+        include_str!("../../features/registration.feature"),
     ),
     (
         "features/authorization-server.feature",

@@ -51,6 +51,8 @@ pub(crate) struct World {
     /// The last token exchange's answer (audit steps read its request id).
     exchange: Option<Answer>,
     id_jag: Option<Secret>,
+    /// The role's resource server as the admin API showed it before an admin change.
+    saved_server: Option<Value>,
 }
 
 impl World {
@@ -67,6 +69,7 @@ impl World {
             last: None,
             exchange: None,
             id_jag: None,
+            saved_server: None,
         }
     }
 
@@ -100,10 +103,21 @@ enum Def {
     IdJagLifetime,
     ResponseMember,
     ResponseLacks,
+    AnotherClientRequests,
+    WrongClientSecret,
+    TamperedSubjectToken,
+    RequestedTokenType,
+    AdminDisables,
+    AdminEnables,
+    AdminDisablesTenant,
+    AdminRegistersWith,
+    AdminChangesAudience,
+    AdminSetsHook,
+    ConfigurationKept,
 }
 
 static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
-    let defs: [(&str, Def); 21] = [
+    let defs: [(&str, Def); 32] = [
         (
             r#"^the user "([^"]+)" has signed in with the client$"#,
             Def::SignedIn,
@@ -125,7 +139,7 @@ static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
         ),
         (r"^the (?:request|redemption) is granted$", Def::Granted),
         (
-            r#"^the (?:request|redemption) is (?:denied|refused) with HTTP (\d+) and OAuth error "([^"]+)"$"#,
+            r#"^the (?:request|redemption|administration request) is (?:denied|refused) with HTTP (\d+) and (?:OAuth )?error "([^"]+)"$"#,
             Def::Denied,
         ),
         (
@@ -167,6 +181,44 @@ static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
             Def::ResponseMember,
         ),
         (r#"^the response has no "([^"]+)"$"#, Def::ResponseLacks),
+        (
+            r"^another client requests an ID-JAG for it with the same subject token$",
+            Def::AnotherClientRequests,
+        ),
+        (
+            r"^the client requests an ID-JAG for it with a wrong client secret$",
+            Def::WrongClientSecret,
+        ),
+        (
+            r"^the client requests an ID-JAG for it with a tampered subject token$",
+            Def::TamperedSubjectToken,
+        ),
+        (
+            r#"^the client requests an ID-JAG for it with requested token type "([^"]+)"$"#,
+            Def::RequestedTokenType,
+        ),
+        (r"^the administrator disables it$", Def::AdminDisables),
+        (r"^the administrator enables it again$", Def::AdminEnables),
+        (
+            r"^the administrator disables enterprise-managed authorization$",
+            Def::AdminDisablesTenant,
+        ),
+        (
+            r"^the administrator registers another resource server with (the tenant's own URL|its audience) as audience$",
+            Def::AdminRegistersWith,
+        ),
+        (
+            r"^the administrator changes its audience$",
+            Def::AdminChangesAudience,
+        ),
+        (
+            r"^the administrator sets its modify-claims hook$",
+            Def::AdminSetsHook,
+        ),
+        (
+            r"^its configuration is what it was before it was disabled$",
+            Def::ConfigurationKept,
+        ),
     ];
     defs.into_iter()
         .map(|(pattern, def)| {
@@ -212,9 +264,159 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
                 ))
             }
         }
-        Def::RequestIdJag => request_id_jag(world, None, true).await,
-        Def::RequestIdJagWithScope => request_id_jag(world, Some(arg(0)), true).await,
-        Def::RequestIdJagWithoutResource => request_id_jag(world, None, false).await,
+        Def::RequestIdJag => request_id_jag(world, Variant::plain()).await,
+        Def::RequestIdJagWithScope => {
+            request_id_jag(
+                world,
+                Variant {
+                    scope: Some(arg(0)),
+                    ..Variant::plain()
+                },
+            )
+            .await
+        }
+        Def::RequestIdJagWithoutResource => {
+            request_id_jag(
+                world,
+                Variant {
+                    resource: false,
+                    ..Variant::plain()
+                },
+            )
+            .await
+        }
+        Def::AnotherClientRequests => {
+            let other = world
+                .target
+                .other_client
+                .clone()
+                .ok_or_else(|| StepError::Skip("the target names no second client".into()))?;
+            request_id_jag(
+                world,
+                Variant {
+                    client: Some(other),
+                    ..Variant::plain()
+                },
+            )
+            .await
+        }
+        Def::WrongClientSecret => {
+            let mut client = world.target.client.clone();
+            client.secret = Secret::new(format!("{}-wrong", client.secret.secret()));
+            request_id_jag(
+                world,
+                Variant {
+                    client: Some(client),
+                    ..Variant::plain()
+                },
+            )
+            .await
+        }
+        Def::TamperedSubjectToken => {
+            request_id_jag(
+                world,
+                Variant {
+                    tamper: true,
+                    ..Variant::plain()
+                },
+            )
+            .await
+        }
+        Def::RequestedTokenType => {
+            request_id_jag(
+                world,
+                Variant {
+                    requested_token_type: Some(arg(0)),
+                    ..Variant::plain()
+                },
+            )
+            .await
+        }
+        Def::AdminDisables => {
+            let (id, server) = role_server(world).await?;
+            world.saved_server = Some(server);
+            admin_call(
+                world,
+                reqwest::Method::POST,
+                &format!("/resource-servers/{id}/disable"),
+                None,
+                true,
+            )
+            .await
+        }
+        Def::AdminEnables => {
+            let (id, _) = role_server(world).await?;
+            admin_call(
+                world,
+                reqwest::Method::POST,
+                &format!("/resource-servers/{id}/enable"),
+                None,
+                true,
+            )
+            .await
+        }
+        Def::AdminDisablesTenant => {
+            let body = serde_json::json!({"ema_enabled": false});
+            admin_call(world, reqwest::Method::PATCH, "/tenant", Some(body), true).await
+        }
+        Def::AdminRegistersWith => {
+            let role = role(world)?;
+            let audience = if arg(0) == "its audience" {
+                role.audience.clone()
+            } else {
+                world.target.issuer.clone()
+            };
+            let body = serde_json::json!({
+                "id": format!("suite-{}", crate::oauth::random_id()),
+                "name": "registered by the conformance suite",
+                "audience": audience,
+                "resource_uris": [role.resource],
+            });
+            admin_call(
+                world,
+                reqwest::Method::POST,
+                "/resource-servers",
+                Some(body),
+                false,
+            )
+            .await
+        }
+        Def::AdminChangesAudience => {
+            let (id, _) = role_server(world).await?;
+            let body = serde_json::json!({"audience": "https://elsewhere.example"});
+            admin_call(
+                world,
+                reqwest::Method::PATCH,
+                &format!("/resource-servers/{id}"),
+                Some(body),
+                false,
+            )
+            .await
+        }
+        Def::AdminSetsHook => {
+            let (id, _) = role_server(world).await?;
+            let body = serde_json::json!({"modify_claims_hook": "function-1"});
+            admin_call(
+                world,
+                reqwest::Method::PATCH,
+                &format!("/resource-servers/{id}"),
+                Some(body),
+                false,
+            )
+            .await
+        }
+        Def::ConfigurationKept => {
+            let before = world
+                .saved_server
+                .clone()
+                .ok_or_else(|| fail("a configuration saved when it was disabled", "none"))?;
+            let (_, now) = role_server(world).await?;
+            if before == now {
+                Ok(())
+            } else {
+                Err(fail(before.to_string(), now.to_string()))
+            }
+        }
         Def::Redeem => redeem(world).await,
         Def::Granted => {
             let last = last(world)?;
@@ -283,10 +485,7 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
             }
         }
         Def::IdJagClaimIsRole => {
-            let role = world
-                .role
-                .clone()
-                .ok_or_else(|| fail("a role chosen earlier", "none"))?;
+            let role = role(world)?;
             let want = match arg(1).as_str() {
                 "audience" => role.audience,
                 "resource" => role.resource,
@@ -435,34 +634,68 @@ async fn offers(world: &mut World, name: &str) -> Result<(), StepError> {
     Ok(())
 }
 
-async fn request_id_jag(
-    world: &mut World,
+/// How a token exchange departs from the plain one.
+struct Variant {
     scope: Option<String>,
-    with_resource: bool,
-) -> Result<(), StepError> {
-    let role = world
+    resource: bool,
+    client: Option<super::target::Credentials>,
+    tamper: bool,
+    requested_token_type: Option<String>,
+}
+
+impl Variant {
+    fn plain() -> Self {
+        Self {
+            scope: None,
+            resource: true,
+            client: None,
+            tamper: false,
+            requested_token_type: None,
+        }
+    }
+}
+
+fn role(world: &World) -> Result<Role, StepError> {
+    world
         .role
         .clone()
-        .ok_or_else(|| fail("a role chosen by `Given the target offers …`", "none"))?;
+        .ok_or_else(|| fail("a role chosen by `Given the target offers …`", "none"))
+}
+
+async fn request_id_jag(world: &mut World, variant: Variant) -> Result<(), StepError> {
+    let role = role(world)?;
     let id_token = world
         .id_token
         .clone()
         .ok_or_else(|| fail("a user signed in by an earlier step", "none"))?;
+    let mut subject = id_token.secret().to_owned();
+    if variant.tamper {
+        // One character of the signature changes: the issuer must notice (IDP-05).
+        let last = subject.pop().unwrap_or('A');
+        subject.push(if last == 'A' { 'B' } else { 'A' });
+    }
     let mut form = vec![
         ("grant_type".to_owned(), TOKEN_EXCHANGE_GRANT.to_owned()),
         (
             "requested_token_type".to_owned(),
-            ID_JAG_TOKEN_TYPE.to_owned(),
+            variant
+                .requested_token_type
+                .unwrap_or_else(|| ID_JAG_TOKEN_TYPE.to_owned()),
         ),
         ("audience".to_owned(), role.audience.clone()),
-        ("scope".to_owned(), scope.unwrap_or(role.scope.clone())),
-        ("subject_token".to_owned(), id_token.secret().to_owned()),
+        (
+            "scope".to_owned(),
+            variant.scope.unwrap_or(role.scope.clone()),
+        ),
+        ("subject_token".to_owned(), subject),
         ("subject_token_type".to_owned(), ID_TOKEN_TYPE.to_owned()),
     ];
-    if with_resource {
+    if variant.resource {
         form.push(("resource".to_owned(), role.resource.clone()));
     }
-    let client = world.target.client.clone();
+    let client = variant
+        .client
+        .unwrap_or_else(|| world.target.client.clone());
     let endpoint = world.target.token_endpoint.clone();
     let answer = post_form(
         &world.http,
@@ -482,11 +715,86 @@ async fn request_id_jag(
     Ok(())
 }
 
+/// The role's resource server as the admin API shows it: its id and its JSON.
+async fn role_server(world: &World) -> Result<(String, Value), StepError> {
+    let role = role(world)?;
+    let Some(admin) = world.target.admin.clone() else {
+        return Err(StepError::Skip("the target has no admin API".into()));
+    };
+    let servers = admin_get(
+        &world.http,
+        &admin.url,
+        "/resource-servers",
+        admin.token.secret(),
+    )
+    .await?;
+    let server = servers
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["audience"] == role.audience.as_str())
+        .cloned()
+        .ok_or_else(|| {
+            fail(
+                format!("a resource server with audience `{}`", role.audience),
+                "none is registered",
+            )
+        })?;
+    let id = server["id"].as_str().unwrap_or_default().to_owned();
+    Ok((id, server))
+}
+
+/// An admin API call as an administrator makes it; `must_succeed` turns a refusal into a
+/// failed step (for setup), otherwise the answer is kept for a `Then`.
+async fn admin_call(
+    world: &mut World,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+    must_succeed: bool,
+) -> Result<(), StepError> {
+    let Some(admin) = world.target.admin.clone() else {
+        return Err(StepError::Skip("the target has no admin API".into()));
+    };
+    let url = format!("{}{path}", admin.url);
+    let mut request = world
+        .http
+        .request(method.clone(), &url)
+        .bearer_auth(admin.token.secret());
+    if let Some(body) = &body {
+        request = request.json(body);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| fail(format!("an answer from {method} {url}"), e.to_string()))?;
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let answer = Answer {
+        status,
+        body: parsed,
+        request_id: None,
+        exchange: Exchange {
+            request: format!("{method} {url}"),
+            request_body: body.map(|b| b.to_string()).unwrap_or_default(),
+            status,
+            response_body: crate::oauth::shorten(&text),
+        },
+    };
+    let ok = (200..300).contains(&status);
+    world.last = Some(answer);
+    if must_succeed && !ok {
+        return Err(fail(
+            format!("{method} {path} to succeed"),
+            format!("HTTP {status}: {text}"),
+        ));
+    }
+    Ok(())
+}
+
 async fn redeem(world: &mut World) -> Result<(), StepError> {
-    let role = world
-        .role
-        .clone()
-        .ok_or_else(|| fail("a role chosen earlier", "none"))?;
+    let role = role(world)?;
     let Some(server) = role
         .authorization_server
         .as_ref()
