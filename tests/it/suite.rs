@@ -96,3 +96,90 @@ fn a_sentence_no_step_defines_is_refused_before_anything_runs() {
         jagspec::suite::checks_of(&[("f.feature", text)], &SuiteOptions::default()).unwrap_err();
     assert_eq!(err.reason, "no step definition matches `the moon is full`");
 }
+
+/// The subset of JSON Schema the report schema uses: type (one or several), enum,
+/// required, properties, additionalProperties: false, items, minimum.
+fn validate(schema: &serde_json::Value, value: &serde_json::Value, path: &str) -> Vec<String> {
+    use serde_json::Value;
+    let mut errors = Vec::new();
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    if let Some(t) = schema.get("type") {
+        let allowed: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        if !allowed.contains(&kind) {
+            errors.push(format!("{path}: {kind} is not {allowed:?}"));
+            return errors;
+        }
+    }
+    if let Some(Value::Array(options)) = schema.get("enum")
+        && !options.contains(value)
+    {
+        errors.push(format!("{path}: {value} not in {options:?}"));
+    }
+    if let (Some(min), Some(n)) = (schema.get("minimum").and_then(Value::as_i64), value.as_i64())
+        && n < min
+    {
+        errors.push(format!("{path}: {n} < {min}"));
+    }
+    if let Value::Object(map) = value {
+        for r in schema["required"].as_array().into_iter().flatten() {
+            if !map.contains_key(r.as_str().unwrap_or_default()) {
+                errors.push(format!("{path}: missing {r}"));
+            }
+        }
+        let props = schema["properties"].as_object();
+        for (k, v) in map {
+            match props.and_then(|p| p.get(k)) {
+                Some(s) => errors.extend(validate(s, v, &format!("{path}.{k}"))),
+                None if schema["additionalProperties"] == false => {
+                    errors.push(format!("{path}: unexpected {k}"));
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Value::Array(items), Some(s)) = (value, schema.get("items")) {
+        for (i, item) in items.iter().enumerate() {
+            errors.extend(validate(s, item, &format!("{path}[{i}]")));
+        }
+    }
+    errors
+}
+
+#[tokio::test]
+async fn the_json_report_follows_the_published_schema_for_every_outcome() {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../docs/report-schema.json")).unwrap();
+    let report = run_features(
+        &TargetSpec::Reference,
+        &[("wrong.feature", WRONG)],
+        &SuiteOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let json = report.to_json();
+    assert_eq!(validate(&schema, &json, "$"), Vec::<String>::new());
+    // The validator is not vacuous: a report with a stray member is refused.
+    let mut broken = json.clone();
+    broken["checks"][0]["verdict"] = serde_json::json!("x");
+    broken["summary"]["failed"] = serde_json::json!(-1);
+    assert_eq!(
+        validate(&schema, &broken, "$"),
+        vec![
+            "$.checks[0]: unexpected verdict".to_owned(),
+            "$.summary.failed: -1 < 0".to_owned()
+        ]
+    );
+}
