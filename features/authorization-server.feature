@@ -33,8 +33,11 @@ Feature: The MCP authorization server redeems ID-JAGs
     Then the redemption is refused with HTTP 400 and OAuth error "invalid_grant"
 
   @AS-13 @must
-  Scenario Outline: An expired <alg> ID-JAG is refused
+  Scenario Outline: An expired <alg> ID-JAG is refused, while a fresh one is accepted
     Given the target offers the <alg> server
+    When the client requests an ID-JAG for it
+    And the ID-JAG is redeemed at its authorization server
+    Then the redemption is granted
     When the client requests an ID-JAG for it
     And the clock moves 661 seconds forward
     And the ID-JAG is redeemed at its authorization server
@@ -45,3 +48,15 @@ Feature: The MCP authorization server redeems ID-JAGs
       | EdDSA |
       | RS256 |
       | ES256 |
+
+  @AS-06 @must
+  Scenario: An ID-JAG whose typ is not oauth-id-jag+jwt is refused, while the same token correctly typed is accepted
+    Given the target offers the ES256 server
+    When the client requests an ID-JAG for it
+    And the ID-JAG is re-signed with typ "oauth-id-jag+jwt"
+    And the ID-JAG is redeemed at its authorization server
+    Then the redemption is granted
+    When the client requests an ID-JAG for it
+    And the ID-JAG is re-signed with typ "JWT"
+    And the ID-JAG is redeemed at its authorization server
+    Then the redemption is refused with HTTP 400 and OAuth error "invalid_grant"

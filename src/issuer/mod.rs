@@ -27,5 +27,7 @@ pub use model::{
 pub use policy::{Decision, ExchangeRequest, Refusal, decide};
 pub use running::{IssuerConfig, RunningIssuer, StartError};
 pub use seed::{Seed, SeedClient, SeedError, SeedGrant, SeedKey, SeedTenant, SeedUser};
-pub use server::{ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, IssuerState, TOKEN_EXCHANGE_GRANT, router};
+pub use server::{
+    ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, IssuerFault, IssuerState, TOKEN_EXCHANGE_GRANT, router,
+};
 pub use store::{NewResourceServer, ResourceServerPatch, Store, StoreError, TenantPatch};

@@ -26,6 +26,9 @@ pub struct IssuerConfig {
     pub admin_token: Secret,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// A deliberate defect, for the conformance suite's self-test only.
+    #[doc(hidden)]
+    pub fault: Option<super::server::IssuerFault>,
 }
 
 impl IssuerConfig {
@@ -37,6 +40,7 @@ impl IssuerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin_token: Secret::new(crate::oauth::random_id()),
             clock: Arc::new(SystemClock),
+            fault: None,
         }
     }
 }
@@ -122,6 +126,7 @@ impl RunningIssuer {
             audit,
             clock: config.clock,
             admin_token: config.admin_token,
+            fault: config.fault,
         });
         let app = router(Arc::clone(&state));
         let (tx, rx) = oneshot::channel::<()>();

@@ -34,6 +34,20 @@ pub struct IssuerState {
     pub clock: Arc<dyn Clock>,
     /// The bearer token the admin API requires.
     pub admin_token: Secret,
+    /// A deliberate defect, for the conformance suite's self-test only.
+    #[doc(hidden)]
+    pub fault: Option<IssuerFault>,
+}
+
+/// Deliberate defects the conformance suite's self-test injects into the reference issuer,
+/// to show that exactly the checks that should catch each one fail. Never set otherwise.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssuerFault {
+    /// Issues tokens for disabled resource servers: the kill switch does nothing.
+    IgnoreKillSwitch,
+    /// Signs every ID-JAG with the tenant default algorithm, whatever the server's.
+    SignWithTenantDefault,
 }
 
 impl std::fmt::Debug for IssuerState {
@@ -89,7 +103,7 @@ async fn token(State(state): State<Arc<IssuerState>>, request: Request) -> Respo
         time_ms,
         ..AuditEvent::default()
     };
-    let result = handle(&snapshot, now, request, &mut event).await;
+    let result = handle(&snapshot, state.fault, now, request, &mut event).await;
     let response = match result {
         Ok(body) => {
             event.outcome = Outcome::Granted;
@@ -133,6 +147,7 @@ async fn token(State(state): State<Arc<IssuerState>>, request: Request) -> Respo
 /// The request's outcome: the success body, or the denial. Fills `event` as it learns.
 async fn handle(
     state: &TenantState,
+    fault: Option<IssuerFault>,
     now: i64,
     request: Request,
     event: &mut AuditEvent,
@@ -146,7 +161,7 @@ async fn handle(
         .get("grant_type")
         .ok_or_else(|| missing("grant_type"))?;
     match grant_type.as_str() {
-        TOKEN_EXCHANGE_GRANT => exchange(state, now, &form, &client, event),
+        TOKEN_EXCHANGE_GRANT => exchange(state, fault, now, &form, &client, event),
         "password" => password(state, now, &form, &client, event),
         other => Err(Denial::UnsupportedGrantType {
             grant_type: shorten(other),
@@ -157,6 +172,7 @@ async fn handle(
 /// The RFC 8693 token exchange.
 fn exchange(
     state: &TenantState,
+    fault: Option<IssuerFault>,
     now: i64,
     form: &Form,
     client: &super::Client,
@@ -237,10 +253,26 @@ fn exchange(
         resource: form.get("resource").map(String::as_str),
         scopes: &scopes,
     };
-    let decision = decide(state, &request).map_err(|refusal| {
+    let unpaused;
+    let decided_on = if fault == Some(IssuerFault::IgnoreKillSwitch) {
+        let mut s = state.clone();
+        for server in &mut s.servers {
+            server.disabled = false;
+        }
+        unpaused = s;
+        &unpaused
+    } else {
+        state
+    };
+    let mut decision = decide(decided_on, &request).map_err(|refusal| {
         event.scopes = refusal.scope_outcomes.clone();
         refusal.denial
     })?;
+    if fault == Some(IssuerFault::SignWithTenantDefault)
+        && let Some(key) = state.keys.active(state.settings.default_alg)
+    {
+        decision.key = key.clone();
+    }
     event.scopes = decision.scope_outcomes.clone();
     event.resource = Some(decision.resource.clone());
 

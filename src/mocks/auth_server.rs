@@ -243,6 +243,20 @@ pub struct AuthorizationServerSpec {
     pub clock: Arc<dyn Clock>,
     /// The key it signs access tokens with; its JWKS is what the MCP servers trust.
     pub access_token_key: SigningKey,
+    /// A deliberate defect, for the conformance suite's self-test only.
+    #[doc(hidden)]
+    pub fault: Option<AsFault>,
+}
+
+/// Deliberate defects the conformance suite's self-test injects into the mock
+/// authorization servers. Never set otherwise.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsFault {
+    /// Accepts any `typ` (or none): an ID token or a re-typed token passes step 3.
+    SkipTypCheck,
+    /// Never records a redeemed `jti`: replays succeed.
+    ForgetJti,
 }
 
 /// One trusted issuer and the verifier built from its last fetched JWKS.
@@ -275,6 +289,7 @@ pub struct AuthorizationServer {
     clock: Arc<dyn Clock>,
     /// The last [`MAX_REDEMPTIONS_KEPT`] decisions, oldest first.
     redemptions: Mutex<std::collections::VecDeque<Redemption>>,
+    fault: Option<AsFault>,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -319,6 +334,7 @@ impl AuthorizationServer {
             clock: spec.clock,
             config: spec.config,
             redemptions: Mutex::new(std::collections::VecDeque::new()),
+            fault: spec.fault,
         }
     }
 
@@ -481,7 +497,9 @@ impl AuthorizationServer {
             .get("exp")
             .and_then(Value::as_i64)
             .unwrap_or(i64::MAX);
-        self.record_jti(string("iss"), &jti, exp)?;
+        if self.fault != Some(AsFault::ForgetJti) {
+            self.record_jti(string("iss"), &jti, exp)?;
+        }
 
         // 10. The access token: an RFC 9068 JWT for the MCP server, short-lived (EMA §5.1);
         //    no refresh token (AS-24).
@@ -632,10 +650,13 @@ impl AuthorizationServer {
         let jwks = TrustedJwks::from_value(&jwks)
             .map_err(|e| fail(e.to_string()))?
             .remember_verified_signatures(1024);
-        let verifier = Verifier::id_jag(jwks, issuer, &self.issuer)
+        let mut verifier = Verifier::id_jag(jwks, issuer, &self.issuer)
             .pin(self.config.alg)
             .skew(self.config.max_skew)
             .clock(Arc::clone(&self.clock));
+        if self.fault == Some(AsFault::SkipTypCheck) {
+            verifier = verifier.any_typ();
+        }
         Ok(CachedVerifier {
             verifier,
             fetched_at: self.clock.now(),

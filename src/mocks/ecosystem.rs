@@ -51,6 +51,19 @@ pub struct EcosystemOptions {
     pub port_base: Option<u16>,
     /// The admin API's bearer token; `None` makes a random one.
     pub admin_token: Option<Secret>,
+    /// Deliberate defects, for the conformance suite's self-test only.
+    #[doc(hidden)]
+    pub faults: Faults,
+}
+
+/// Deliberate defects of the reference parties (the suite's self-test).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// The issuer's.
+    pub issuer: Option<crate::issuer::IssuerFault>,
+    /// Every authorization server's.
+    pub authorization_servers: Option<super::auth_server::AsFault>,
 }
 
 impl Default for EcosystemOptions {
@@ -62,6 +75,7 @@ impl Default for EcosystemOptions {
             clock: Arc::new(SystemClock),
             port_base: None,
             admin_token: None,
+            faults: Faults::default(),
         }
     }
 }
@@ -400,6 +414,7 @@ impl Ecosystem {
         let mut issuer_config = IssuerConfig::new(&db);
         issuer_config.seed = Some(seed.clone());
         issuer_config.clock = Arc::clone(&options.clock);
+        issuer_config.fault = options.faults.issuer;
         if let Some(token) = &options.admin_token {
             issuer_config.admin_token = token.clone();
         }
@@ -440,6 +455,7 @@ impl Ecosystem {
                     .collect(),
                 clock: Arc::clone(&options.clock),
                 access_token_key,
+                fault: options.faults.authorization_servers,
             }));
             served.push(Served::start(listener, Arc::clone(&server).router()));
             let mut manifest_mcp = Vec::new();

@@ -17,7 +17,7 @@ pub mod mcp_server;
 pub mod siem;
 
 pub use ecosystem::{
-    DEFAULT_TENANT, Ecosystem, EcosystemError, EcosystemOptions, Manifest,
+    DEFAULT_TENANT, Ecosystem, EcosystemError, EcosystemOptions, Faults, Manifest,
     ManifestAuthorizationServer, ManifestClient, ManifestIssuer, ManifestMcpServer,
     ManifestSiemSink, ManifestTool, ManifestUser,
 };

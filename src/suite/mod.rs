@@ -30,7 +30,7 @@ use std::time::Instant;
 use tokio::sync::Semaphore;
 
 /// The spec clauses each requirement ID cites (protocol-requirements.md §3; the seeds).
-pub const CLAUSES: [(&str, &str); 36] = [
+pub const CLAUSES: [(&str, &str); 37] = [
     ("IDP-01", "ID-JAG §4.3 (audience)"),
     ("IDP-05", "ID-JAG §4.3.3 (subject token validation)"),
     (
@@ -55,6 +55,7 @@ pub const CLAUSES: [(&str, &str); 36] = [
     ("IDP-20", "ID-JAG §3.1; RFC 8725 §3.11"),
     ("IDP-21", "ID-JAG §3.1"),
     ("IDP-29", "EMA §7.4.1; RFC 7517 §5"),
+    ("AS-06", "ID-JAG §4.4.1; RFC 8725 §3.11–3.12"),
     ("AS-07", "EMA §7.4.1; RFC 7523 §3 item 9; RFC 8725 §3.1"),
     ("AS-13", "RFC 7523 §3 item 4; EMA §7.4.2"),
     ("AS-15", "EMA §7.4.2"),

@@ -114,10 +114,11 @@ enum Def {
     AdminChangesAudience,
     AdminSetsHook,
     ConfigurationKept,
+    ReSignTyp,
 }
 
 static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
-    let defs: [(&str, Def); 32] = [
+    let defs: [(&str, Def); 33] = [
         (
             r#"^the user "([^"]+)" has signed in with the client$"#,
             Def::SignedIn,
@@ -218,6 +219,10 @@ static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
         (
             r"^its configuration is what it was before it was disabled$",
             Def::ConfigurationKept,
+        ),
+        (
+            r#"^the ID-JAG is re-signed with typ "([^"]*)"$"#,
+            Def::ReSignTyp,
         ),
     ];
     defs.into_iter()
@@ -405,6 +410,7 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
             )
             .await
         }
+        Def::ReSignTyp => re_sign(world, &arg(0)),
         Def::ConfigurationKept => {
             let before = world
                 .saved_server
@@ -885,6 +891,28 @@ async fn audit_records_token(world: &World) -> Result<(), StepError> {
             ));
         }
     }
+    Ok(())
+}
+
+/// Re-signs the last ID-JAG with the issuer's own key (same `kid`), `typ` changed: a token
+/// whose only defect is its type.
+fn re_sign(world: &mut World, typ: &str) -> Result<(), StepError> {
+    let Some(keys) = &world.target.signing_keys else {
+        return Err(StepError::Skip(
+            "the suite does not hold the target issuer's signing keys".into(),
+        ));
+    };
+    let (header, claims) = id_jag_parts(world)?;
+    let kid = crate::types::Kid::new(header["kid"].as_str().unwrap_or_default());
+    let Some((key, _)) = keys.get(&kid) else {
+        return Err(StepError::Skip(format!(
+            "the suite holds no key with the ID-JAG's kid `{}`",
+            kid.as_str()
+        )));
+    };
+    let token = crate::jose::sign(key, &crate::jose::JwsHeader::new().typ(typ), &claims)
+        .map_err(|e| fail("a re-signed ID-JAG", e.to_string()))?;
+    world.id_jag = Some(Secret::new(token.into_secret()));
     Ok(())
 }
 

@@ -17,6 +17,10 @@ use std::sync::Arc;
 pub enum TargetSpec {
     /// jagspec's own issuer and mock ecosystem, started in-process on loopback.
     Reference,
+    /// The reference with deliberate defects: the suite's self-test shows that exactly
+    /// the checks that should catch each defect fail.
+    #[doc(hidden)]
+    BrokenReference(crate::mocks::Faults),
 }
 
 impl TargetSpec {
@@ -24,6 +28,7 @@ impl TargetSpec {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Reference => "reference",
+            Self::BrokenReference(_) => "broken reference",
         }
     }
 
@@ -34,7 +39,8 @@ impl TargetSpec {
     /// When the reference ecosystem does not start.
     pub async fn provision(&self) -> Result<Target, EcosystemError> {
         match self {
-            Self::Reference => Target::reference().await,
+            Self::Reference => Target::reference(crate::mocks::Faults::default()).await,
+            Self::BrokenReference(faults) => Target::reference(*faults).await,
         }
     }
 }
@@ -115,6 +121,10 @@ pub struct Target {
     pub authorization_servers: BTreeMap<String, AuthorizationServerAccess>,
     /// The admin API, which also serves the audit log's events.
     pub admin: Option<AdminAccess>,
+    /// The issuer's private signing keys, when the suite holds them (the reference's are
+    /// the committed fixtures; a later issue's `test as` target is jagspec's own IdP): steps
+    /// re-sign ID-JAGs with one property changed.
+    pub signing_keys: Option<crate::jose::KeySet>,
     /// The clock every party reads, when the suite may move it.
     clock: Option<Arc<FixedClock>>,
     /// Keeps the reference ecosystem running while the target lives.
@@ -171,16 +181,20 @@ const REFERENCE_ROLES: [(&str, &str, &str, &str, Option<Provision>); 10] = [
 ];
 
 impl Target {
-    async fn reference() -> Result<Self, EcosystemError> {
+    async fn reference(faults: crate::mocks::Faults) -> Result<Self, EcosystemError> {
         // A fixed clock at the real time: tokens look ordinary, and checks move it.
         let clock = Arc::new(FixedClock::at(SystemClock.now()));
         let ecosystem = Ecosystem::start_with(EcosystemOptions {
             clock: clock.clone(),
+            faults,
             ..EcosystemOptions::default()
         })
         .await?;
         let mut target = Self::from_manifest("reference", ecosystem.manifest());
         target.clock = Some(clock);
+        // The reference tenant signs with the committed fixture keys (fixtures/tenant.toml),
+        // so the suite can re-sign an ID-JAG as its issuer would.
+        target.signing_keys = Some(crate::jose::fixtures::key_set());
         target.ecosystem = Some(ecosystem);
         Ok(target)
     }
@@ -251,6 +265,7 @@ impl Target {
                 url: m.issuer.admin_url.clone(),
                 token: m.issuer.admin_token.clone(),
             }),
+            signing_keys: None,
             clock: None,
             ecosystem: None,
         }

@@ -127,8 +127,10 @@ fn validate(schema: &serde_json::Value, value: &serde_json::Value, path: &str) -
     {
         errors.push(format!("{path}: {value} not in {options:?}"));
     }
-    if let (Some(min), Some(n)) = (schema.get("minimum").and_then(Value::as_i64), value.as_i64())
-        && n < min
+    if let (Some(min), Some(n)) = (
+        schema.get("minimum").and_then(Value::as_i64),
+        value.as_i64(),
+    ) && n < min
     {
         errors.push(format!("{path}: {n} < {min}"));
     }
@@ -181,5 +183,108 @@ async fn the_json_report_follows_the_published_schema_for_every_outcome() {
             "$.checks[0]: unexpected verdict".to_owned(),
             "$.summary.failed: -1 < 0".to_owned()
         ]
+    );
+}
+
+// The self-test (issue 5, item 6): a suite that cannot fail proves nothing. Each
+// deliberate defect must fail exactly the checks that should catch it, and nothing else.
+
+/// Runs the whole suite against the reference with `faults`; the ids of the checks that
+/// did not pass, with their outcome.
+async fn not_passed(faults: jagspec::mocks::Faults) -> Vec<(String, Outcome)> {
+    let report = jagspec::suite::run(
+        &TargetSpec::BrokenReference(faults),
+        &SuiteOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    report
+        .checks
+        .iter()
+        .filter(|c| c.outcome != Outcome::Pass)
+        .map(|c| (format!("{} {}", c.id, c.scenario), c.outcome))
+        .collect()
+}
+
+fn failed(names: &[&str]) -> Vec<(String, Outcome)> {
+    names
+        .iter()
+        .map(|n| ((*n).to_owned(), Outcome::Fail))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_issuer_that_ignores_the_kill_switch_fails_exactly_the_kill_switch_checks() {
+    let faults = jagspec::mocks::Faults {
+        issuer: Some(jagspec::issuer::IssuerFault::IgnoreKillSwitch),
+        ..Default::default()
+    };
+    assert_eq!(
+        not_passed(faults).await,
+        failed(&[
+            "features/issuer-denials.feature:28 A paused server gets no token",
+            "features/registration.feature:43 Disabling a server denies its next token \
+             request, and enabling it restores it unchanged",
+        ])
+    );
+}
+
+#[tokio::test]
+async fn an_issuer_that_signs_with_the_tenant_default_fails_exactly_the_algorithm_checks() {
+    let faults = jagspec::mocks::Faults {
+        issuer: Some(jagspec::issuer::IssuerFault::SignWithTenantDefault),
+        ..Default::default()
+    };
+    assert_eq!(
+        not_passed(faults).await,
+        failed(&[
+            "features/issuance.feature:11#1 An ID-JAG for the EdDSA server is signed with EdDSA \
+             and carries every required claim",
+            "features/issuance.feature:11#2 An ID-JAG for the RS256 server is signed with RS256 \
+             and carries every required claim",
+            "features/authorization-server.feature:11#1 A valid EdDSA ID-JAG is redeemed once \
+             and only once",
+            "features/authorization-server.feature:11#2 A valid RS256 ID-JAG is redeemed once \
+             and only once",
+            "features/authorization-server.feature:36#1 An expired EdDSA ID-JAG is refused, \
+             while a fresh one is accepted",
+            "features/authorization-server.feature:36#2 An expired RS256 ID-JAG is refused, \
+             while a fresh one is accepted",
+        ])
+    );
+}
+
+#[tokio::test]
+async fn an_authorization_server_that_skips_the_typ_check_fails_exactly_the_typ_check() {
+    let faults = jagspec::mocks::Faults {
+        authorization_servers: Some(jagspec::mocks::auth_server::AsFault::SkipTypCheck),
+        ..Default::default()
+    };
+    assert_eq!(
+        not_passed(faults).await,
+        failed(&[
+            "features/authorization-server.feature:53 An ID-JAG whose typ is not \
+             oauth-id-jag+jwt is refused, while the same token correctly typed is accepted",
+        ])
+    );
+}
+
+#[tokio::test]
+async fn an_authorization_server_that_forgets_redeemed_jtis_fails_exactly_the_replay_checks() {
+    let faults = jagspec::mocks::Faults {
+        authorization_servers: Some(jagspec::mocks::auth_server::AsFault::ForgetJti),
+        ..Default::default()
+    };
+    assert_eq!(
+        not_passed(faults).await,
+        failed(&[
+            "features/authorization-server.feature:11#1 A valid EdDSA ID-JAG is redeemed once \
+             and only once",
+            "features/authorization-server.feature:11#2 A valid RS256 ID-JAG is redeemed once \
+             and only once",
+            "features/authorization-server.feature:11#3 A valid ES256 ID-JAG is redeemed once \
+             and only once",
+        ])
     );
 }
