@@ -174,7 +174,7 @@ async fn the_json_report_follows_the_published_schema_for_every_outcome() {
     let json = report.to_json();
     assert_eq!(validate(&schema, &json, "$"), Vec::<String>::new());
     // The validator is not vacuous: a report with a stray member is refused.
-    let mut broken = json.clone();
+    let mut broken = json;
     broken["checks"][0]["verdict"] = serde_json::json!("x");
     broken["summary"]["failed"] = serde_json::json!(-1);
     assert_eq!(
