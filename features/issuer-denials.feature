@@ -65,14 +65,14 @@ Feature: Token requests the issuer denies
   Scenario: A subject token issued to another client is refused
     Given the target offers the ES256 server
     When another client requests an ID-JAG for it with the same subject token
-    Then the request is denied with HTTP 400 and OAuth error "invalid_grant"
+    Then the request is denied with HTTP 400 and OAuth error "invalid_grant" or "invalid_request"
     And the audit event of the request has status detail "Subject token issued to another client"
 
   @IDP-05 @D1 @must
   Scenario: A tampered subject token is refused
     Given the target offers the ES256 server
     When the client requests an ID-JAG for it with a tampered subject token
-    Then the request is denied with HTTP 400 and OAuth error "invalid_grant"
+    Then the request is denied with HTTP 400 and OAuth error "invalid_grant" or "invalid_request"
     And the audit event of the request has status detail "Subject token invalid"
 
   @CLI-05 @must

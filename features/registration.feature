@@ -36,7 +36,7 @@ Feature: Registering and pausing a resource server
   Scenario: No resource server can be registered while enterprise-managed authorization is disabled
     Given the target offers the ES256 server
     And the administrator disables enterprise-managed authorization
-    When the administrator registers another resource server with the tenant's own URL as audience
+    When the administrator registers another resource server with a new audience as audience
     Then the administration request is refused with HTTP 409 and error "tenant_disabled"
 
   @SEED-kill-switch @SEED-denial-server-paused @must

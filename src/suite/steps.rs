@@ -140,7 +140,7 @@ static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
         ),
         (r"^the (?:request|redemption) is granted$", Def::Granted),
         (
-            r#"^the (?:request|redemption|administration request) is (?:denied|refused) with HTTP (\d+) and (?:OAuth )?error "([^"]+)"$"#,
+            r#"^the (?:request|redemption|administration request) is (?:denied|refused) with HTTP (\d+) and (?:OAuth )?error "([^"]+)"(?: or "([^"]+)")?$"#,
             Def::Denied,
         ),
         (
@@ -205,7 +205,7 @@ static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
             Def::AdminDisablesTenant,
         ),
         (
-            r"^the administrator registers another resource server with (the tenant's own URL|its audience) as audience$",
+            r"^the administrator registers another resource server with (the tenant's own URL|its audience|a new audience) as audience$",
             Def::AdminRegistersWith,
         ),
         (
@@ -366,10 +366,10 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
         }
         Def::AdminRegistersWith => {
             let role = role(world)?;
-            let audience = if arg(0) == "its audience" {
-                role.audience.clone()
-            } else {
-                world.target.issuer.clone()
+            let audience = match arg(0).as_str() {
+                "its audience" => role.audience.clone(),
+                "a new audience" => format!("https://as-{}.example", crate::oauth::random_id()),
+                _ => world.target.issuer.clone(),
             };
             let body = serde_json::json!({
                 "id": format!("suite-{}", crate::oauth::random_id()),
@@ -434,9 +434,17 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
         }
         Def::Denied => {
             let last = last(world)?;
-            let want = format!("HTTP {} with error `{}`", arg(0), arg(1));
-            let found_error = last.body.get("error").and_then(Value::as_str);
-            if last.status.to_string() == arg(0) && found_error == Some(arg(1).as_str()) {
+            // A second error is accepted where the documents disagree (D1).
+            let alternative = arg(2);
+            let want = if alternative.is_empty() {
+                format!("HTTP {} with error `{}`", arg(0), arg(1))
+            } else {
+                format!("HTTP {} with error `{}` or `{alternative}`", arg(0), arg(1))
+            };
+            let found_error = last.body.get("error").and_then(Value::as_str).unwrap_or("");
+            let error_ok =
+                found_error == arg(1) || (!alternative.is_empty() && found_error == alternative);
+            if last.status.to_string() == arg(0) && error_ok {
                 Ok(())
             } else {
                 Err(fail(want, describe(last)))
@@ -676,9 +684,15 @@ async fn request_id_jag(world: &mut World, variant: Variant) -> Result<(), StepE
         .ok_or_else(|| fail("a user signed in by an earlier step", "none"))?;
     let mut subject = id_token.secret().to_owned();
     if variant.tamper {
-        // One character of the signature changes: the issuer must notice (IDP-05).
-        let last = subject.pop().unwrap_or('A');
-        subject.push(if last == 'A' { 'B' } else { 'A' });
+        // One character inside the signature changes (not the last, whose low bits may be
+        // padding a lenient decoder ignores): the issuer must notice (IDP-05).
+        let at = subject.len().saturating_sub(6);
+        let changed = if subject[at..].starts_with('A') {
+            "B"
+        } else {
+            "A"
+        };
+        subject.replace_range(at..=at, changed);
     }
     let mut form = vec![
         ("grant_type".to_owned(), TOKEN_EXCHANGE_GRANT.to_owned()),
