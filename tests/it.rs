@@ -38,3 +38,9 @@ mod client;
 
 #[path = "it/suite.rs"]
 mod suite;
+
+#[path = "it/policy_props.rs"]
+mod policy_props;
+
+#[path = "it/chain_props.rs"]
+mod chain_props;
