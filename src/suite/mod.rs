@@ -30,7 +30,7 @@ use std::time::Instant;
 use tokio::sync::Semaphore;
 
 /// The spec clauses each requirement ID cites (protocol-requirements.md §3; the seeds).
-pub const CLAUSES: [(&str, &str); 37] = [
+pub const CLAUSES: [(&str, &str); 46] = [
     ("IDP-01", "ID-JAG §4.3 (audience)"),
     ("IDP-05", "ID-JAG §4.3.3 (subject token validation)"),
     (
@@ -55,7 +55,22 @@ pub const CLAUSES: [(&str, &str); 37] = [
     ("IDP-20", "ID-JAG §3.1; RFC 8725 §3.11"),
     ("IDP-21", "ID-JAG §3.1"),
     ("IDP-29", "EMA §7.4.1; RFC 7517 §5"),
+    ("AS-05", "ID-JAG §4.4.1; RFC 7521 §5.2"),
     ("AS-06", "ID-JAG §4.4.1; RFC 8725 §3.11–3.12"),
+    ("AS-08", "ID-JAG §4.1; RFC 7523 §3 item 1"),
+    ("AS-09", "ID-JAG §4.4.1; EMA §7.6.2"),
+    ("AS-10", "ID-JAG §4.4.1 (client_id)"),
+    ("AS-14", "EMA §7.4.1; RFC 7523 §3 items 5–6"),
+    ("AS-18", "EMA §7.6.2"),
+    ("AS-21", "EMA §7.6.2 (scope registered for the resource)"),
+    (
+        "D3",
+        "protocol-requirements.md §5 D3: foreign resource → invalid_grant",
+    ),
+    (
+        "D10",
+        "protocol-requirements.md §5 D10: aud exact, string or one-element array",
+    ),
     ("AS-07", "EMA §7.4.1; RFC 7523 §3 item 9; RFC 8725 §3.1"),
     ("AS-13", "RFC 7523 §3 item 4; EMA §7.4.2"),
     ("AS-15", "EMA §7.4.2"),
@@ -232,15 +247,25 @@ pub async fn run_features(
 ) -> Result<Report, SuiteError> {
     let started = Instant::now();
     let selected = checks_of(features, options)?;
+    // One target for every check that only reads it; a check that changes it (its clock,
+    // its configuration) is rerun on a target of its own.
+    let shared = match spec.provision().await {
+        Ok(t) => Some(Arc::new(t)),
+        Err(e) => {
+            tracing::error!(error = %e, "the shared target did not start");
+            None
+        }
+    };
     let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, check) in selected.into_iter().enumerate() {
         let spec = spec.clone();
         let limit = Arc::clone(&limit);
+        let shared = shared.clone();
         tasks.spawn(async move {
             // The semaphore is never closed, so acquiring only waits.
             let _permit = limit.acquire_owned().await.ok();
-            (index, run_check(&spec, &check).await)
+            (index, run_check(&spec, shared, &check).await)
         });
     }
     let mut results = Vec::new();
@@ -254,6 +279,9 @@ pub async fn run_features(
         }
     }
     results.sort_by_key(|(i, _)| *i);
+    if let Some(target) = shared.and_then(|t| Arc::try_unwrap(t).ok()) {
+        target.shut_down().await;
+    }
     let duration = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let tags = options.tags.as_ref().map(ToString::to_string);
     Ok(Report::new(
@@ -264,8 +292,9 @@ pub async fn run_features(
     ))
 }
 
-/// One check: a fresh target, its steps in order, the first failure decides.
-async fn run_check(spec: &TargetSpec, check: &Check) -> CheckResult {
+/// One check: its steps in order on the shared target, the first failure decides; rerun
+/// on a fresh target of its own if a step needs to change the target.
+async fn run_check(spec: &TargetSpec, shared: Option<Arc<Target>>, check: &Check) -> CheckResult {
     let started = Instant::now();
     let mut result = CheckResult {
         id: check.id.clone(),
@@ -282,8 +311,19 @@ async fn run_check(spec: &TargetSpec, check: &Check) -> CheckResult {
         finding: None,
         duration_ms: 0,
     };
+    if let Some(shared) = shared {
+        match run_steps(check, steps::World::new(shared, false)).await {
+            Ok(()) => return finish(result, started),
+            Err(StepOutcome::Graded(outcome, finding)) => {
+                result.outcome = outcome;
+                result.finding = Some(finding);
+                return finish(result, started);
+            }
+            Err(StepOutcome::NeedsIsolation) => {}
+        }
+    }
     let target = match spec.provision().await {
-        Ok(t) => t,
+        Ok(t) => Arc::new(t),
         Err(e) => {
             result.outcome = Outcome::Fail;
             result.finding = Some(Finding {
@@ -295,11 +335,28 @@ async fn run_check(spec: &TargetSpec, check: &Check) -> CheckResult {
             return finish(result, started);
         }
     };
-    let mut world = steps::World::new(target);
+    let outcome = run_steps(check, steps::World::new(Arc::clone(&target), true)).await;
+    if let Err(StepOutcome::Graded(outcome, finding)) = outcome {
+        result.outcome = outcome;
+        result.finding = Some(finding);
+    }
+    if let Ok(target) = Arc::try_unwrap(target) {
+        target.shut_down().await;
+    }
+    finish(result, started)
+}
+
+/// How a run of a check's steps ended, when not every step passed.
+enum StepOutcome {
+    Graded(Outcome, Finding),
+    NeedsIsolation,
+}
+
+async fn run_steps(check: &Check, mut world: steps::World) -> Result<(), StepOutcome> {
     for step in &check.steps {
-        let outcome = steps::run(&mut world, &step.text).await;
-        let (outcome, expected, actual) = match outcome {
+        let (outcome, expected, actual) = match steps::run(&mut world, &step.text).await {
             Ok(()) => continue,
+            Err(steps::StepError::NeedsIsolation) => return Err(StepOutcome::NeedsIsolation),
             Err(steps::StepError::Fail { expected, actual }) => {
                 let graded = match check.level {
                     Level::Must => Outcome::Fail,
@@ -314,17 +371,17 @@ async fn run_check(spec: &TargetSpec, check: &Check) -> CheckResult {
                 "none matches".into(),
             ),
         };
-        result.outcome = outcome;
-        result.finding = Some(Finding {
-            step: step.text.clone(),
-            expected,
-            actual,
-            exchange: world.last.as_ref().map(|a| a.exchange.clone()),
-        });
-        break;
+        return Err(StepOutcome::Graded(
+            outcome,
+            Finding {
+                step: step.text.clone(),
+                expected,
+                actual,
+                exchange: world.last.as_ref().map(|a| a.exchange.clone()),
+            },
+        ));
     }
-    world.into_target().shut_down().await;
-    finish(result, started)
+    Ok(())
 }
 
 fn finish(mut result: CheckResult, started: Instant) -> CheckResult {

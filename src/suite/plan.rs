@@ -7,7 +7,7 @@ use gherkin::{Feature, GherkinEnv, StepType};
 
 /// The feature files, embedded so the installed binary runs them (a test checks this list
 /// against `features/`).
-pub const FEATURES: [(&str, &str); 4] = [
+pub const FEATURES: [(&str, &str); 5] = [
     (
         "features/issuer-denials.feature",
         include_str!("../../features/issuer-denials.feature"),
@@ -23,6 +23,10 @@ pub const FEATURES: [(&str, &str); 4] = [
     (
         "features/authorization-server.feature",
         include_str!("../../features/authorization-server.feature"),
+    ),
+    (
+        "features/hostile-id-jags.feature",
+        include_str!("../../features/hostile-id-jags.feature"),
     ),
 ];
 
@@ -118,6 +122,8 @@ pub fn plan(features: &[(&str, &str)]) -> Result<Vec<Check>, PlanError> {
                 )?);
                 continue;
             }
+            // Rows are numbered across every Examples block, so ids stay unique.
+            let mut row_number = 0;
             for examples in &scenario.examples {
                 let Some(table) = &examples.table else {
                     continue;
@@ -127,7 +133,8 @@ pub fn plan(features: &[(&str, &str)]) -> Result<Vec<Check>, PlanError> {
                 };
                 let mut tags = tags.clone();
                 tags.extend(examples.tags.iter().cloned());
-                for (n, row) in rows.iter().enumerate() {
+                for row in rows {
+                    row_number += 1;
                     let values: Vec<(&str, &str)> = header
                         .iter()
                         .map(String::as_str)
@@ -135,7 +142,7 @@ pub fn plan(features: &[(&str, &str)]) -> Result<Vec<Check>, PlanError> {
                         .collect();
                     let name = fill(&scenario.name, &values);
                     checks.push(check(
-                        format!("{file}:{line}#{}", n + 1),
+                        format!("{file}:{line}#{row_number}"),
                         &feature.name,
                         name,
                         tags.clone(),
@@ -325,6 +332,7 @@ mod tests {
         let checks = plan(&FEATURES).unwrap();
         assert!(!checks.is_empty());
         let mut ids: Vec<&str> = checks.iter().map(|c| c.id.as_str()).collect();
+        ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), checks.len(), "check ids are unique");
     }

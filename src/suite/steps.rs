@@ -21,6 +21,9 @@ pub(crate) enum StepError {
     Skip(String),
     /// No step definition matches the sentence.
     Undefined,
+    /// The step changes the target (its clock, its configuration) and the check runs on a
+    /// target shared with others: the runner reruns it on a target of its own.
+    NeedsIsolation,
 }
 
 fn fail(expected: impl Into<String>, actual: impl Into<String>) -> StepError {
@@ -42,7 +45,9 @@ pub(crate) struct Answer {
 
 /// A check's state, from its first step to its last.
 pub(crate) struct World {
-    pub(crate) target: Target,
+    pub(crate) target: std::sync::Arc<Target>,
+    /// Whether this check has the target to itself, so it may change it.
+    isolated: bool,
     http: reqwest::Client,
     id_token: Option<Secret>,
     role: Option<Role>,
@@ -56,9 +61,10 @@ pub(crate) struct World {
 }
 
 impl World {
-    pub(crate) fn new(target: Target) -> Self {
+    pub(crate) fn new(target: std::sync::Arc<Target>, isolated: bool) -> Self {
         Self {
             target,
+            isolated,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(std::time::Duration::from_secs(10))
@@ -71,11 +77,6 @@ impl World {
             id_jag: None,
             saved_server: None,
         }
-    }
-
-    /// The target, to shut down after the check.
-    pub(crate) fn into_target(self) -> Target {
-        self.target
     }
 }
 
@@ -220,10 +221,7 @@ static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
             r"^its configuration is what it was before it was disabled$",
             Def::ConfigurationKept,
         ),
-        (
-            r#"^the ID-JAG is re-signed with typ "([^"]*)"$"#,
-            Def::ReSignTyp,
-        ),
+        (r"^the ID-JAG is re-signed with (.+)$", Def::ReSignTyp),
     ];
     defs.into_iter()
         .map(|(pattern, def)| {
@@ -238,7 +236,14 @@ static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
 
 /// Whether a sentence matches a step definition (for `--list` and plan checks).
 pub(crate) fn is_defined(text: &str) -> bool {
-    DEFS.iter().any(|(re, _)| re.is_match(text))
+    DEFS.iter().any(|(re, def)| match re.captures(text) {
+        None => false,
+        // The re-sign sentence has forms of its own.
+        Some(c) if matches!(def, Def::ReSignTyp) => {
+            parse_change(c.get(1).map_or("", |m| m.as_str())).is_ok()
+        }
+        Some(_) => true,
+    })
 }
 
 /// Runs one step.
@@ -256,6 +261,19 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
         return Err(StepError::Undefined);
     };
     let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
+    let mutating = matches!(
+        def,
+        Def::ClockMoves
+            | Def::AdminDisables
+            | Def::AdminEnables
+            | Def::AdminDisablesTenant
+            | Def::AdminRegistersWith
+            | Def::AdminChangesAudience
+            | Def::AdminSetsHook
+    );
+    if mutating && !world.isolated {
+        return Err(StepError::NeedsIsolation);
+    }
     match def {
         Def::SignedIn => sign_in(world, &arg(0)).await,
         Def::Offers => offers(world, &arg(0)).await,
@@ -410,7 +428,10 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
             )
             .await
         }
-        Def::ReSignTyp => re_sign(world, &arg(0)),
+        Def::ReSignTyp => {
+            let change = parse_change(&arg(0))?;
+            re_sign(world, &change)
+        }
         Def::ConfigurationKept => {
             let before = world
                 .saved_server
@@ -618,6 +639,9 @@ async fn offers(world: &mut World, name: &str) -> Result<(), StepError> {
         return Err(StepError::Skip(format!("the target offers no `{name}`")));
     };
     if let Some(Provision::RetireKey(alg)) = role.provision {
+        if !world.isolated {
+            return Err(StepError::NeedsIsolation);
+        }
         let Some(admin) = world.target.admin.clone() else {
             return Err(StepError::Skip(format!(
                 "`{name}` needs an admin change and the target has no admin API"
@@ -908,15 +932,74 @@ async fn audit_records_token(world: &World) -> Result<(), StepError> {
     Ok(())
 }
 
-/// Re-signs the last ID-JAG with the issuer's own key (same `kid`), `typ` changed: a token
-/// whose only defect is its type.
-fn re_sign(world: &mut World, typ: &str) -> Result<(), StepError> {
+/// One property of an ID-JAG changed before it is re-signed.
+enum Change {
+    /// `typ "X"`.
+    Typ(String),
+    /// `its "C" claim removed`.
+    Remove(String),
+    /// `its "C" claim set to "V"`.
+    Set(String, Value),
+    /// `its "C" claim N seconds after its "iat" claim` (negative: before).
+    AfterIat(String, i64),
+    /// `a second audience "V"`.
+    SecondAudience(String),
+    /// `its audience followed by a slash`.
+    AudienceSlash,
+    /// `a resource of another authorization server`.
+    ForeignResource,
+}
+
+fn parse_change(text: &str) -> Result<Change, StepError> {
+    static FORMS: LazyLock<[Regex; 7]> = LazyLock::new(|| {
+        [
+            r#"^typ "([^"]*)"$"#,
+            r#"^its "([^"]+)" claim removed$"#,
+            r#"^its "([^"]+)" claim set to "([^"]*)"$"#,
+            r#"^its "([^"]+)" claim (\d+) seconds (after|before) its "iat" claim$"#,
+            r#"^a second audience "([^"]+)"$"#,
+            r"^its audience followed by a slash$",
+            r"^a resource of another authorization server$",
+        ]
+        .map(|p| Regex::new(p).unwrap_or_else(|e| panic!("change pattern {p}: {e}")))
+    });
+    let cap = |i: usize| FORMS[i].captures(text);
+    let get = |c: &regex::Captures<'_>, n: usize| c.get(n).map_or("", |m| m.as_str()).to_owned();
+    if let Some(c) = cap(0) {
+        return Ok(Change::Typ(get(&c, 1)));
+    }
+    if let Some(c) = cap(1) {
+        return Ok(Change::Remove(get(&c, 1)));
+    }
+    if let Some(c) = cap(2) {
+        return Ok(Change::Set(get(&c, 1), Value::String(get(&c, 2))));
+    }
+    if let Some(c) = cap(3) {
+        let n: i64 = get(&c, 2).parse().unwrap_or(0);
+        let signed = if get(&c, 3) == "before" { -n } else { n };
+        return Ok(Change::AfterIat(get(&c, 1), signed));
+    }
+    if let Some(c) = cap(4) {
+        return Ok(Change::SecondAudience(get(&c, 1)));
+    }
+    if cap(5).is_some() {
+        return Ok(Change::AudienceSlash);
+    }
+    if cap(6).is_some() {
+        return Ok(Change::ForeignResource);
+    }
+    Err(StepError::Undefined)
+}
+
+/// Re-signs the last ID-JAG with the issuer's own key (same `kid`) with one property
+/// changed: a token whose only defect is that change.
+fn re_sign(world: &mut World, change: &Change) -> Result<(), StepError> {
     let Some(keys) = &world.target.signing_keys else {
         return Err(StepError::Skip(
             "the suite does not hold the target issuer's signing keys".into(),
         ));
     };
-    let (header, claims) = id_jag_parts(world)?;
+    let (header, mut claims) = id_jag_parts(world)?;
     let kid = crate::types::Kid::new(header["kid"].as_str().unwrap_or_default());
     let Some((key, _)) = keys.get(&kid) else {
         return Err(StepError::Skip(format!(
@@ -924,6 +1007,43 @@ fn re_sign(world: &mut World, typ: &str) -> Result<(), StepError> {
             kid.as_str()
         )));
     };
+    let mut typ = header["typ"].as_str().unwrap_or_default().to_owned();
+    let iat = claims["iat"].as_i64().unwrap_or(0);
+    match change {
+        Change::Typ(t) => typ.clone_from(t),
+        Change::Remove(c) => {
+            if let Value::Object(map) = &mut claims {
+                map.remove(c);
+            }
+        }
+        Change::Set(c, v) => claims[c.as_str()] = v.clone(),
+        Change::AfterIat(c, secs) => claims[c.as_str()] = Value::from(iat.saturating_add(*secs)),
+        Change::SecondAudience(other) => {
+            let aud = claims["aud"].clone();
+            claims["aud"] = Value::Array(vec![aud, Value::String(other.clone())]);
+        }
+        Change::AudienceSlash => {
+            let aud = claims["aud"].as_str().unwrap_or_default().to_owned();
+            claims["aud"] = Value::String(format!("{aud}/"));
+        }
+        Change::ForeignResource => {
+            // An MCP server of another authorization server: never one this one serves.
+            let own = world
+                .role
+                .as_ref()
+                .and_then(|r| r.authorization_server.clone());
+            let foreign = world
+                .target
+                .authorization_servers
+                .iter()
+                .filter(|(name, _)| Some(*name) != own.as_ref())
+                .find_map(|(_, a)| a.mcp_servers.first().cloned())
+                .ok_or_else(|| {
+                    StepError::Skip("the target has one authorization server only".into())
+                })?;
+            claims["resource"] = Value::String(foreign);
+        }
+    }
     let token = crate::jose::sign(key, &crate::jose::JwsHeader::new().typ(typ), &claims)
         .map_err(|e| fail("a re-signed ID-JAG", e.to_string()))?;
     world.id_jag = Some(Secret::new(token.into_secret()));
