@@ -7,7 +7,7 @@ Feature: The MCP authorization server redeems ID-JAGs
   Background:
     Given the user "alice" has signed in with the client
 
-  @AS-07 @AS-15 @AS-24 @AS-25 @must
+  @AS-07 @AS-15 @AS-24 @AS-25 @D4 @must
   Scenario Outline: A valid <alg> ID-JAG is redeemed once and only once
     Given the target offers the <alg> server
     When the client requests an ID-JAG for it

@@ -7,7 +7,7 @@ Feature: ID-JAGs the issuer mints
   Background:
     Given the user "alice" has signed in with the client
 
-  @IDP-01 @IDP-16 @IDP-19 @IDP-20 @IDP-21 @IDP-29 @must
+  @IDP-01 @IDP-03 @IDP-11 @IDP-16 @IDP-19 @IDP-20 @IDP-21 @IDP-23 @IDP-29 @D11 @must
   Scenario Outline: An ID-JAG for the <alg> server is signed with <alg> and carries every required claim
     Given the target offers the <alg> server
     When the client requests an ID-JAG for it
@@ -38,7 +38,7 @@ Feature: ID-JAGs the issuer mints
     And the ID-JAG is signed with ES256
     And the audit event records the ID-JAG's token id, key id, algorithm and lifetime
 
-  @IDP-13 @must
+  @IDP-13 @IDP-15 @IDP-17 @must
   Scenario: Granted and ungranted scopes together give a token for the granted subset
     Given the target offers the ES256 server
     When the client requests an ID-JAG for it with scope "chat.read chat.write"

@@ -1,4 +1,4 @@
-@issuer @denial
+@issuer @denial @D12
 Feature: Token requests the issuer denies
   The audit page's "Read a denial": when a request is denied, the status detail names the
   cause. Every token request writes one audit event, granted or denied, and a denial
@@ -54,7 +54,7 @@ Feature: Token requests the issuer denies
     And the audit event of the request has status detail "No signing key for the algorithm"
     And the audit event of the request records the outcome "denied"
 
-  @IDP-30 @must
+  @IDP-30 @D6 @must
   Scenario: A client that fails authentication gets no token
     Given the target offers the ES256 server
     When the client requests an ID-JAG for it with a wrong client secret

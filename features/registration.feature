@@ -59,7 +59,7 @@ Feature: Registering and pausing a resource server
     And the ID-JAG is redeemed at its authorization server
     Then the redemption is granted
 
-  @SEED-lifetime-indefinite @IDP-28 @must
+  @SEED-lifetime-indefinite @IDP-18 @IDP-28 @must
   Scenario: An indefinite maximum grant lifetime inherits the 300-second default
     Given the target offers the EdDSA server
     When the client requests an ID-JAG for it

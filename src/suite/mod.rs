@@ -30,9 +30,24 @@ use std::time::Instant;
 use tokio::sync::Semaphore;
 
 /// The spec clauses each requirement ID cites (protocol-requirements.md §3; the seeds).
-pub const CLAUSES: [(&str, &str); 46] = [
+pub const CLAUSES: [(&str, &str); 56] = [
     ("IDP-01", "ID-JAG §4.3 (audience)"),
+    (
+        "IDP-03",
+        "ID-JAG §4.3 (subject_token: identity assertions MUST be accepted)",
+    ),
     ("IDP-05", "ID-JAG §4.3.3 (subject token validation)"),
+    ("IDP-11", "ID-JAG §4.3.3; RFC 8707 §2"),
+    (
+        "IDP-15",
+        "ID-JAG §4.3.3 (granted resource and scope in the ID-JAG)",
+    ),
+    (
+        "IDP-17",
+        "ID-JAG §4.3.4; RFC 8693 §2.2.1 (scope when it differs)",
+    ),
+    ("IDP-18", "ID-JAG §4.3.4 (expires_in RECOMMENDED)"),
+    ("IDP-23", "ID-JAG §3.1, §5 (sub)"),
     (
         "IDP-06",
         "ID-JAG §4.3.3; EMA-draft §4.1 (subject audience = client)",
@@ -77,6 +92,22 @@ pub const CLAUSES: [(&str, &str); 46] = [
     ("AS-24", "ID-JAG §4.4.4"),
     ("AS-25", "RFC 6749 §5.1; ID-JAG §4.4.2"),
     ("D2", "protocol-requirements.md §5 D2: `resource` omitted"),
+    (
+        "D4",
+        "protocol-requirements.md §5 D4: a re-used ID-JAG is refused (EMA replay rule)",
+    ),
+    (
+        "D6",
+        "protocol-requirements.md §5 D6: confidential clients only",
+    ),
+    (
+        "D11",
+        "protocol-requirements.md §5 D11: token_type N_A exactly",
+    ),
+    (
+        "D12",
+        "protocol-requirements.md §5 D12: DESIGN.md's denial table fixes each error",
+    ),
     (
         "SEED-denial-no-grant",
         "audit-mcp-token-requests: Read a denial — \"No grant for the scope\"",
