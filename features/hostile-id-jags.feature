@@ -92,12 +92,24 @@ Feature: The MCP authorization server refuses ID-JAGs the specifications forbid
       | RS256 | its "client_id" claim removed |
       | ES256 | its "client_id" claim removed |
 
-    @AS-18 @D3
-    Examples: a resource of this authorization server
-      | alg   | change |
-      | EdDSA | a resource of another authorization server |
-      | RS256 | a resource of another authorization server |
-      | ES256 | a resource of another authorization server |
+
+  @AS-18 @D3 @must
+  Scenario Outline: An <alg> ID-JAG naming a resource of another authorization server is refused
+    Given the target offers the <alg> server
+    When the client requests an ID-JAG for it
+    And the ID-JAG is re-signed with typ "oauth-id-jag+jwt"
+    And the ID-JAG is redeemed at its authorization server
+    Then the redemption is granted
+    When the client requests an ID-JAG for it
+    And the ID-JAG is re-signed with a resource of another authorization server
+    And the ID-JAG is redeemed at its authorization server
+    Then the redemption is refused with HTTP 400 and OAuth error "invalid_grant", or "invalid_target" as a warning
+
+    Examples:
+      | alg   |
+      | EdDSA |
+      | RS256 |
+      | ES256 |
 
   @AS-21 @should
   Scenario Outline: An <alg> ID-JAG with a scope its MCP server does not define is refused

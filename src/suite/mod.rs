@@ -396,6 +396,7 @@ async fn run_steps(check: &Check, mut world: steps::World) -> Result<(), StepOut
                 (graded, expected, actual)
             }
             Err(steps::StepError::Skip(reason)) => (Outcome::Skip, String::new(), reason),
+            Err(steps::StepError::Warn { expected, actual }) => (Outcome::Warn, expected, actual),
             Err(steps::StepError::Undefined) => (
                 Outcome::Fail,
                 "a step definition for this sentence".into(),

@@ -21,6 +21,12 @@ Feature: Deliberately wrong expectations
     When the client requests an ID-JAG for it
     Then the audit event of the request has status detail "Server running"
 
+  @D3 @must
+  Scenario: An error the documents tolerate but jagspec does not expect only warns
+    Given the target offers a paused server
+    When the client requests an ID-JAG for it
+    Then the request is denied with HTTP 400 and OAuth error "invalid_scope", or "access_denied" as a warning
+
   @SEED-denial-no-grant @must
   Scenario: A role the target lacks is skipped
     Given the target offers a role nobody defines
@@ -39,7 +45,10 @@ async fn a_wrong_expectation_fails_a_should_warns_and_a_missing_role_skips() {
     .await
     .unwrap();
     let outcomes: Vec<Outcome> = report.checks.iter().map(|c| c.outcome).collect();
-    assert_eq!(outcomes, [Outcome::Fail, Outcome::Warn, Outcome::Skip]);
+    assert_eq!(
+        outcomes,
+        [Outcome::Fail, Outcome::Warn, Outcome::Warn, Outcome::Skip]
+    );
     assert!(!report.passed());
 
     let failed = report.checks[0].finding.as_ref().unwrap();
@@ -71,8 +80,16 @@ async fn a_wrong_expectation_fails_a_should_warns_and_a_missing_role_skips() {
             "status detail `Server paused`"
         )
     );
+    let tolerated = report.checks[2].finding.as_ref().unwrap();
     assert_eq!(
-        report.checks[2].finding.as_ref().unwrap().actual,
+        (tolerated.expected.as_str(), tolerated.actual.as_str()),
+        (
+            "HTTP 400 with error `invalid_scope`",
+            "HTTP 400 with error `access_denied`"
+        )
+    );
+    assert_eq!(
+        report.checks[3].finding.as_ref().unwrap().actual,
         "the target offers no `a role nobody defines`"
     );
 
@@ -80,7 +97,7 @@ async fn a_wrong_expectation_fails_a_should_warns_and_a_missing_role_skips() {
     assert!(junit.contains("failures=\"1\" skipped=\"1\""), "{junit}");
     let json = report.to_json();
     assert_eq!(json["summary"]["failed"], 1);
-    assert_eq!(json["summary"]["warned"], 1);
+    assert_eq!(json["summary"]["warned"], 2);
     assert!(
         json["checks"][0]["clauses"][0]
             .as_str()
