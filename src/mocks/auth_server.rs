@@ -596,13 +596,17 @@ impl AuthorizationServer {
         client_id: &str,
     ) -> Result<crate::jose::Verified, GrantRefusal> {
         let now = self.clock.now();
-        let mut cache = trusted.cache.lock().await;
-        let cached = match cache.as_ref() {
-            Some(c) => c.clone(),
-            None => {
-                let fresh = self.fetch_verifier(&trusted.issuer).await?;
-                *cache = Some(fresh.clone());
-                fresh
+        let interval = i64::try_from(self.config.jwks_refresh_interval).unwrap_or(i64::MAX);
+        // The lock covers fetching only: verifications run side by side.
+        let cached = {
+            let mut cache = trusted.cache.lock().await;
+            match cache.as_ref() {
+                Some(c) => c.clone(),
+                None => {
+                    let fresh = self.fetch_verifier(&trusted.issuer).await?;
+                    *cache = Some(fresh.clone());
+                    fresh
+                }
             }
         };
         let check = |v: &Verifier| {
@@ -614,12 +618,20 @@ impl AuthorizationServer {
             // AS-31: a kid the cached set lacks may be a rotated-in key: refetch, at most
             // once per interval.
             Err(Rejection::KidUnknown { .. })
-                if now.saturating_sub(cached.fetched_at)
-                    >= i64::try_from(self.config.jwks_refresh_interval).unwrap_or(i64::MAX) =>
+                if now.saturating_sub(cached.fetched_at) >= interval =>
             {
-                let fresh = self.fetch_verifier(&trusted.issuer).await?;
-                *cache = Some(fresh.clone());
-                drop(cache);
+                let fresh = {
+                    let mut cache = trusted.cache.lock().await;
+                    match cache.as_ref() {
+                        // Another request refetched while this one verified: use its set.
+                        Some(c) if c.fetched_at > cached.fetched_at => c.clone(),
+                        _ => {
+                            let fresh = self.fetch_verifier(&trusted.issuer).await?;
+                            *cache = Some(fresh.clone());
+                            fresh
+                        }
+                    }
+                };
                 check(&fresh.verifier).map_err(GrantRefusal::Assertion)
             }
             other => other.map_err(GrantRefusal::Assertion),
