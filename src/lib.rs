@@ -29,7 +29,8 @@
 //!   exchange, jwt-bearer grant, MCP calls) against any MCP server and records every hop.
 //! * `oauth` (private): the protocol URNs, form bodies, client authentication and JSON
 //!   errors shared by every token endpoint; `wellknown` (private): RFC 8414 / RFC 9728
-//!   metadata URLs, for the client and the authorization servers alike.
+//!   metadata URLs, for the client and the authorization servers alike; `served` (private):
+//!   an axum server task and its stop switch, for the issuer and every mock.
 //! * `cli` (private): the `jagspec` command line; a thin layer over the library.
 //!
 //! * [`suite`]: the conformance suite: the Gherkin scenarios of `features/` (embedded), the
@@ -86,6 +87,7 @@ pub mod issuer;
 pub mod jose;
 pub mod mocks;
 mod oauth;
+mod served;
 pub mod suite;
 pub mod types;
 mod wellknown;

@@ -5,13 +5,12 @@ use super::server::{IssuerState, router};
 use super::store::{Store, StoreError};
 use crate::audit::{AuditError, AuditLog};
 use crate::jose::{Clock, SystemClock};
+use crate::served::Served;
 use crate::types::Secret;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// How to start an issuer.
 #[derive(Clone, Debug)]
@@ -76,8 +75,7 @@ pub struct RunningIssuer {
     pub url: String,
     /// The shared state (store, audit log, clock).
     pub state: Arc<IssuerState>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    served: Served,
 }
 
 impl RunningIssuer {
@@ -128,39 +126,12 @@ impl RunningIssuer {
             admin_token: config.admin_token,
             fault: config.fault,
         });
-        let app = router(Arc::clone(&state));
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = rx.await;
-            });
-            if let Err(e) = served.await {
-                tracing::error!(error = %e, "issuer server stopped");
-            }
-        });
-        Ok(Self {
-            url,
-            state,
-            shutdown: Some(tx),
-            task: Some(task),
-        })
+        let served = Served::start(listener, router(Arc::clone(&state)), "the issuer");
+        Ok(Self { url, state, served })
     }
 
     /// Stops serving and waits for in-flight requests.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for RunningIssuer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+    pub async fn stop(self) {
+        self.served.stop().await;
     }
 }

@@ -17,16 +17,14 @@ use super::mcp_server::McpServer;
 use super::siem::SiemSink;
 use crate::issuer::{IssuerConfig, RunningIssuer, Seed, SeedError, StartError};
 use crate::jose::{Alg, Clock, SigningKey, SystemClock};
+use crate::served::Served;
 use crate::types::{Secret, secret_serde};
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// The default tenant of the ecosystem, embedded so an installed binary carries it.
 pub const DEFAULT_TENANT: &str = include_str!("../../fixtures/tenant.toml");
@@ -264,47 +262,6 @@ mod secret_serde_opt {
     }
 }
 
-/// A server task and the switch that stops it.
-struct Served {
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Served {
-    fn start(listener: TcpListener, router: Router) -> Self {
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, router).with_graceful_shutdown(async {
-                let _ = rx.await;
-            });
-            if let Err(e) = served.await {
-                tracing::error!(error = %e, "a mock server stopped");
-            }
-        });
-        Self {
-            shutdown: Some(tx),
-            task: Some(task),
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
 /// The running ecosystem. Stop it with [`Ecosystem::stop`]; dropping it also stops every
 /// server (without waiting) and removes a temporary database.
 pub struct Ecosystem {
@@ -457,7 +414,11 @@ impl Ecosystem {
                 access_token_key,
                 fault: options.faults.authorization_servers,
             }));
-            served.push(Served::start(listener, Arc::clone(&server).router()));
+            served.push(Served::start(
+                listener,
+                Arc::clone(&server).router(),
+                "a mock authorization server",
+            ));
             let mut manifest_mcp = Vec::new();
             for (listener, mcp_url, config) in mcp {
                 let mcp_server = Arc::new(McpServer::new(
@@ -481,7 +442,11 @@ impl Ecosystem {
                         })
                         .collect(),
                 });
-                served.push(Served::start(listener, mcp_server.router()));
+                served.push(Served::start(
+                    listener,
+                    mcp_server.router(),
+                    "a mock MCP server",
+                ));
             }
             let client = &declaration.clients[0];
             manifest_as.push(ManifestAuthorizationServer {
@@ -503,7 +468,11 @@ impl Ecosystem {
             Some((config, (listener, url))) => {
                 let token = config.bearer_token.map(Secret::new);
                 let sink = Arc::new(SiemSink::new(token.clone(), Arc::clone(&options.clock)));
-                served.push(Served::start(listener, Arc::clone(&sink).router()));
+                served.push(Served::start(
+                    listener,
+                    Arc::clone(&sink).router(),
+                    "the SIEM sink",
+                ));
                 (
                     Some(sink),
                     Some(ManifestSiemSink {

@@ -408,26 +408,16 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
             .await
         }
         Def::AdminChangesAudience => {
-            let (id, _) = role_server(world).await?;
-            let body = serde_json::json!({"audience": "https://elsewhere.example"});
-            admin_call(
+            patch_role_server(
                 world,
-                reqwest::Method::PATCH,
-                &format!("/resource-servers/{id}"),
-                Some(body),
-                false,
+                serde_json::json!({"audience": "https://elsewhere.example"}),
             )
             .await
         }
         Def::AdminSetsHook => {
-            let (id, _) = role_server(world).await?;
-            let body = serde_json::json!({"modify_claims_hook": "function-1"});
-            admin_call(
+            patch_role_server(
                 world,
-                reqwest::Method::PATCH,
-                &format!("/resource-servers/{id}"),
-                Some(body),
-                false,
+                serde_json::json!({"modify_claims_hook": "function-1"}),
             )
             .await
         }
@@ -797,6 +787,13 @@ async fn role_server(world: &World) -> Result<(String, Value), StepError> {
         })?;
     let id = server["id"].as_str().unwrap_or_default().to_owned();
     Ok((id, server))
+}
+
+/// `PATCH` the role's resource server; the answer is kept for a `Then`.
+async fn patch_role_server(world: &mut World, body: Value) -> Result<(), StepError> {
+    let (id, _) = role_server(world).await?;
+    let path = format!("/resource-servers/{id}");
+    admin_call(world, reqwest::Method::PATCH, &path, Some(body), false).await
 }
 
 /// An admin API call as an administrator makes it; `must_succeed` turns a refusal into a

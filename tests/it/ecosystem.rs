@@ -1068,3 +1068,52 @@ async fn a_kept_database_is_not_reseeded_and_moved_ports_are_reported() {
     );
     second.stop().await;
 }
+
+#[tokio::test]
+async fn the_audit_events_of_a_request_are_read_through_the_admin_api_only_with_its_token() {
+    let e = Eco::start().await;
+    let s = e.server("paused").clone();
+    let denied = e
+        .exchange("alice", &s.issuer, &s.mcp_servers[0].url, "tools.read")
+        .await;
+    let request_id = denied.headers["x-request-id"].to_str().unwrap().to_owned();
+    let m = e.eco.manifest();
+    let url = format!("{}/audit-events", m.issuer.admin_url);
+
+    let events: Value = e
+        .http
+        .get(format!("{url}?request_id={request_id}"))
+        .bearer_auth(m.issuer.admin_token.secret())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events.as_array().unwrap().len(), 1);
+    assert_eq!(events[0]["status_detail"], "Server paused");
+    assert_eq!(events[0]["outcome"], "denied");
+    assert_eq!(events[0]["oauth_error"], "access_denied");
+
+    let no_token = e
+        .http
+        .get(format!("{url}?request_id=x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_token.status(), 401);
+    let no_id = Eco::answer(
+        e.http
+            .get(&url)
+            .bearer_auth(m.issuer.admin_token.secret())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (no_id.status, no_id.body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    e.eco.stop().await;
+}
