@@ -73,6 +73,68 @@ Feature: The MCP authorization server refuses ID-JAGs the specifications forbid
       | RS256 | its "nbf" claim 400 seconds after its "iat" claim |
       | ES256 | its "nbf" claim 400 seconds after its "iat" claim |
 
+    @AS-07
+    Examples: no signature (RFC 8725 §3.1: never accept alg none)
+      | alg   | change |
+      | EdDSA | no signature and alg "none" |
+      | RS256 | no signature and alg "none" |
+      | ES256 | no signature and alg "none" |
+      | EdDSA | no signature and alg "None" |
+      | RS256 | no signature and alg "None" |
+      | ES256 | no signature and alg "None" |
+      | EdDSA | no signature and alg "NONE" |
+      | RS256 | no signature and alg "NONE" |
+      | ES256 | no signature and alg "NONE" |
+      | EdDSA | no signature and alg "nOnE" |
+      | RS256 | no signature and alg "nOnE" |
+      | ES256 | no signature and alg "nOnE" |
+
+    @AS-07
+    Examples: an HMAC keyed with the public key (RFC 8725 §2.1, the key-confusion attack)
+      | alg   | change |
+      | EdDSA | HS256 keyed with the issuer's public key as JWK |
+      | RS256 | HS256 keyed with the issuer's public key as JWK |
+      | ES256 | HS256 keyed with the issuer's public key as JWK |
+      | EdDSA | HS256 keyed with the issuer's public key as PEM |
+      | RS256 | HS256 keyed with the issuer's public key as PEM |
+      | ES256 | HS256 keyed with the issuer's public key as PEM |
+
+    @AS-07
+    Examples: the pinned algorithm only, even with a published key
+      | alg   | change |
+      | RS256 | the issuer's EdDSA key |
+      | ES256 | the issuer's EdDSA key |
+      | EdDSA | the issuer's RS256 key |
+      | ES256 | the issuer's RS256 key |
+      | EdDSA | the issuer's ES256 key |
+      | RS256 | the issuer's ES256 key |
+
+    @AS-07 @AS-31
+    Examples: keys the issuer never published
+      | alg   | change |
+      | EdDSA | an unknown kid |
+      | RS256 | an unknown kid |
+      | ES256 | an unknown kid |
+      | EdDSA | a key the issuer never published |
+      | RS256 | a key the issuer never published |
+      | ES256 | a key the issuer never published |
+      | EdDSA | its "kid" header set to "../../../../../../dev/null" |
+      | RS256 | its "kid" header set to "../../../../../../dev/null" |
+      | ES256 | its "kid" header set to "../../../../../../dev/null" |
+      | EdDSA | a key of its own embedded as "jwk" |
+      | RS256 | a key of its own embedded as "jwk" |
+      | ES256 | a key of its own embedded as "jwk" |
+
+    @AS-07
+    Examples: a signature over exactly this header and payload (RFC 7515 §5.2)
+      | alg   | change |
+      | EdDSA | its payload changed after signing |
+      | RS256 | its payload changed after signing |
+      | ES256 | its payload changed after signing |
+      | EdDSA | an unknown critical header |
+      | RS256 | an unknown critical header |
+      | ES256 | an unknown critical header |
+
     @AS-05 @IDP-21
     Examples: every required claim
       | alg   | change |

@@ -21,8 +21,10 @@ Feature: ID-JAGs the issuer mints
     And the ID-JAG's "aud" claim is the role's audience
     And the ID-JAG's "resource" claim is the role's resource
     And the ID-JAG's "sub" claim is "alice"
+    And the response's "Cache-Control" header is "no-store"
     And the audit event of the request records the outcome "granted"
     And the audit event records the ID-JAG's token id, key id, algorithm and lifetime
+    And the audit event of the request names the user, the client and the system
 
     Examples:
       | alg   |
@@ -54,3 +56,25 @@ Feature: ID-JAGs the issuer mints
     When the client requests an ID-JAG for it without a resource
     Then the request is granted
     And the ID-JAG's "resource" claim is the role's resource
+
+  @IDP-26 @D7 @should
+  Scenario Outline: An ID-JAG for a server that asked for no extra identifiers carries none (<alg>)
+    Given the target offers the <alg> server
+    When the client requests an ID-JAG for it
+    Then the request is granted
+    And the ID-JAG carries none of the claims sub_id, email, aud_sub
+
+    Examples:
+      | alg   |
+      | EdDSA |
+      | RS256 |
+      | ES256 |
+
+  @IDP-32 @must
+  Scenario: The issuer does not redeem its own ID-JAG for an access token
+    Given the target offers the ES256 server
+    When the client requests an ID-JAG for it
+    Then the request is granted
+    When the ID-JAG is presented to the issuer as a JWT bearer grant
+    Then the request is denied with HTTP 400 and OAuth error "unsupported_grant_type" or "invalid_grant"
+    And the audit event of the request records the outcome "denied"

@@ -73,3 +73,19 @@ Feature: Registering and pausing a resource server
     When the client requests an ID-JAG for it
     Then the request is granted
     And the ID-JAG lives 600 seconds
+
+  @SEED-denial-target-url @IDP-12 @must
+  Scenario Outline: Adding the URL the agent calls to the resource URLs lets the same request through (<alg>)
+    Given the target offers an unlisted target of the <alg> server
+    When the client requests an ID-JAG for it
+    Then the request is denied with HTTP 400 and OAuth error "invalid_target"
+    When the administrator adds the target URL to its resource URLs
+    And the client requests an ID-JAG for it
+    Then the request is granted
+    And the ID-JAG's "resource" claim is the role's resource
+
+    Examples:
+      | alg   |
+      | EdDSA |
+      | RS256 |
+      | ES256 |

@@ -30,7 +30,7 @@ use std::time::Instant;
 use tokio::sync::Semaphore;
 
 /// The spec clauses each requirement ID cites (protocol-requirements.md §3; the seeds).
-pub const CLAUSES: [(&str, &str); 56] = [
+pub const CLAUSES: [(&str, &str); 68] = [
     ("IDP-01", "ID-JAG §4.3 (audience)"),
     (
         "IDP-03",
@@ -92,6 +92,33 @@ pub const CLAUSES: [(&str, &str); 56] = [
     ("AS-24", "ID-JAG §4.4.4"),
     ("AS-25", "RFC 6749 §5.1; ID-JAG §4.4.2"),
     ("D2", "protocol-requirements.md §5 D2: `resource` omitted"),
+    (
+        "IDP-26",
+        "ID-JAG §9.6; EMA §7.4.3, §7.8 (minimise identifiers)",
+    ),
+    ("IDP-32", "ID-JAG §9.3 (no access token for its own ID-JAG)"),
+    ("AS-11", "ID-JAG §4.4; RFC 7523 §3.1; RFC 6749 §2.3, §5.2"),
+    ("AS-17", "ID-JAG §4.4.1; RFC 8707 §2 (resource claim)"),
+    ("AS-19", "EMA §5.1 (access token for the ID-JAG's resource)"),
+    ("AS-20", "ID-JAG §4.4.1; EMA §7.2.1; RFC 6749 §3.3"),
+    ("AS-23", "ID-JAG §4.4.1 (scope, resource in the response)"),
+    ("AS-31", "EMA §7.4.1 (select keys by kid)"),
+    (
+        "D5",
+        "protocol-requirements.md §5 D5: granted = ID-JAG scopes ∩ requested",
+    ),
+    (
+        "D7",
+        "protocol-requirements.md §5 D7: no PII unless the server needs it",
+    ),
+    (
+        "D17",
+        "protocol-requirements.md §5 D17: a differing `resource` parameter → invalid_target",
+    ),
+    (
+        "D19",
+        "protocol-requirements.md §5 D19: a multi-valued `resource` is refused",
+    ),
     (
         "D4",
         "protocol-requirements.md §5 D4: a re-used ID-JAG is refused (EMA replay rule)",

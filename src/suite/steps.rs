@@ -42,6 +42,8 @@ pub(crate) struct Answer {
     pub(crate) status: u16,
     pub(crate) body: Value,
     pub(crate) request_id: Option<String>,
+    /// Response headers, names lower-cased, in order.
+    pub(crate) headers: Vec<(String, String)>,
     /// As the report shows it: credentials and tokens redacted.
     pub(crate) exchange: Exchange,
 }
@@ -119,10 +121,21 @@ enum Def {
     AdminSetsHook,
     ConfigurationKept,
     ReSignTyp,
+    AuditNamesWho,
+    AdminAddsTargetUrl,
+    AdminSetsAsAlg,
+    PresentToIssuer,
+    IdJagLacksClaims,
+    RedeemWith,
+    ResponseHeader,
+    ResponseMemberIsRole,
+    AccessTokenClaimIsRole,
+    RefusedOrNarrowedAudience,
+    RefusedOrNarrowedScope,
 }
 
 static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
-    let defs: [(&str, Def); 33] = [
+    let defs: [(&str, Def); 44] = [
         (
             r#"^the user "([^"]+)" has signed in with the client$"#,
             Def::SignedIn,
@@ -225,6 +238,50 @@ static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
             Def::ConfigurationKept,
         ),
         (r"^the ID-JAG is re-signed with (.+)$", Def::ReSignTyp),
+        (
+            r"^the audit event of the request names the user, the client and the system$",
+            Def::AuditNamesWho,
+        ),
+        (
+            r"^the administrator adds the target URL to its resource URLs$",
+            Def::AdminAddsTargetUrl,
+        ),
+        (
+            r"^the administrator sets its signing algorithm to the one its authorization server verifies$",
+            Def::AdminSetsAsAlg,
+        ),
+        (
+            r"^the ID-JAG is presented to the issuer as a JWT bearer grant$",
+            Def::PresentToIssuer,
+        ),
+        (
+            r"^the ID-JAG carries none of the claims (.+)$",
+            Def::IdJagLacksClaims,
+        ),
+        (
+            r#"^the ID-JAG is redeemed at its authorization server (with a wrong client secret|without client authentication|with the resource of another authorization server|with its own resource|with scope "([^"]*)")$"#,
+            Def::RedeemWith,
+        ),
+        (
+            r#"^the response's "([^"]+)" header (is|starts with) "([^"]*)"$"#,
+            Def::ResponseHeader,
+        ),
+        (
+            r#"^the response's "([^"]+)" is the role's (resource|scope)$"#,
+            Def::ResponseMemberIsRole,
+        ),
+        (
+            r#"^the access token's "([^"]+)" claim is the role's (audience|resource|scope)$"#,
+            Def::AccessTokenClaimIsRole,
+        ),
+        (
+            r#"^the redemption is refused, or its access token's "aud" claim is the role's resource$"#,
+            Def::RefusedOrNarrowedAudience,
+        ),
+        (
+            r#"^the redemption is refused with HTTP 400 and OAuth error "invalid_scope", or grants no scope beyond "([^"]*)"$"#,
+            Def::RefusedOrNarrowedScope,
+        ),
     ];
     defs.into_iter()
         .map(|(pattern, def)| {
@@ -273,6 +330,8 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
             | Def::AdminRegistersWith
             | Def::AdminChangesAudience
             | Def::AdminSetsHook
+            | Def::AdminAddsTargetUrl
+            | Def::AdminSetsAsAlg
     );
     if mutating && !world.isolated {
         return Err(StepError::NeedsIsolation);
@@ -560,7 +619,230 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
                 Some(v) => Err(fail(format!("no member `{}`", arg(0)), show(v))),
             }
         }
+        Def::AuditNamesWho => audit_names_who(world).await,
+        Def::AdminAddsTargetUrl => {
+            let role = role(world)?;
+            let (_, server) = role_server(world).await?;
+            let mut uris: Vec<Value> = server["resource_uris"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            uris.push(Value::from(role.resource));
+            patch_role_server(world, serde_json::json!({ "resource_uris": uris })).await?;
+            must_have_succeeded(world)
+        }
+        Def::AdminSetsAsAlg => {
+            let role = role(world)?;
+            let alg = role
+                .authorization_server
+                .as_ref()
+                .and_then(|a| world.target.authorization_servers.get(a))
+                .map(|a| a.alg)
+                .ok_or_else(|| StepError::Skip("the role names no authorization server".into()))?;
+            patch_role_server(world, serde_json::json!({ "alg": alg.as_str() })).await?;
+            must_have_succeeded(world)
+        }
+        Def::PresentToIssuer => {
+            let id_jag = world
+                .id_jag
+                .clone()
+                .ok_or_else(|| fail("an ID-JAG from an earlier step", "none was issued"))?;
+            let form = vec![
+                ("grant_type".to_owned(), JWT_BEARER_GRANT.to_owned()),
+                ("assertion".to_owned(), id_jag.secret().to_owned()),
+            ];
+            let client = world.target.client.clone();
+            let endpoint = world.target.token_endpoint.clone();
+            let answer = post_form(
+                &world.http,
+                &endpoint,
+                Some((&client.client_id, client.secret.secret())),
+                &form,
+            )
+            .await?;
+            world.exchange = Some(answer.clone());
+            world.last = Some(answer);
+            Ok(())
+        }
+        Def::IdJagLacksClaims => {
+            let (_, claims) = id_jag_parts(world)?;
+            let present: Vec<String> = claim_list(&arg(0))
+                .into_iter()
+                .filter(|c| claims.get(c).is_some())
+                .collect();
+            if present.is_empty() {
+                Ok(())
+            } else {
+                Err(fail(
+                    format!("none of the claims {}", arg(0)),
+                    format!("{} present", present.join(", ")),
+                ))
+            }
+        }
+        Def::RedeemWith => {
+            let how = match arg(0).as_str() {
+                "with a wrong client secret" => Redemption::WrongSecret,
+                "without client authentication" => Redemption::Anonymous,
+                "with the resource of another authorization server" => {
+                    Redemption::Resource(foreign_resource(world)?)
+                }
+                "with its own resource" => Redemption::Resource(role(world)?.resource),
+                _ => Redemption::Scope(arg(1)),
+            };
+            redeem_as(world, how).await
+        }
+        Def::ResponseHeader => {
+            let last = last(world)?;
+            let name = arg(0).to_ascii_lowercase();
+            let found = last
+                .headers
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone());
+            let ok = found.as_deref().is_some_and(|v| {
+                if arg(1) == "is" {
+                    v == arg(2)
+                } else {
+                    v.starts_with(&arg(2))
+                }
+            });
+            if ok {
+                Ok(())
+            } else {
+                Err(fail(
+                    format!("header `{}` that {} `{}`", arg(0), arg(1), arg(2)),
+                    found.map_or_else(|| "no such header".to_owned(), |v| format!("`{v}`")),
+                ))
+            }
+        }
+        Def::ResponseMemberIsRole => {
+            let role = role(world)?;
+            let want = if arg(1) == "resource" {
+                role.resource
+            } else {
+                role.scope
+            };
+            let last = last(world)?;
+            let found = last
+                .body
+                .get(arg(0))
+                .map_or_else(|| "absent".to_owned(), show);
+            expect_eq(&format!("member `{}`", arg(0)), &want, &found)
+        }
+        Def::AccessTokenClaimIsRole => {
+            let role = role(world)?;
+            let want = match arg(1).as_str() {
+                "audience" => role.audience,
+                "resource" => role.resource,
+                _ => role.scope,
+            };
+            access_token_claim_is(world, &arg(0), &want)
+        }
+        Def::RefusedOrNarrowedAudience => {
+            let last = last(world)?;
+            match last.status {
+                400..=499 => Ok(()),
+                200 => {
+                    let resource = role(world)?.resource;
+                    access_token_claim_is(world, "aud", &resource)
+                }
+                _ => Err(fail(
+                    "a refusal, or an access token for the ID-JAG's own resource only",
+                    describe(last),
+                )),
+            }
+        }
+        Def::RefusedOrNarrowedScope => {
+            let last = last(world)?;
+            let error = last.body["error"].as_str().unwrap_or_default();
+            if last.status == 400 && error == "invalid_scope" {
+                return Ok(());
+            }
+            if last.status != 200 {
+                return Err(fail(
+                    "HTTP 400 `invalid_scope`, or a grant of no more than the ID-JAG carries",
+                    describe(last),
+                ));
+            }
+            // RFC 6749 §5.1: an absent `scope` means "as requested", which is too much.
+            let granted = last.body["scope"]
+                .as_str()
+                .unwrap_or("(absent: as requested)");
+            let beyond_text = arg(0);
+            let beyond: Vec<&str> = beyond_text.split(' ').filter(|s| !s.is_empty()).collect();
+            if last.body["scope"].is_string() && !granted.split(' ').any(|s| beyond.contains(&s)) {
+                Ok(())
+            } else {
+                Err(fail(
+                    format!("a granted scope without {}", arg(0)),
+                    format!("scope `{granted}`"),
+                ))
+            }
+        }
     }
+}
+
+/// A claim of the last answer's access token, when it is a JWT the suite can read.
+fn access_token_claim_is(world: &World, claim: &str, want: &str) -> Result<(), StepError> {
+    let last = last(world)?;
+    let token = last.body["access_token"].as_str().unwrap_or_default();
+    let Some(claims) = token
+        .split('.')
+        .nth(1)
+        .filter(|_| token.split('.').count() == 3)
+        .and_then(|p| crate::jose::b64_decode(p).ok())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    else {
+        return Err(StepError::Skip(
+            "the access token is not a JWT the suite can read (an opaque token is allowed)".into(),
+        ));
+    };
+    let found = claims.get(claim).map_or_else(|| "absent".to_owned(), show);
+    expect_eq(&format!("access token claim `{claim}`"), want, &found)
+}
+
+/// The claim names of "a, b and c".
+fn claim_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .flat_map(|c| c.split(" and "))
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// Turns a refused admin call kept for a `Then` into a failed setup step.
+fn must_have_succeeded(world: &World) -> Result<(), StepError> {
+    let last = last(world)?;
+    if (200..300).contains(&last.status) {
+        Ok(())
+    } else {
+        Err(fail("the admin change to succeed", describe(last)))
+    }
+}
+
+/// `user`, `client` and `system` of the request's audit event: the subject token's `sub`,
+/// the authenticated client, and the requested audience (the audit page's fields).
+async fn audit_names_who(world: &World) -> Result<(), StepError> {
+    let event = audit_event(world).await?;
+    let role = role(world)?;
+    let sub = world
+        .id_token
+        .as_ref()
+        .and_then(|t| t.secret().split('.').nth(1).map(str::to_owned))
+        .and_then(|p| crate::jose::b64_decode(&p).ok())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|c| c["sub"].as_str().map(str::to_owned))
+        .ok_or_else(|| fail("the subject token's `sub`", "an unreadable ID token"))?;
+    let pairs = [
+        ("user", sub),
+        ("client", world.target.client.client_id.clone()),
+        ("system", role.audience),
+    ];
+    for (field, want) in pairs {
+        let found = event[field].as_str().unwrap_or("absent");
+        expect_eq(&format!("the audit event's `{field}`"), &want, found)?;
+    }
+    Ok(())
 }
 
 fn expect_eq(what: &str, want: &str, found: &str) -> Result<(), StepError> {
@@ -639,37 +921,38 @@ async fn offers(world: &mut World, name: &str) -> Result<(), StepError> {
     let Some(role) = world.target.roles.get(name).cloned() else {
         return Err(StepError::Skip(format!("the target offers no `{name}`")));
     };
-    if let Some(Provision::RetireKey(alg)) = role.provision {
-        if !world.isolated {
-            return Err(StepError::NeedsIsolation);
-        }
-        let Some(admin) = world.target.admin.clone() else {
-            return Err(StepError::Skip(format!(
-                "`{name}` needs an admin change and the target has no admin API"
-            )));
-        };
-        let keys: Value = admin_get(&world.http, &admin.url, "/keys", admin.token.secret()).await?;
-        for key in keys.as_array().into_iter().flatten() {
-            if key["alg"] == alg.as_str() && key["status"] == "active" {
-                let kid = key["kid"].as_str().unwrap_or_default();
-                let url = format!("{}/keys/{kid}/retire", admin.url);
-                let response = world
-                    .http
-                    .post(&url)
-                    .bearer_auth(admin.token.secret())
-                    .send()
-                    .await
-                    .map_err(|e| fail(format!("POST {url}"), e.to_string()))?;
-                if !response.status().is_success() {
-                    return Err(fail(
-                        format!("POST {url} → 200"),
-                        response.status().to_string(),
-                    ));
+    world.role = Some(role.clone());
+    let Some(provision) = role.provision else {
+        return Ok(());
+    };
+    if !world.isolated {
+        return Err(StepError::NeedsIsolation);
+    }
+    let Some(admin) = world.target.admin.clone() else {
+        return Err(StepError::Skip(format!(
+            "`{name}` needs an admin change and the target has no admin API"
+        )));
+    };
+    match provision {
+        Provision::RetireKey(alg) => {
+            let keys: Value =
+                admin_get(&world.http, &admin.url, "/keys", admin.token.secret()).await?;
+            for key in keys.as_array().into_iter().flatten() {
+                if key["alg"] == alg.as_str() && key["status"] == "active" {
+                    let kid = key["kid"].as_str().unwrap_or_default();
+                    let path = format!("/keys/{kid}/retire");
+                    admin_call(world, reqwest::Method::POST, &path, None, true).await?;
                 }
             }
         }
+        Provision::Disable => {
+            let (id, _) = role_server(world).await?;
+            let path = format!("/resource-servers/{id}/disable");
+            admin_call(world, reqwest::Method::POST, &path, None, true).await?;
+        }
     }
-    world.role = Some(role);
+    // The provisioning answer is not the one a `Then` should read.
+    world.last = None;
     Ok(())
 }
 
@@ -827,6 +1110,7 @@ async fn admin_call(
         status,
         body: parsed,
         request_id: None,
+        headers: Vec::new(),
         exchange: Exchange {
             request: format!("{method} {url}"),
             request_body: body.map(|b| b.to_string()).unwrap_or_default(),
@@ -845,7 +1129,20 @@ async fn admin_call(
     Ok(())
 }
 
+/// How a redemption departs from the plain one.
+enum Redemption {
+    Plain,
+    WrongSecret,
+    Anonymous,
+    Resource(String),
+    Scope(String),
+}
+
 async fn redeem(world: &mut World) -> Result<(), StepError> {
+    redeem_as(world, Redemption::Plain).await
+}
+
+async fn redeem_as(world: &mut World, how: Redemption) -> Result<(), StepError> {
     let role = role(world)?;
     let Some(server) = role
         .authorization_server
@@ -861,17 +1158,25 @@ async fn redeem(world: &mut World) -> Result<(), StepError> {
         .id_jag
         .clone()
         .ok_or_else(|| fail("an ID-JAG from an earlier step", "none was issued"))?;
-    let form = vec![
+    let mut form = vec![
         ("grant_type".to_owned(), JWT_BEARER_GRANT.to_owned()),
         ("assertion".to_owned(), id_jag.secret().to_owned()),
     ];
-    let answer = post_form(
-        &world.http,
-        &server.token_endpoint,
-        Some((&server.client.client_id, server.client.secret.secret())),
-        &form,
-    )
-    .await?;
+    let wrong_secret = format!("{}-wrong", server.client.secret.secret());
+    let basic = match &how {
+        Redemption::Anonymous => None,
+        Redemption::WrongSecret => Some((server.client.client_id.as_str(), wrong_secret.as_str())),
+        _ => Some((
+            server.client.client_id.as_str(),
+            server.client.secret.secret(),
+        )),
+    };
+    match how {
+        Redemption::Resource(r) => form.push(("resource".to_owned(), r)),
+        Redemption::Scope(s) => form.push(("scope".to_owned(), s)),
+        _ => {}
+    }
+    let answer = post_form(&world.http, &server.token_endpoint, basic, &form).await?;
     world.last = Some(answer);
     Ok(())
 }
@@ -956,10 +1261,36 @@ enum Change {
     AudienceSlash,
     /// `a resource of another authorization server`.
     ForeignResource,
+    /// `two resources, its own and another authorization server's` (RFC 8707 §2: a
+    /// server may grant a subset, never the foreign one).
+    TwoResources,
+    /// `its "H" header set to "V"`: signed by the issuer's key all the same.
+    Header(String, String),
+    /// `no signature and alg "X"`: an unsecured JWS (RFC 7519 §6), in any spelling of
+    /// `none`.
+    Unsecured(String),
+    /// `HS256 keyed with the issuer's public key as JWK|PEM`: the key-confusion attack
+    /// (RFC 8725 §2.1, §3.1).
+    Hs256PublicKey { pem: bool },
+    /// `an unknown kid`: the issuer's key, under a `kid` its JWKS does not publish.
+    UnknownKid,
+    /// `a key the issuer never published`: under the issuer's `kid`.
+    UnpublishedKey,
+    /// `a key of its own embedded as "jwk"`: the attacker's key, offered in the header
+    /// (RFC 8725 §3.10: never trust a key the token carries).
+    EmbeddedJwk,
+    /// `the issuer's <alg> key`: a published key of an algorithm the server is not
+    /// pinned to.
+    OtherAlgKey(crate::jose::Alg),
+    /// `an unknown critical header`: `crit` naming an extension nobody understands
+    /// (RFC 7515 §4.1.11).
+    UnknownCrit,
+    /// `its payload changed after signing`: a fresh `jti`, the signature kept.
+    PayloadAfterSigning,
 }
 
 fn parse_change(text: &str) -> Result<Change, StepError> {
-    static FORMS: LazyLock<[Regex; 7]> = LazyLock::new(|| {
+    static FORMS: LazyLock<[Regex; 16]> = LazyLock::new(|| {
         [
             r#"^typ "([^"]*)"$"#,
             r#"^its "([^"]+)" claim removed$"#,
@@ -968,94 +1299,201 @@ fn parse_change(text: &str) -> Result<Change, StepError> {
             r#"^a second audience "([^"]+)"$"#,
             r"^its audience followed by a slash$",
             r"^a resource of another authorization server$",
+            r#"^its "([^"]+)" header set to "([^"]*)"$"#,
+            r#"^no signature and alg "([^"]*)"$"#,
+            r"^HS256 keyed with the issuer's public key as (JWK|PEM)$",
+            r"^an unknown kid$",
+            r"^a key the issuer never published$",
+            r#"^a key of its own embedded as "jwk"$"#,
+            r"^the issuer's (EdDSA|RS256|ES256) key$",
+            r"^(an unknown critical header|its payload changed after signing)$",
+            r"^two resources, its own and another authorization server's$",
         ]
         .map(|p| Regex::new(p).unwrap_or_else(|e| panic!("change pattern {p}: {e}")))
     });
-    let cap = |i: usize| FORMS[i].captures(text);
-    let get = |c: &regex::Captures<'_>, n: usize| c.get(n).map_or("", |m| m.as_str()).to_owned();
-    if let Some(c) = cap(0) {
-        return Ok(Change::Typ(get(&c, 1)));
-    }
-    if let Some(c) = cap(1) {
-        return Ok(Change::Remove(get(&c, 1)));
-    }
-    if let Some(c) = cap(2) {
-        return Ok(Change::Set(get(&c, 1), Value::String(get(&c, 2))));
-    }
-    if let Some(c) = cap(3) {
-        let n: i64 = get(&c, 2).parse().unwrap_or(0);
-        let signed = if get(&c, 3) == "before" { -n } else { n };
-        return Ok(Change::AfterIat(get(&c, 1), signed));
-    }
-    if let Some(c) = cap(4) {
-        return Ok(Change::SecondAudience(get(&c, 1)));
-    }
-    if cap(5).is_some() {
-        return Ok(Change::AudienceSlash);
-    }
-    if cap(6).is_some() {
-        return Ok(Change::ForeignResource);
-    }
-    Err(StepError::Undefined)
+    let (i, c) = FORMS
+        .iter()
+        .enumerate()
+        .find_map(|(i, re)| re.captures(text).map(|c| (i, c)))
+        .ok_or(StepError::Undefined)?;
+    let get = |n: usize| c.get(n).map_or("", |m| m.as_str()).to_owned();
+    Ok(match i {
+        0 => Change::Typ(get(1)),
+        1 => Change::Remove(get(1)),
+        2 => Change::Set(get(1), Value::String(get(2))),
+        3 => {
+            let n: i64 = get(2).parse().unwrap_or(0);
+            Change::AfterIat(get(1), if get(3) == "before" { -n } else { n })
+        }
+        4 => Change::SecondAudience(get(1)),
+        5 => Change::AudienceSlash,
+        6 => Change::ForeignResource,
+        7 => Change::Header(get(1), get(2)),
+        8 => Change::Unsecured(get(1)),
+        9 => Change::Hs256PublicKey {
+            pem: get(1) == "PEM",
+        },
+        10 => Change::UnknownKid,
+        11 => Change::UnpublishedKey,
+        12 => Change::EmbeddedJwk,
+        13 => Change::OtherAlgKey(get(1).parse().map_err(|_| StepError::Undefined)?),
+        14 if get(1) == "an unknown critical header" => Change::UnknownCrit,
+        14 => Change::PayloadAfterSigning,
+        _ => Change::TwoResources,
+    })
+}
+
+/// A key of each algorithm that no issuer publishes: the attacker's. Generated once per
+/// process (an RSA key takes a fraction of a second).
+fn attacker_key(alg: crate::jose::Alg) -> Result<crate::jose::SigningKey, StepError> {
+    static KEYS: LazyLock<Vec<crate::jose::SigningKey>> = LazyLock::new(|| {
+        crate::jose::Alg::ALL
+            .iter()
+            .filter_map(|alg| crate::jose::SigningKey::generate(*alg).ok())
+            .map(|k| k.with_kid(format!("attacker-{}", k.alg())))
+            .collect()
+    });
+    KEYS.iter()
+        .find(|k| k.alg() == alg)
+        .cloned()
+        .ok_or_else(|| fail(format!("an {alg} key of the suite's own"), "none generated"))
 }
 
 /// Re-signs the last ID-JAG with the issuer's own key (same `kid`) with one property
 /// changed: a token whose only defect is that change.
 fn re_sign(world: &mut World, change: &Change) -> Result<(), StepError> {
+    use crate::jose::dangerous;
     let Some(keys) = &world.target.signing_keys else {
         return Err(StepError::Skip(
             "the suite does not hold the target issuer's signing keys".into(),
         ));
     };
-    let (header, mut claims) = id_jag_parts(world)?;
-    let kid = crate::types::Kid::new(header["kid"].as_str().unwrap_or_default());
-    let Some((key, _)) = keys.get(&kid) else {
+    let (old_header, mut claims) = id_jag_parts(world)?;
+    let kid = crate::types::Kid::new(old_header["kid"].as_str().unwrap_or_default());
+    let Some((issuer_key, _)) = keys.get(&kid) else {
         return Err(StepError::Skip(format!(
             "the suite holds no key with the ID-JAG's kid `{}`",
             kid.as_str()
         )));
     };
-    let mut typ = header["typ"].as_str().unwrap_or_default().to_owned();
-    let iat = claims["iat"].as_i64().unwrap_or(0);
-    match change {
-        Change::Typ(t) => typ.clone_from(t),
-        Change::Remove(c) => {
-            if let Value::Object(map) = &mut claims {
-                map.remove(c);
-            }
-        }
-        Change::Set(c, v) => claims[c.as_str()] = v.clone(),
-        Change::AfterIat(c, secs) => claims[c.as_str()] = Value::from(iat.saturating_add(*secs)),
-        Change::SecondAudience(other) => {
-            let aud = claims["aud"].clone();
-            claims["aud"] = Value::Array(vec![aud, Value::String(other.clone())]);
-        }
-        Change::AudienceSlash => {
-            let aud = claims["aud"].as_str().unwrap_or_default().to_owned();
-            claims["aud"] = Value::String(format!("{aud}/"));
-        }
-        Change::ForeignResource => {
-            // An MCP server of another authorization server: never one this one serves.
-            let own = world
-                .role
-                .as_ref()
-                .and_then(|r| r.authorization_server.clone());
-            let foreign = world
-                .target
-                .authorization_servers
-                .iter()
-                .filter(|(name, _)| Some(*name) != own.as_ref())
-                .find_map(|(_, a)| a.mcp_servers.first().cloned())
-                .ok_or_else(|| {
-                    StepError::Skip("the target has one authorization server only".into())
-                })?;
-            claims["resource"] = Value::String(foreign);
-        }
+    let mut key = issuer_key.clone();
+    // The header as the issuer wrote it, in its order: typ, alg, kid.
+    let mut header = serde_json::json!({
+        "typ": old_header["typ"].clone(),
+        "alg": key.alg().as_str(),
+        "kid": kid.as_str(),
+    });
+    if old_header["typ"].is_null()
+        && let Value::Object(map) = &mut header
+    {
+        map.remove("typ");
     }
-    let token = crate::jose::sign(key, &crate::jose::JwsHeader::new().typ(typ), &claims)
-        .map_err(|e| fail("a re-signed ID-JAG", e.to_string()))?;
-    world.id_jag = Some(Secret::new(token.into_secret()));
+    let iat = claims["iat"].as_i64().unwrap_or(0);
+    let failed = |e: String| fail("a re-signed ID-JAG", e);
+    let token = match change {
+        Change::Unsecured(alg) => {
+            header["alg"] = Value::from(alg.as_str());
+            dangerous::assemble(&header, &claims, b"")
+        }
+        Change::Hs256PublicKey { pem } => {
+            header["alg"] = Value::from("HS256");
+            let secret = if *pem {
+                key.public_pem().map_err(|e| failed(e.to_string()))?
+            } else {
+                key.public_jwk().to_json().to_string()
+            };
+            dangerous::hs256(secret.as_bytes(), &header, &claims).map_err(failed)?
+        }
+        Change::PayloadAfterSigning => {
+            let signed = dangerous::sign_raw(
+                &key,
+                header.to_string().as_bytes(),
+                claims.to_string().as_bytes(),
+            )
+            .map_err(failed)?;
+            // A fresh `jti`: the one change that leaves the claims otherwise valid, so only
+            // the signature can refuse it.
+            claims["jti"] = Value::from(crate::oauth::random_id());
+            dangerous::replace_payload(&signed, &claims)
+        }
+        _ => {
+            match change {
+                Change::Typ(t) => header["typ"] = Value::from(t.as_str()),
+                Change::Remove(c) => {
+                    if let Value::Object(map) = &mut claims {
+                        map.remove(c);
+                    }
+                }
+                Change::Set(c, v) => claims[c.as_str()] = v.clone(),
+                Change::AfterIat(c, secs) => {
+                    claims[c.as_str()] = Value::from(iat.saturating_add(*secs));
+                }
+                Change::SecondAudience(other) => {
+                    let aud = claims["aud"].clone();
+                    claims["aud"] = Value::Array(vec![aud, Value::String(other.clone())]);
+                }
+                Change::AudienceSlash => {
+                    let aud = claims["aud"].as_str().unwrap_or_default().to_owned();
+                    claims["aud"] = Value::String(format!("{aud}/"));
+                }
+                Change::ForeignResource => {
+                    claims["resource"] = Value::String(foreign_resource(world)?);
+                }
+                Change::TwoResources => {
+                    let own = claims["resource"].clone();
+                    claims["resource"] = serde_json::json!([own, foreign_resource(world)?]);
+                }
+                Change::Header(name, value) => header[name.as_str()] = Value::from(value.as_str()),
+                Change::UnknownKid => {
+                    header["kid"] = Value::from(format!("unknown-{}", crate::oauth::random_id()));
+                }
+                Change::UnpublishedKey => key = attacker_key(key.alg())?,
+                Change::EmbeddedJwk => {
+                    key = attacker_key(key.alg())?;
+                    header["jwk"] = key.public_jwk().to_json();
+                    header["kid"] = Value::from(key.kid().as_str());
+                }
+                Change::OtherAlgKey(alg) => {
+                    key = keys
+                        .active(*alg)
+                        .cloned()
+                        .ok_or_else(|| StepError::Skip(format!("the suite holds no {alg} key")))?;
+                    header["alg"] = Value::from(alg.as_str());
+                    header["kid"] = Value::from(key.kid().as_str());
+                }
+                Change::UnknownCrit => {
+                    header["crit"] = serde_json::json!(["urn:jagspec:unknown"]);
+                    header["urn:jagspec:unknown"] = Value::Bool(true);
+                }
+                Change::Unsecured(_)
+                | Change::Hs256PublicKey { .. }
+                | Change::PayloadAfterSigning => {}
+            }
+            dangerous::sign_raw(
+                &key,
+                header.to_string().as_bytes(),
+                claims.to_string().as_bytes(),
+            )
+            .map_err(failed)?
+        }
+    };
+    world.id_jag = Some(Secret::new(token));
     Ok(())
+}
+
+/// An MCP server of another authorization server: never one the role's serves.
+fn foreign_resource(world: &World) -> Result<String, StepError> {
+    let own = world
+        .role
+        .as_ref()
+        .and_then(|r| r.authorization_server.clone());
+    world
+        .target
+        .authorization_servers
+        .iter()
+        .filter(|(name, _)| Some(*name) != own.as_ref())
+        .find_map(|(_, a)| a.mcp_servers.first().cloned())
+        .ok_or_else(|| StepError::Skip("the target has one authorization server only".into()))
 }
 
 /// The last ID-JAG's header and claims, decoded (the issuer's signature is checked by the
@@ -1129,6 +1567,16 @@ async fn post_form(
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
     let text = response.text().await.unwrap_or_default();
     let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let shown: Vec<String> = form
@@ -1141,6 +1589,7 @@ async fn post_form(
         status,
         body,
         request_id,
+        headers,
         exchange: Exchange {
             request: format!("POST {url}"),
             request_body: shown.join("&"),

@@ -90,6 +90,8 @@ pub struct Role {
 pub enum Provision {
     /// Retire the active signing key of this algorithm: "no signing key for the algorithm".
     RetireKey(Alg),
+    /// Disable the role's resource server (the kill switch): "server paused".
+    Disable,
 }
 
 /// The admin API, when the target exposes one.
@@ -141,12 +143,9 @@ impl std::fmt::Debug for Target {
     }
 }
 
-/// The reference target's roles: each names the mock that plays it (see
-/// `fixtures/tenant.toml`) and the scope to request.
-const REFERENCE_ROLES: [(&str, &str, &str, &str, Option<Provision>); 10] = [
-    ("the EdDSA server", "eddsa", "tools", "tools.read", None),
-    ("the RS256 server", "rs256", "tools", "tools.read", None),
-    ("the ES256 server", "es256", "chat", "chat.read", None),
+/// The reference target's roles that name no algorithm: each names the mock that plays
+/// it (see `fixtures/tenant.toml`), its MCP server and the scope to request.
+const REFERENCE_ROLES: [(&str, &str, &str, &str, Option<Provision>); 7] = [
     ("a paused server", "paused", "tools", "tools.read", None),
     ("an unlisted target", "es256", "unlisted", "chat.read", None),
     (
@@ -179,6 +178,85 @@ const REFERENCE_ROLES: [(&str, &str, &str, &str, Option<Provision>); 10] = [
         None,
     ),
 ];
+
+/// The reference's server per algorithm: its authorization server, MCP server, a granted
+/// scope, a scope granted to nobody, and a granted scope that is not enabled.
+const REFERENCE_PER_ALG: [(Alg, &str, &str, &str, &str, &str); 3] = [
+    (
+        Alg::EdDSA,
+        "eddsa",
+        "tools",
+        "tools.read",
+        "tools.delete",
+        "tools.admin",
+    ),
+    (
+        Alg::RS256,
+        "rs256",
+        "tools",
+        "tools.read",
+        "tools.delete",
+        "tools.admin",
+    ),
+    (
+        Alg::ES256,
+        "es256",
+        "chat",
+        "chat.read",
+        "chat.write",
+        "chat.admin",
+    ),
+];
+
+/// The roles every algorithm has, as `(name, MCP server, scope, provision)`, each name
+/// with the algorithm's (the issuer-denial outlines run once per algorithm).
+fn per_alg_roles(
+    alg: Alg,
+    mcp: &str,
+    granted: &str,
+    ungranted: &str,
+    not_enabled: &str,
+) -> Vec<(String, String, String, Option<Provision>)> {
+    let name = |pattern: &str| pattern.replace("{alg}", alg.as_str());
+    vec![
+        (
+            name("the {alg} server"),
+            mcp.to_owned(),
+            granted.to_owned(),
+            None,
+        ),
+        (
+            name("an ungranted scope of the {alg} server"),
+            mcp.to_owned(),
+            ungranted.to_owned(),
+            None,
+        ),
+        (
+            name("a scope of the {alg} server that is not enabled"),
+            mcp.to_owned(),
+            not_enabled.to_owned(),
+            None,
+        ),
+        (
+            name("an unlisted target of the {alg} server"),
+            "unlisted".to_owned(),
+            granted.to_owned(),
+            None,
+        ),
+        (
+            name("the {alg} server paused"),
+            mcp.to_owned(),
+            granted.to_owned(),
+            Some(Provision::Disable),
+        ),
+        (
+            name("the {alg} server without a signing key"),
+            mcp.to_owned(),
+            granted.to_owned(),
+            Some(Provision::RetireKey(alg)),
+        ),
+    ]
+}
 
 impl Target {
     async fn reference(faults: crate::mocks::Faults) -> Result<Self, EcosystemError> {
@@ -221,15 +299,15 @@ impl Target {
             })
             .collect();
         let mut roles = BTreeMap::new();
-        for (role, server, mcp, scope, provision) in REFERENCE_ROLES {
+        let mut add = |role: String, server: &str, mcp: &str, scope: &str, provision| {
             let Some(a) = m.authorization_servers.iter().find(|a| a.name == server) else {
-                continue;
+                return;
             };
             let Some(s) = a.mcp_servers.iter().find(|s| s.name == mcp) else {
-                continue;
+                return;
             };
             roles.insert(
-                role.to_owned(),
+                role,
                 Role {
                     audience: a.issuer.clone(),
                     resource: s.url.clone(),
@@ -238,6 +316,16 @@ impl Target {
                     provision,
                 },
             );
+        };
+        for (role, server, mcp, scope, provision) in REFERENCE_ROLES {
+            add(role.to_owned(), server, mcp, scope, provision);
+        }
+        for (alg, server, mcp, granted, ungranted, not_enabled) in REFERENCE_PER_ALG {
+            for (role, mcp, scope, provision) in
+                per_alg_roles(alg, mcp, granted, ungranted, not_enabled)
+            {
+                add(role, server, &mcp, &scope, provision);
+            }
         }
         let client = |i: usize| {
             m.clients.get(i).map(|c| Credentials {
