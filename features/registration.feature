@@ -61,7 +61,7 @@ Feature: Registering and pausing a resource server
 
   @SEED-lifetime-indefinite @IDP-18 @IDP-28 @must
   Scenario: An indefinite maximum grant lifetime inherits the 300-second default
-    Given the target offers the EdDSA server
+    Given the target offers a server with an indefinite maximum grant lifetime
     When the client requests an ID-JAG for it
     Then the request is granted
     And the ID-JAG lives 300 seconds
@@ -69,7 +69,7 @@ Feature: Registering and pausing a resource server
 
   @SEED-lifetime-maximum @IDP-28 @must
   Scenario: A server's maximum grant lifetime bounds its ID-JAGs
-    Given the target offers the ES256 server
+    Given the target offers a server with a maximum grant lifetime of 600 seconds
     When the client requests an ID-JAG for it
     Then the request is granted
     And the ID-JAG lives 600 seconds

@@ -28,6 +28,7 @@ mod inspect;
 mod keys;
 mod mint;
 mod serve;
+mod sign_in;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -72,6 +73,12 @@ enum Command {
     /// Exit code 0 when no required check failed (warnings and skips do not fail), 1
     /// otherwise, 2 on bad input.
     Test(test::TestArgs),
+    /// Print an ID token for a test user from jagspec's reference issuer (its test-only
+    /// password grant): a subject token for `jagspec test issuer` profiles.
+    ///
+    /// Exit code 0 with the token on standard output, 1 when the issuer refuses, 2 on bad
+    /// input.
+    SignIn(sign_in::SignInArgs),
 }
 
 /// A command's failure: printed as `error: …`, exit code 2.
@@ -95,6 +102,7 @@ pub fn run() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Test(args) => test::run(args),
+        Command::SignIn(args) => sign_in::run(args),
     };
     match outcome {
         Ok(code) => code,

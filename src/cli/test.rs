@@ -8,8 +8,10 @@ use std::process::ExitCode;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum TargetArg {
-    /// jagspec's own issuer and mock ecosystem, started in-process (fresh for every check).
+    /// jagspec's own issuer and mock ecosystem, started in-process.
     Reference,
+    /// Someone else's issuer, described by --profile (see examples/issuer-profile.toml).
+    Issuer,
 }
 
 #[derive(Debug, Args)]
@@ -35,6 +37,9 @@ pub(crate) struct TestArgs {
     /// Checks run at once.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// The profile of the issuer to test (with `issuer`).
+    #[arg(long)]
+    profile: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: TestArgs) -> Result<ExitCode, CliError> {
@@ -62,10 +67,26 @@ pub(crate) fn run(args: TestArgs) -> Result<ExitCode, CliError> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let spec = match args.target {
-        TargetArg::Reference => TargetSpec::Reference,
-    };
     let runtime = tokio::runtime::Runtime::new()?;
+    let spec = match (args.target, &args.profile) {
+        (TargetArg::Reference, None) => TargetSpec::Reference,
+        (TargetArg::Reference, Some(_)) => {
+            return Err(CliError(
+                "--profile describes an external target: write `jagspec test issuer --profile FILE`"
+                    .into(),
+            ));
+        }
+        (TargetArg::Issuer, None) => {
+            return Err(CliError(
+                "`jagspec test issuer` needs --profile FILE (see examples/issuer-profile.toml)"
+                    .into(),
+            ));
+        }
+        (TargetArg::Issuer, Some(path)) => {
+            let profile = load_profile(path, &runtime)?;
+            TargetSpec::Issuer(std::sync::Arc::new(profile))
+        }
+    };
     let report = runtime.block_on(suite::run(&spec, &options, |c| {
         outln!("{}", report::console_line(c));
     }))?;
@@ -84,4 +105,24 @@ pub(crate) fn run(args: TestArgs) -> Result<ExitCode, CliError> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Reads, checks and resolves a profile; every problem is printed with its fix.
+fn load_profile(
+    path: &std::path::Path,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<suite::IssuerProfile, CliError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "jagspec".into());
+    let explain = |e: suite::ProfileError| CliError(format!("{}: {e}", path.display()));
+    let profile = suite::IssuerProfile::parse(&text, &exe).map_err(explain)?;
+    // Reach every endpoint once before running, so a wrong URL is one clear error rather
+    // than a failure in every check.
+    runtime
+        .block_on(profile.resolve("issuer"))
+        .map_err(explain)?;
+    Ok(profile)
 }

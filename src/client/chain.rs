@@ -1449,16 +1449,7 @@ pub(crate) fn check_url(url: &str, usage: UrlUse) -> Result<url::Url, UrlError> 
     Ok(parsed)
 }
 
-/// 127.0.0.0/8, ::1 or `localhost`: where the mocks run, and traffic never leaves the
-/// machine.
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
+use crate::oauth::is_loopback;
 
 /// CLI-15: plain http to a host other than loopback gets this far only when allowed; the
 /// transcript says so.

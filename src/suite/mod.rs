@@ -17,13 +17,15 @@
 //! ```
 
 pub mod plan;
+pub mod profile;
 pub mod report;
 mod steps;
 pub mod target;
 
 pub use plan::{Check, FEATURES, PlanError, TagExpr};
+pub use profile::{IssuerProfile, ProfileError, ProfileProblem};
 pub use report::{CheckResult, Exchange, Finding, Level, Outcome, Report, Summary};
-pub use target::{Target, TargetSpec};
+pub use target::{ProvisionError, Target, TargetSpec};
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -375,6 +377,18 @@ async fn run_check(spec: &TargetSpec, shared: Option<Arc<Target>>, check: &Check
             Err(StepOutcome::Graded(outcome, finding)) => {
                 result.outcome = outcome;
                 result.finding = Some(finding);
+                return finish(result, started);
+            }
+            Err(StepOutcome::NeedsIsolation) if !spec.can_isolate() => {
+                result.outcome = Outcome::Skip;
+                result.finding = Some(Finding {
+                    step: "(the check changes the target)".into(),
+                    expected: String::new(),
+                    actual: "this check changes the target's configuration or clock, and \
+                             jagspec changes only the targets it runs itself (`reference`)"
+                        .into(),
+                    exchange: None,
+                });
                 return finish(result, started);
             }
             Err(StepOutcome::NeedsIsolation) => {}

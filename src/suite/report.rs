@@ -270,10 +270,17 @@ pub fn console_line(c: &CheckResult) -> String {
         c.requirements.join(" "),
         c.duration_ms
     );
-    if let Some(f) = &c.finding {
-        for l in render_finding(f).lines() {
-            let _ = write!(line, "\n      {l}");
+    match (&c.finding, c.outcome) {
+        // A skip needs its reason only: nothing was judged.
+        (Some(f), Outcome::Skip) => {
+            let _ = write!(line, "\n      skipped: {}", f.actual);
         }
+        (Some(f), _) => {
+            for l in render_finding(f).lines() {
+                let _ = write!(line, "\n      {l}");
+            }
+        }
+        (None, _) => {}
     }
     line
 }

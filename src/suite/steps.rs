@@ -3,7 +3,7 @@
 //! any target.
 
 use super::report::Exchange;
-use super::target::{Provision, Role, Target};
+use super::target::{Login, Provision, Role, Target};
 use crate::oauth::{
     ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT, basic_authorization,
 };
@@ -41,7 +41,6 @@ fn fail(expected: impl Into<String>, actual: impl Into<String>) -> StepError {
 pub(crate) struct Answer {
     pub(crate) status: u16,
     pub(crate) body: Value,
-    pub(crate) request_id: Option<String>,
     /// Response headers, names lower-cased, in order.
     pub(crate) headers: Vec<(String, String)>,
     /// As the report shows it: credentials and tokens redacted.
@@ -132,10 +131,13 @@ enum Def {
     AccessTokenClaimIsRole,
     RefusedOrNarrowedAudience,
     RefusedOrNarrowedScope,
+    RequestWithUngranted,
+    AuditRoleScope,
+    IdJagSubIsSubject,
 }
 
 static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
-    let defs: [(&str, Def); 44] = [
+    let defs: [(&str, Def); 47] = [
         (
             r#"^the user "([^"]+)" has signed in with the client$"#,
             Def::SignedIn,
@@ -281,6 +283,18 @@ static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
         (
             r#"^the redemption is refused with HTTP 400 and OAuth error "invalid_scope", or grants no scope beyond "([^"]*)"$"#,
             Def::RefusedOrNarrowedScope,
+        ),
+        (
+            r"^the client requests an ID-JAG for it with its scope and the scope granted to nobody$",
+            Def::RequestWithUngranted,
+        ),
+        (
+            r"^the audit event records (the role's scope|the scope granted to nobody) as (granted|denied)$",
+            Def::AuditRoleScope,
+        ),
+        (
+            r#"^the ID-JAG's "sub" claim is the subject token's$"#,
+            Def::IdJagSubIsSubject,
         ),
     ];
     defs.into_iter()
@@ -620,6 +634,44 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
             }
         }
         Def::AuditNamesWho => audit_names_who(world).await,
+        Def::RequestWithUngranted => {
+            let role = role(world)?;
+            let ungranted = role.ungranted_scope.clone().ok_or_else(|| {
+                StepError::Skip("the target names no scope of this server granted to nobody".into())
+            })?;
+            request_id_jag(
+                world,
+                Variant {
+                    scope: Some(format!("{} {ungranted}", role.scope)),
+                    ..Variant::plain()
+                },
+            )
+            .await
+        }
+        Def::AuditRoleScope => {
+            let role = role(world)?;
+            let scope = if arg(0) == "the role's scope" {
+                role.scope
+            } else {
+                role.ungranted_scope.unwrap_or_default()
+            };
+            let event = audit_event(world).await?;
+            let found = event["scopes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| s["scope"] == scope.as_str())
+                .and_then(|s| s["outcome"].as_str())
+                .unwrap_or("not recorded")
+                .to_owned();
+            expect_eq(&format!("scope `{scope}`"), &arg(1), &found)
+        }
+        Def::IdJagSubIsSubject => {
+            let want = subject_sub(world)?;
+            let (_, claims) = id_jag_parts(world)?;
+            let found = claims.get("sub").map_or_else(|| "absent".to_owned(), show);
+            expect_eq("claim `sub`", &want, &found)
+        }
         Def::AdminAddsTargetUrl => {
             let role = role(world)?;
             let (_, server) = role_server(world).await?;
@@ -820,19 +872,24 @@ fn must_have_succeeded(world: &World) -> Result<(), StepError> {
     }
 }
 
-/// `user`, `client` and `system` of the request's audit event: the subject token's `sub`,
-/// the authenticated client, and the requested audience (the audit page's fields).
-async fn audit_names_who(world: &World) -> Result<(), StepError> {
-    let event = audit_event(world).await?;
-    let role = role(world)?;
-    let sub = world
+/// The `sub` of the signed-in user's subject token: who the token is requested for.
+fn subject_sub(world: &World) -> Result<String, StepError> {
+    world
         .id_token
         .as_ref()
         .and_then(|t| t.secret().split('.').nth(1).map(str::to_owned))
         .and_then(|p| crate::jose::b64_decode(&p).ok())
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
         .and_then(|c| c["sub"].as_str().map(str::to_owned))
-        .ok_or_else(|| fail("the subject token's `sub`", "an unreadable ID token"))?;
+        .ok_or_else(|| fail("the subject token's `sub`", "an unreadable ID token"))
+}
+
+/// `user`, `client` and `system` of the request's audit event: the subject token's `sub`,
+/// the authenticated client, and the requested audience (the audit page's fields).
+async fn audit_names_who(world: &World) -> Result<(), StepError> {
+    let event = audit_event(world).await?;
+    let role = role(world)?;
+    let sub = subject_sub(world)?;
     let pairs = [
         ("user", sub),
         ("client", world.target.client.client_id.clone()),
@@ -880,10 +937,21 @@ fn describe(a: &Answer) -> String {
 }
 
 async fn sign_in(world: &mut World, user: &str) -> Result<(), StepError> {
-    let Some(password) = world.target.users.get(user).cloned() else {
+    let Some(login) = world.target.users.get(user).cloned() else {
         return Err(StepError::Skip(format!(
             "the target has no test user `{user}`"
         )));
+    };
+    let password = match login {
+        Login::SubjectToken(token) => {
+            world.id_token = Some(token);
+            return Ok(());
+        }
+        Login::Command(command) => {
+            world.id_token = Some(run_token_command(user, &command).await?);
+            return Ok(());
+        }
+        Login::Password(password) => password,
     };
     let client = world.target.client.clone();
     let form = vec![
@@ -915,6 +983,44 @@ async fn sign_in(world: &mut World, user: &str) -> Result<(), StepError> {
             Err(fail(format!("an ID token for test user `{user}`"), actual))
         }
     }
+}
+
+/// Runs a profile's subject-token command: its standard output, trimmed, is the token.
+/// Its arguments are not shown in a report (they may hold a password).
+async fn run_token_command(user: &str, command: &[String]) -> Result<Secret, StepError> {
+    let program = command.first().cloned().unwrap_or_default();
+    let failed = |why: String| {
+        fail(
+            format!("the subject-token command for `{user}` (`{program} …`) to print a token"),
+            why,
+        )
+    };
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::process::Command::new(&program)
+            .args(command.iter().skip(1))
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .map_err(|_| failed("it ran for more than 30 s".into()))?
+    .map_err(|e| failed(format!("it did not start: {e}")))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(failed(format!(
+            "it exited with {}: {}",
+            output.status,
+            crate::oauth::shorten(stderr.trim())
+        )));
+    }
+    if stdout.is_empty() || stdout.contains(char::is_whitespace) {
+        return Err(failed(
+            "its output is not one token (empty, or more than one word)".into(),
+        ));
+    }
+    Ok(Secret::new(stdout))
 }
 
 async fn offers(world: &mut World, name: &str) -> Result<(), StepError> {
@@ -1109,7 +1215,6 @@ async fn admin_call(
     let answer = Answer {
         status,
         body: parsed,
-        request_id: None,
         headers: Vec::new(),
         exchange: Exchange {
             request: format!("{method} {url}"),
@@ -1183,26 +1288,42 @@ async fn redeem_as(world: &mut World, how: Redemption) -> Result<(), StepError> 
 
 /// The audit event of the last token exchange, read through the admin API.
 async fn audit_event(world: &World) -> Result<Value, StepError> {
-    let Some(admin) = world.target.admin.clone() else {
+    let Some(audit) = world.target.audit.clone() else {
         return Err(StepError::Skip(
-            "the target does not expose its audit log".into(),
+            "the target does not say how to read its audit log".into(),
         ));
     };
     let exchange = world
         .exchange
         .as_ref()
         .ok_or_else(|| fail("a token exchange made by an earlier step", "none"))?;
-    let Some(request_id) = &exchange.request_id else {
+    let header = audit.request_id_header.as_str();
+    let Some((_, request_id)) = exchange.headers.iter().find(|(k, _)| k == header) else {
         return Err(fail(
-            "an x-request-id naming the request's audit event",
-            "no x-request-id header",
+            format!("a `{header}` header naming the request's audit event"),
+            "no such header",
         ));
     };
-    let path = format!(
-        "/audit-events?request_id={}",
-        form_urlencoded::byte_serialize(request_id.as_bytes()).collect::<String>()
+    let url = audit.events_url.replace(
+        "{request_id}",
+        &form_urlencoded::byte_serialize(request_id.as_bytes()).collect::<String>(),
     );
-    let events = admin_get(&world.http, &admin.url, &path, admin.token.secret()).await?;
+    let mut request = world.http.get(&url);
+    if let Some(token) = &audit.bearer_token {
+        request = request.bearer_auth(token.secret());
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| fail(format!("GET {url}"), e.to_string()))?;
+    let status = response.status();
+    let events: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        return Err(fail(
+            format!("GET {url} → 200"),
+            format!("HTTP {status}: {events}"),
+        ));
+    }
     match events.as_array().map(Vec::as_slice) {
         Some([one]) => Ok(one.clone()),
         Some(list) => Err(fail(
@@ -1562,11 +1683,6 @@ async fn post_form(
         .await
         .map_err(|e| fail(format!("an answer from POST {url}"), e.to_string()))?;
     let status = response.status().as_u16();
-    let request_id = response
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     let headers = response
         .headers()
         .iter()
@@ -1588,7 +1704,6 @@ async fn post_form(
     Ok(Answer {
         status,
         body,
-        request_id,
         headers,
         exchange: Exchange {
             request: format!("POST {url}"),

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Which target to run against.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum TargetSpec {
     /// jagspec's own issuer and mock ecosystem, started in-process on loopback.
@@ -21,6 +21,8 @@ pub enum TargetSpec {
     /// the checks that should catch each defect fail.
     #[doc(hidden)]
     BrokenReference(crate::mocks::Faults),
+    /// Someone else's issuer, described by a profile. jagspec never changes it.
+    Issuer(Arc<super::profile::IssuerProfile>),
 }
 
 impl TargetSpec {
@@ -29,7 +31,14 @@ impl TargetSpec {
         match self {
             Self::Reference => "reference",
             Self::BrokenReference(_) => "broken reference",
+            Self::Issuer(_) => "issuer",
         }
+    }
+
+    /// Whether the suite may start a target of its own for a check that changes it
+    /// (its clock, its configuration). Only for targets jagspec runs itself.
+    pub fn can_isolate(&self) -> bool {
+        matches!(self, Self::Reference | Self::BrokenReference(_))
     }
 
     /// A target ready for one check.
@@ -37,12 +46,25 @@ impl TargetSpec {
     /// # Errors
     ///
     /// When the reference ecosystem does not start.
-    pub async fn provision(&self) -> Result<Target, EcosystemError> {
+    pub async fn provision(&self) -> Result<Target, ProvisionError> {
         match self {
-            Self::Reference => Target::reference(crate::mocks::Faults::default()).await,
-            Self::BrokenReference(faults) => Target::reference(*faults).await,
+            Self::Reference => Ok(Target::reference(crate::mocks::Faults::default()).await?),
+            Self::BrokenReference(faults) => Ok(Target::reference(*faults).await?),
+            Self::Issuer(profile) => Ok(profile.resolve("issuer").await?),
         }
     }
+}
+
+/// Why a target could not be made ready.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProvisionError {
+    /// The reference ecosystem did not start.
+    #[error(transparent)]
+    Ecosystem(#[from] EcosystemError),
+    /// The profile's endpoints could not be read.
+    #[error(transparent)]
+    Profile(#[from] super::profile::ProfileError),
 }
 
 /// A client's credentials at the issuer or an authorization server.
@@ -78,6 +100,8 @@ pub struct Role {
     pub resource: String,
     /// The `scope` parameter.
     pub scope: String,
+    /// A scope of the same server granted to nobody, if the target names one.
+    pub ungranted_scope: Option<String>,
     /// The authorization server (a key of [`Target::authorization_servers`]) that redeems
     /// ID-JAGs minted for this role, if the target has it.
     pub authorization_server: Option<String>,
@@ -92,6 +116,41 @@ pub enum Provision {
     RetireKey(Alg),
     /// Disable the role's resource server (the kill switch): "server paused".
     Disable,
+}
+
+/// How the suite gets a subject token (an ID token) for a test user.
+#[derive(Clone)]
+pub enum Login {
+    /// The issuer's resource-owner password grant (jagspec's reference issuer offers it to
+    /// tests only).
+    Password(Secret),
+    /// A fixed ID token.
+    SubjectToken(Secret),
+    /// A command whose standard output is a fresh ID token.
+    Command(Vec<String>),
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Password(_) => f.write_str("Password(redacted)"),
+            Self::SubjectToken(_) => f.write_str("SubjectToken(redacted)"),
+            // A command line may carry a password: only the program is shown.
+            Self::Command(c) => write!(f, "Command({} …)", c.first().map_or("", String::as_str)),
+        }
+    }
+}
+
+/// How to read the issuer's system log: one request's audit events, as JSON in the shape
+/// of jagspec's admin API (docs/admin-api.md).
+#[derive(Debug, Clone)]
+pub struct AuditAccess {
+    /// A URL with `{request_id}` where the request id goes.
+    pub events_url: String,
+    /// A bearer token for it, if it needs one.
+    pub bearer_token: Option<Secret>,
+    /// The response header that carries a token request's id (lower case).
+    pub request_id_header: String,
 }
 
 /// The admin API, when the target exposes one.
@@ -115,14 +174,16 @@ pub struct Target {
     pub client: Credentials,
     /// Another registered client, for "a subject token issued to another client".
     pub other_client: Option<Credentials>,
-    /// Test users and their passwords (password grant).
-    pub users: BTreeMap<String, Secret>,
+    /// Test users and how to get each one's subject token.
+    pub users: BTreeMap<String, Login>,
     /// Roles by name.
     pub roles: BTreeMap<String, Role>,
     /// Authorization servers by name.
     pub authorization_servers: BTreeMap<String, AuthorizationServerAccess>,
-    /// The admin API, which also serves the audit log's events.
+    /// The admin API (reference targets): what scenarios that change the target use.
     pub admin: Option<AdminAccess>,
+    /// The issuer's system log, when the suite may read it.
+    pub audit: Option<AuditAccess>,
     /// The issuer's private signing keys, when the suite holds them (the reference's are
     /// the committed fixtures; a later issue's `test as` target is jagspec's own IdP): steps
     /// re-sign ID-JAGs with one property changed.
@@ -145,7 +206,35 @@ impl std::fmt::Debug for Target {
 
 /// The reference target's roles that name no algorithm: each names the mock that plays
 /// it (see `fixtures/tenant.toml`), its MCP server and the scope to request.
-const REFERENCE_ROLES: [(&str, &str, &str, &str, Option<Provision>); 7] = [
+const REFERENCE_ROLES: [(&str, &str, &str, &str, Option<Provision>); 11] = [
+    (
+        "a server with an indefinite maximum grant lifetime",
+        "eddsa",
+        "tools",
+        "tools.read",
+        None,
+    ),
+    (
+        "a server with a maximum grant lifetime of 600 seconds",
+        "es256",
+        "chat",
+        "chat.read",
+        None,
+    ),
+    (
+        "a server that inherits the tenant default algorithm",
+        "legacy",
+        "tools",
+        "tools.read",
+        None,
+    ),
+    (
+        "a server with a single resource URI",
+        "eddsa",
+        "tools",
+        "tools.read",
+        None,
+    ),
     ("a paused server", "paused", "tools", "tools.read", None),
     ("an unlisted target", "es256", "unlisted", "chat.read", None),
     (
@@ -299,7 +388,12 @@ impl Target {
             })
             .collect();
         let mut roles = BTreeMap::new();
-        let mut add = |role: String, server: &str, mcp: &str, scope: &str, provision| {
+        let mut add = |role: String,
+                       server: &str,
+                       mcp: &str,
+                       scope: &str,
+                       ungranted: Option<&str>,
+                       provision| {
             let Some(a) = m.authorization_servers.iter().find(|a| a.name == server) else {
                 return;
             };
@@ -312,19 +406,20 @@ impl Target {
                     audience: a.issuer.clone(),
                     resource: s.url.clone(),
                     scope: scope.to_owned(),
+                    ungranted_scope: ungranted.map(str::to_owned),
                     authorization_server: Some(server.to_owned()),
                     provision,
                 },
             );
         };
         for (role, server, mcp, scope, provision) in REFERENCE_ROLES {
-            add(role.to_owned(), server, mcp, scope, provision);
+            add(role.to_owned(), server, mcp, scope, None, provision);
         }
         for (alg, server, mcp, granted, ungranted, not_enabled) in REFERENCE_PER_ALG {
             for (role, mcp, scope, provision) in
                 per_alg_roles(alg, mcp, granted, ungranted, not_enabled)
             {
-                add(role, server, &mcp, &scope, provision);
+                add(role, server, &mcp, &scope, Some(ungranted), provision);
             }
         }
         let client = |i: usize| {
@@ -345,7 +440,7 @@ impl Target {
             users: m
                 .users
                 .iter()
-                .map(|u| (u.name.clone(), u.password.clone()))
+                .map(|u| (u.name.clone(), Login::Password(u.password.clone())))
                 .collect(),
             roles,
             authorization_servers,
@@ -353,6 +448,44 @@ impl Target {
                 url: m.issuer.admin_url.clone(),
                 token: m.issuer.admin_token.clone(),
             }),
+            audit: Some(AuditAccess {
+                events_url: format!(
+                    "{}/audit-events?request_id={{request_id}}",
+                    m.issuer.admin_url
+                ),
+                bearer_token: Some(m.issuer.admin_token.clone()),
+                request_id_header: "x-request-id".into(),
+            }),
+            signing_keys: None,
+            clock: None,
+            ecosystem: None,
+        }
+    }
+
+    /// An issuer the suite does not run: no admin API, no clock, no signing keys.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn external(
+        name: &str,
+        issuer: String,
+        token_endpoint: String,
+        client: Credentials,
+        other_client: Option<Credentials>,
+        users: BTreeMap<String, Login>,
+        roles: BTreeMap<String, Role>,
+        authorization_servers: BTreeMap<String, AuthorizationServerAccess>,
+        audit: Option<AuditAccess>,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            issuer,
+            token_endpoint,
+            client,
+            other_client,
+            users,
+            roles,
+            authorization_servers,
+            admin: None,
+            audit,
             signing_keys: None,
             clock: None,
             ecosystem: None,

@@ -458,3 +458,195 @@ fn a_reader_that_stops_reading_ends_the_demo_quietly_without_a_panic() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// A `serve` child that is stopped (SIGTERM) when the test ends, even on a failed assert.
+struct ServeChild(std::process::Child);
+
+impl Drop for ServeChild {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_example_issuer_profile_passes_against_serve_with_every_role_it_declares() {
+    let dir = scratch("profile");
+    let manifest_path = dir.join("manifest.json");
+    // The ports and admin token the example profile names.
+    let _serve = ServeChild(
+        Command::new(env!("CARGO_BIN_EXE_jagspec"))
+            .args([
+                "serve",
+                "--port-base",
+                "18400",
+                "--admin-token",
+                "example-admin-token",
+                "--manifest",
+                manifest_path.to_str().unwrap(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    for _ in 0..200 {
+        if manifest_path.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(manifest_path.exists(), "serve started within 10 s");
+    let report_path = dir.join("report.json");
+    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/issuer-profile.toml");
+    let out = jagspec(&[
+        "test",
+        "issuer",
+        "--profile",
+        profile,
+        "--json",
+        report_path.to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    assert_eq!(report["target"], "issuer");
+    assert_eq!(report["summary"]["failed"], 0, "{text}");
+    assert_eq!(report["summary"]["warned"], 0, "{text}");
+    let outcome = |scenario: &str| -> String {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["scenario"] == scenario)
+            .map(|c| c["outcome"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no check `{scenario}`"))
+    };
+    // Each kind of role the profile declares ran and passed: a subject token from the
+    // command (alice), denials read back from the system log, redemptions at the
+    // profile's authorization servers, the mismatch server, the lifetime roles.
+    for scenario in [
+        "A scope the user holds no grant for is denied (EdDSA)",
+        "A scope that exists but is not enabled on the server is denied (RS256)",
+        "A target URL outside the server's resource URIs is denied (ES256)",
+        "A paused server gets no token (ES256)",
+        "An audience no resource server has is denied",
+        "A subject token issued to another client is refused",
+        "An ID-JAG for the EdDSA server is signed with EdDSA and carries every required claim",
+        "Granted and ungranted scopes together give a token for the granted subset (ES256)",
+        "A valid RS256 ID-JAG is redeemed once and only once",
+        "An authorization server that verifies another algorithm rejects an otherwise valid ID-JAG",
+        "A server that inherits the tenant default is signed with ES256",
+        "An indefinite maximum grant lifetime inherits the 300-second default",
+        "A server's maximum grant lifetime bounds its ID-JAGs",
+        "Without a resource, the server's only resource URI is used",
+    ] {
+        assert_eq!(outcome(scenario), "pass", "{scenario}\n{text}");
+    }
+    // What an external target cannot offer is skipped with the reason, never failed.
+    assert_eq!(outcome("A paused server gets no token (EdDSA)"), "skip");
+    assert_eq!(
+        outcome("An EdDSA ID-JAG re-signed with typ \"JWT\" is refused"),
+        "skip"
+    );
+    assert_eq!(
+        outcome(
+            "Disabling a server denies its next token request, and enabling it restores it \
+             unchanged"
+        ),
+        "skip"
+    );
+    assert!(
+        text.contains("skipped: the suite does not hold the target issuer's signing keys"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_broken_profile_is_refused_with_every_problem_and_its_fix() {
+    let dir = scratch("bad-profile");
+    let path = dir.join("profile.toml");
+    std::fs::write(
+        &path,
+        r#"
+[issuer]
+metadata_url = "http://issuer.example/.well-known/oauth-authorization-server"
+
+[client]
+client_id = "agent"
+client_secret = "agent-secret"
+
+[users.bob]
+password = "p"
+subject_token = "t"
+
+[[servers]]
+alg = "HS256"
+audience = "https://as.example"
+resource = "https://mcp.example"
+scope = "read"
+
+[[servers]]
+alg = "ES256"
+state = "sleeping"
+audience = "https://as2.example"
+resource = "https://mcp2.example"
+scope = "read"
+authorization_server = "nowhere"
+"#,
+    )
+    .unwrap();
+    let out = jagspec(&["test", "issuer", "--profile", path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for expected in [
+        "the profile has 7 problem(s)",
+        "[issuer] metadata_url: `http://issuer.example/.well-known/oauth-authorization-server` \
+         is plain http to a host that is not loopback",
+        "[users]: there is no [users.alice]",
+        "[users.bob]: it gives 2 ways to get a subject token.",
+        "[[servers]] #1 alg: `HS256` is not an algorithm jagspec tests. Fix: write EdDSA, \
+         RS256 or ES256",
+        "[[servers]] #2 state: `sleeping` is not a state.",
+        "[[servers]] #2 authorization_server: no [[authorization_servers]] is named `nowhere`.",
+    ] {
+        assert!(err.contains(expected), "missing `{expected}` in:\n{err}");
+    }
+    // A syntax error names its line.
+    std::fs::write(&path, "[issuer]\nmetadata_url = \n").unwrap();
+    let out = jagspec(&["test", "issuer", "--profile", path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("correct line 2"), "{err}");
+    // An unreachable issuer is one clear error before any check runs.
+    std::fs::write(
+        &path,
+        r#"
+[issuer]
+metadata_url = "http://127.0.0.1:9/.well-known/oauth-authorization-server"
+[client]
+client_id = "agent"
+client_secret = "s"
+[users.alice]
+password = "p"
+[[servers]]
+alg = "ES256"
+audience = "https://as.example"
+resource = "https://mcp.example"
+scope = "read"
+"#,
+    )
+    .unwrap();
+    let out = jagspec(&["test", "issuer", "--profile", path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("GET http://127.0.0.1:9/.well-known/oauth-authorization-server failed")
+            && err.contains("Fix: start the server, or correct the URL"),
+        "{err}"
+    );
+}

@@ -326,3 +326,96 @@ async fn an_authorization_server_that_forgets_redeemed_jtis_fails_exactly_the_re
     assert_eq!(want.len(), 3);
     assert_eq!(not_passed(faults).await, want);
 }
+
+/// A profile naming the ES256 server and the paused server of a running ecosystem.
+fn es256_profile(m: &jagspec::mocks::Manifest) -> String {
+    let a = |name: &str| {
+        m.authorization_servers
+            .iter()
+            .find(|a| a.name == name)
+            .unwrap()
+    };
+    let (es, paused) = (a("es256"), a("paused"));
+    format!(
+        r#"
+[issuer]
+metadata_url = "{metadata}"
+[client]
+client_id = "agent"
+client_secret = "agent-secret"
+[users.alice]
+password = "alice-password"
+[audit]
+events_url = "{admin}/audit-events?request_id={{request_id}}"
+bearer_token = "{token}"
+[[servers]]
+alg = "ES256"
+audience = "{es}"
+resource = "{es_mcp}"
+scope = "chat.read"
+[[servers]]
+alg = "ES256"
+state = "paused"
+audience = "{paused}"
+resource = "{paused_mcp}"
+scope = "tools.read"
+"#,
+        metadata = m.issuer.metadata_url,
+        admin = m.issuer.admin_url,
+        token = m.issuer.admin_token.secret(),
+        es = es.issuer,
+        es_mcp = es.mcp_servers[0].url,
+        paused = paused.issuer,
+        paused_mcp = paused.mcp_servers[0].url,
+    )
+}
+
+#[tokio::test]
+async fn through_a_profile_an_issuer_that_ignores_the_kill_switch_fails_the_paused_check_only() {
+    let ecosystem = jagspec::mocks::Ecosystem::start_with(jagspec::mocks::EcosystemOptions {
+        faults: jagspec::mocks::Faults {
+            issuer: Some(jagspec::issuer::IssuerFault::IgnoreKillSwitch),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let text = es256_profile(ecosystem.manifest());
+    let profile = jagspec::suite::IssuerProfile::parse(&text, "jagspec").unwrap();
+    let report = jagspec::suite::run(
+        &TargetSpec::Issuer(std::sync::Arc::new(profile)),
+        &SuiteOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let not_passed: Vec<(&str, Outcome)> = report
+        .checks
+        .iter()
+        .filter(|c| !matches!(c.outcome, Outcome::Pass | Outcome::Skip))
+        .map(|c| (c.scenario.as_str(), c.outcome))
+        .collect();
+    assert_eq!(
+        not_passed,
+        vec![("A paused server gets no token (ES256)", Outcome::Fail)]
+    );
+    // And the same profile against a sound issuer passes that check.
+    let sound = jagspec::mocks::Ecosystem::start().await.unwrap();
+    let profile =
+        jagspec::suite::IssuerProfile::parse(&es256_profile(sound.manifest()), "jagspec").unwrap();
+    let report = jagspec::suite::run(
+        &TargetSpec::Issuer(std::sync::Arc::new(profile)),
+        &SuiteOptions {
+            name: Some("A paused server gets no token (ES256)".into()),
+            ..SuiteOptions::default()
+        },
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.checks.len(), 1);
+    assert_eq!(report.checks[0].outcome, Outcome::Pass);
+    ecosystem.stop().await;
+    sound.stop().await;
+}
