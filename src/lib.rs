@@ -34,7 +34,8 @@
 //! * `cli` (private): the `jagspec` command line; a thin layer over the library.
 //!
 //! * [`suite`]: the conformance suite: the Gherkin scenarios of `features/` (embedded), the
-//!   step library that speaks to a target over HTTP only, targets, graded reports.
+//!   step library that speaks to a target over HTTP only, targets (the reference, or an
+//!   issuer described by a profile), graded reports.
 //!
 //! # Starting the ecosystem in a test
 //!

@@ -5,7 +5,9 @@
 //!   read as requirement IDs and levels), and tag expressions.
 //! * `steps` (private): the step library, every sentence the features may use.
 //! * [`target`]: what the suite talks to; [`TargetSpec::Reference`] is jagspec's own
-//!   ecosystem, provisioned fresh for every check.
+//!   ecosystem (read-only checks share one; a check that changes it gets its own), and
+//!   [`TargetSpec::Issuer`] someone else's issuer.
+//! * [`profile`]: the TOML profile that describes someone else's issuer, checked whole.
 //! * [`report`]: one report model; console lines, JSON and JUnit are renderings of it.
 //!
 //! ```no_run
