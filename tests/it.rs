@@ -15,6 +15,9 @@ mod jose_denials;
 #[path = "it/jose_vectors.rs"]
 mod jose_vectors;
 
+#[path = "it/jose_wycheproof.rs"]
+mod jose_wycheproof;
+
 #[path = "it/issuer_token.rs"]
 mod issuer_token;
 

@@ -10,6 +10,9 @@
 //! * [`Clock`]: time is injected, so expiry and skew are deterministic in tests.
 //! * [`fixtures`]: the committed test keys, embedded in the binary.
 //! * [`dangerous`]: builders for deliberately malformed or forged tokens, for negative tests.
+//! * [`wycheproof`]: Project Wycheproof's ECDSA, Ed25519 and RSA PKCS#1 v1.5 signature edge
+//!   cases, lifted into real tokens over a caller's header and payload, each with its vector's
+//!   flags and expected result.
 
 mod alg;
 mod b64;
@@ -22,6 +25,7 @@ mod keyset;
 mod mint;
 mod rejection;
 mod verify;
+pub mod wycheproof;
 
 pub use alg::{Alg, AlgSet};
 pub use clock::{Clock, FixedClock, SystemClock, UnixTime};
