@@ -135,6 +135,20 @@ Feature: The MCP authorization server refuses ID-JAGs the specifications forbid
       | RS256 | an unknown critical header |
       | ES256 | an unknown critical header |
 
+    @AS-07
+    Examples: a key the token carries or points at (RFC 8725 §3.10)
+      | alg   | change |
+      | EdDSA | a key of its own published at "jku" |
+      | RS256 | a key of its own published at "jku" |
+      | ES256 | a key of its own published at "jku" |
+
+    @AS-06 @AS-09
+    Examples: the subject token presented as the assertion
+      | alg   | change |
+      | EdDSA | the shape of an ID token |
+      | RS256 | the shape of an ID token |
+      | ES256 | the shape of an ID token |
+
     @AS-05 @IDP-21
     Examples: every required claim
       | alg   | change |
@@ -184,6 +198,41 @@ Feature: The MCP authorization server refuses ID-JAGs the specifications forbid
     And the ID-JAG is re-signed with its "scope" claim set to "mail.read"
     And the ID-JAG is redeemed at its authorization server
     Then the redemption is refused with HTTP 400 and OAuth error "invalid_grant"
+
+    Examples:
+      | alg   |
+      | EdDSA |
+      | RS256 |
+      | ES256 |
+
+  @AS-05 @must
+  Scenario Outline: An oversized <alg> ID-JAG is refused
+    Given the target offers the <alg> server
+    When the client requests an ID-JAG for it
+    And the ID-JAG is re-signed with typ "oauth-id-jag+jwt"
+    And the ID-JAG is redeemed at its authorization server
+    Then the redemption is granted
+    When the client requests an ID-JAG for it
+    And the ID-JAG is re-signed with a claim padding it to 100000 bytes
+    And the ID-JAG is redeemed at its authorization server
+    Then the redemption is refused
+
+    Examples:
+      | alg   |
+      | EdDSA |
+      | RS256 |
+      | ES256 |
+
+  @AS-07 @must
+  Scenario Outline: Wycheproof's invalid <alg> signatures over a real ID-JAG are refused
+    Given the target offers the <alg> server
+    When the client requests an ID-JAG for it
+    And the ID-JAG is re-signed with typ "oauth-id-jag+jwt"
+    And the ID-JAG is redeemed at its authorization server
+    Then the redemption is granted
+    When the client requests an ID-JAG for it
+    And each Wycheproof signature case of the ID-JAG is redeemed at its authorization server
+    Then every invalid case is refused, and an acceptable one that is accepted is a warning
 
     Examples:
       | alg   |

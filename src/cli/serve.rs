@@ -29,6 +29,10 @@ pub(crate) struct ServeArgs {
     /// The admin API's bearer token (default: random, written to the manifest).
     #[arg(long, env = "JAGSPEC_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// Another issuer every authorization server trusts (repeatable): the issuer URL of
+    /// `jagspec test as`'s IdP, to test the mock authorization servers with it.
+    #[arg(long = "trust-issuer", value_name = "URL")]
+    trust_issuers: Vec<String>,
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
@@ -42,6 +46,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     options.db = args.db.clone();
     options.port_base = args.port_base;
     options.admin_token = args.admin_token.clone().map(Secret::new);
+    options.also_trusted_issuers = args.trust_issuers.clone();
 
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {

@@ -12,6 +12,9 @@ enum TargetArg {
     Reference,
     /// Someone else's issuer, described by --profile (see examples/issuer-profile.toml).
     Issuer,
+    /// Someone else's authorization server, with jagspec as its trusted IdP, described by
+    /// --profile (see examples/as-profile.toml).
+    As,
 }
 
 #[derive(Debug, Args)]
@@ -49,7 +52,7 @@ pub(crate) fn run(args: TestArgs) -> Result<ExitCode, CliError> {
         .map(TagExpr::parse)
         .transpose()
         .map_err(CliError)?;
-    let options = SuiteOptions {
+    let mut options = SuiteOptions {
         tags,
         name: args.name.clone(),
         concurrency: args.concurrency,
@@ -85,6 +88,22 @@ pub(crate) fn run(args: TestArgs) -> Result<ExitCode, CliError> {
         (TargetArg::Issuer, Some(path)) => {
             let profile = load_profile(path, &runtime)?;
             TargetSpec::Issuer(std::sync::Arc::new(profile))
+        }
+        (TargetArg::As, None) => {
+            return Err(CliError(
+                "`jagspec test as` needs --profile FILE (see examples/as-profile.toml)".into(),
+            ));
+        }
+        (TargetArg::As, Some(path)) => {
+            let spec = runtime.block_on(start_idp(path))?;
+            // Only the authorization server's scenarios apply.
+            let only_as = TagExpr::parse("@authorization-server").map_err(CliError)?;
+            options.tags = Some(match options.tags.take() {
+                Some(user) => TagExpr::parse(&format!("@authorization-server and ({user})"))
+                    .map_err(CliError)?,
+                None => only_as,
+            });
+            spec
         }
     };
     let report = runtime.block_on(suite::run(&spec, &options, |c| {
@@ -125,4 +144,28 @@ fn load_profile(
         .block_on(profile.resolve("issuer"))
         .map_err(explain)?;
     Ok(profile)
+}
+
+/// Reads an `as` profile, starts jagspec's IdP with its kept keys, prints what the
+/// authorization server must trust, and reaches the server's metadata once.
+async fn start_idp(path: &std::path::Path) -> Result<TargetSpec, CliError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+    let base = path.parent().unwrap_or_else(|| std::path::Path::new("."));
+    let explain = |e: suite::ProfileError| CliError(format!("{}: {e}", path.display()));
+    let profile = suite::AsProfile::parse(&text, base).map_err(explain)?;
+    let keys = suite::idp::load_or_create_keys(&profile.keys_dir)?;
+    let idp = suite::LocalIdp::start(&profile.listen, keys).await?;
+    outln!(
+        "jagspec IdP: issuer {} (JWKS {}/jwks, keys in {}); the authorization server must \
+         trust this issuer",
+        idp.issuer,
+        idp.issuer,
+        profile.keys_dir.display()
+    );
+    profile.resolve(&idp).await.map_err(explain)?;
+    Ok(TargetSpec::AuthorizationServer {
+        profile: std::sync::Arc::new(profile),
+        idp: std::sync::Arc::new(idp),
+    })
 }

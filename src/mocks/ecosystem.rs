@@ -49,6 +49,9 @@ pub struct EcosystemOptions {
     pub port_base: Option<u16>,
     /// The admin API's bearer token; `None` makes a random one.
     pub admin_token: Option<Secret>,
+    /// Issuers every authorization server trusts besides the reference issuer: jagspec's
+    /// own IdP when `jagspec test as` tests the mocks.
+    pub also_trusted_issuers: Vec<String>,
     /// Deliberate defects, for the conformance suite's self-test only.
     #[doc(hidden)]
     pub faults: Faults,
@@ -73,6 +76,7 @@ impl Default for EcosystemOptions {
             clock: Arc::new(SystemClock),
             port_base: None,
             admin_token: None,
+            also_trusted_issuers: Vec::new(),
             faults: Faults::default(),
         }
     }
@@ -394,6 +398,7 @@ impl Ecosystem {
                         t.clone()
                     }
                 })
+                .chain(options.also_trusted_issuers.iter().cloned())
                 .collect();
             // ES256: fast to generate, so start-up stays quick; the MCP servers trust it.
             let access_token_key =

@@ -18,14 +18,16 @@
 //! # Ok(()) }
 //! ```
 
+pub mod idp;
 pub mod plan;
 pub mod profile;
 pub mod report;
 mod steps;
 pub mod target;
 
+pub use idp::LocalIdp;
 pub use plan::{Check, FEATURES, PlanError, TagExpr};
-pub use profile::{IssuerProfile, ProfileError, ProfileProblem};
+pub use profile::{AsProfile, IssuerProfile, ProfileError, ProfileProblem};
 pub use report::{CheckResult, Exchange, Finding, Level, Outcome, Report, Summary};
 pub use target::{ProvisionError, Target, TargetSpec};
 
@@ -34,7 +36,7 @@ use std::time::Instant;
 use tokio::sync::Semaphore;
 
 /// The spec clauses each requirement ID cites (protocol-requirements.md §3; the seeds).
-pub const CLAUSES: [(&str, &str); 68] = [
+pub const CLAUSES: [(&str, &str); 69] = [
     ("IDP-01", "ID-JAG §4.3 (audience)"),
     (
         "IDP-03",
@@ -107,6 +109,7 @@ pub const CLAUSES: [(&str, &str); 68] = [
     ("AS-20", "ID-JAG §4.4.1; EMA §7.2.1; RFC 6749 §3.3"),
     ("AS-23", "ID-JAG §4.4.1 (scope, resource in the response)"),
     ("AS-31", "EMA §7.4.1 (select keys by kid)"),
+    ("RS-03", "MCP authorization (token handling); EMA §7.5.4"),
     (
         "D5",
         "protocol-requirements.md §5 D5: granted = ID-JAG scopes ∩ requested",

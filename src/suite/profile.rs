@@ -483,6 +483,7 @@ impl IssuerProfile {
                 resource: resource.to_owned(),
                 scope: scope.to_owned(),
                 ungranted_scope: s.ungranted_scope.clone(),
+                other_scope: None,
                 authorization_server: s.authorization_server.clone(),
                 provision: None,
             });
@@ -590,6 +591,7 @@ impl IssuerProfile {
                         .map(|s| s.scope.clone())
                         .unwrap_or_default(),
                     ungranted_scope: None,
+                    other_scope: None,
                     authorization_server: None,
                     provision: None,
                 },
@@ -804,5 +806,214 @@ async fn fetch_endpoints(
             );
             None
         }
+    }
+}
+
+// ---- `jagspec test as`: an authorization server, with jagspec as its trusted IdP --------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AsFile {
+    idp: IdpSection,
+    authorization_server: AsUnderTest,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdpSection {
+    /// `host:port` on loopback; the issuer URL is `http://host:port`.
+    listen: String,
+    /// Where the IdP's keys are kept (relative to the profile's directory).
+    keys_dir: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AsUnderTest {
+    metadata_url: Option<String>,
+    issuer: Option<String>,
+    token_endpoint: Option<String>,
+    alg: String,
+    client_id: String,
+    client_secret: String,
+    resource: String,
+    scope: String,
+    other_scope: Option<String>,
+    subject: String,
+    foreign_resource: Option<String>,
+    #[serde(default)]
+    call_mcp_server: bool,
+    #[serde(default)]
+    allow_insecure_http: bool,
+}
+
+/// A validated `jagspec test as` profile: the authorization server under test, and where
+/// jagspec's IdP listens and keeps its keys.
+#[derive(Debug, Clone)]
+pub struct AsProfile {
+    /// `host:port` the IdP binds.
+    pub listen: String,
+    /// The IdP's keys directory.
+    pub keys_dir: std::path::PathBuf,
+    endpoints: Endpoints,
+    alg: Alg,
+    client: Credentials,
+    resource: String,
+    scope: String,
+    other_scope: Option<String>,
+    subject: String,
+    foreign_resource: Option<String>,
+    call_mcp_server: bool,
+}
+
+impl AsProfile {
+    /// Parses and checks a profile; `base` is the profile's directory (for `keys_dir`).
+    ///
+    /// # Errors
+    ///
+    /// [`ProfileError`] with every problem found and its fix.
+    pub fn parse(text: &str, base: &std::path::Path) -> Result<Self, ProfileError> {
+        let file: AsFile = toml::from_str(text).map_err(|e| {
+            ProfileError(vec![ProfileProblem {
+                at: "the file".into(),
+                problem: format!("it is not a valid profile: {}", e.message()),
+                fix: match e.span() {
+                    Some(span) => format!(
+                        "correct line {} (see examples/as-profile.toml for every key)",
+                        line_of(text, span.start)
+                    ),
+                    None => "see examples/as-profile.toml for every key".into(),
+                },
+            }])
+        })?;
+        let mut problems = Vec::new();
+        let mut problem = |at: &str, what: String, fix: &str| {
+            problems.push(ProfileProblem {
+                at: at.to_owned(),
+                problem: what,
+                fix: fix.to_owned(),
+            });
+        };
+        let a = &file.authorization_server;
+        let insecure = a.allow_insecure_http;
+        match file.idp.listen.parse::<std::net::SocketAddr>() {
+            Ok(addr) if addr.ip().is_loopback() => {}
+            _ => problem(
+                "[idp] listen",
+                format!("`{}` is not a loopback address and port.", file.idp.listen),
+                "write e.g. \"127.0.0.1:18500\": a fixed port keeps the issuer URL the \
+                 authorization server trusts the same from run to run",
+            ),
+        }
+        let alg = parse_alg("[authorization_server]", &a.alg, &mut problem);
+        let endpoints = endpoints(
+            "[authorization_server]",
+            a.metadata_url.as_deref(),
+            a.issuer.as_deref(),
+            a.token_endpoint.as_deref(),
+            insecure,
+            &mut problem,
+        );
+        check_url(
+            "[authorization_server] resource",
+            &a.resource,
+            !a.call_mcp_server || insecure,
+            &mut problem,
+        );
+        if let Some(f) = &a.foreign_resource {
+            check_url(
+                "[authorization_server] foreign_resource",
+                f,
+                true,
+                &mut problem,
+            );
+        }
+        for (key, value) in [
+            ("client_id", &a.client_id),
+            ("client_secret", &a.client_secret),
+            ("scope", &a.scope),
+            ("subject", &a.subject),
+        ] {
+            if value.trim().is_empty() {
+                problem(
+                    &format!("[authorization_server] {key}"),
+                    "it is empty.".into(),
+                    "give the value the authorization server expects",
+                );
+            }
+        }
+        match (alg, endpoints, problems.is_empty()) {
+            (Some(alg), Some(endpoints), true) => Ok(Self {
+                listen: file.idp.listen,
+                keys_dir: base.join(&file.idp.keys_dir),
+                endpoints,
+                alg,
+                client: Credentials {
+                    client_id: a.client_id.clone(),
+                    secret: Secret::new(a.client_secret.clone()),
+                },
+                resource: a.resource.clone(),
+                scope: a.scope.clone(),
+                other_scope: a.other_scope.clone(),
+                subject: a.subject.clone(),
+                foreign_resource: a.foreign_resource.clone(),
+                call_mcp_server: a.call_mcp_server,
+            }),
+            _ => Err(ProfileError(problems)),
+        }
+    }
+
+    /// The algorithm the authorization server verifies.
+    pub fn alg(&self) -> Alg {
+        self.alg
+    }
+
+    /// Reads the authorization server's metadata and builds the target around the
+    /// running IdP.
+    ///
+    /// # Errors
+    ///
+    /// [`ProfileError`] naming the endpoint that could not be read.
+    pub async fn resolve(&self, idp: &super::idp::LocalIdp) -> Result<Target, ProfileError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        let mut problems = Vec::new();
+        let found = fetch_endpoints(
+            &http,
+            "[authorization_server]",
+            &self.endpoints,
+            &mut problems,
+        )
+        .await;
+        let Some((issuer, token_endpoint)) = found else {
+            return Err(ProfileError(problems));
+        };
+        let server = AuthorizationServerAccess {
+            issuer: issuer.clone(),
+            alg: self.alg,
+            token_endpoint,
+            client: self.client.clone(),
+            mcp_servers: vec![self.resource.clone()],
+        };
+        let role = Role {
+            audience: issuer,
+            resource: self.resource.clone(),
+            scope: self.scope.clone(),
+            ungranted_scope: None,
+            other_scope: self.other_scope.clone(),
+            authorization_server: Some("authorization server".into()),
+            provision: None,
+        };
+        Ok(Target::minting(
+            idp,
+            self.subject.clone(),
+            BTreeMap::from([(format!("the {} server", self.alg), role)]),
+            BTreeMap::from([("authorization server".to_owned(), server)]),
+            self.foreign_resource.clone(),
+            self.call_mcp_server,
+        ))
     }
 }

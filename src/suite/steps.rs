@@ -62,6 +62,20 @@ pub(crate) struct World {
     id_jag: Option<Secret>,
     /// The role's resource server as the admin API showed it before an admin change.
     saved_server: Option<Value>,
+    /// The answers of redemptions sent at once.
+    concurrent: Vec<Answer>,
+    /// What the authorization server did with each Wycheproof case.
+    wycheproof: Vec<WycheproofOutcome>,
+}
+
+/// One Wycheproof case's redemption.
+#[derive(Debug, Clone)]
+struct WycheproofOutcome {
+    source: String,
+    comment: String,
+    flags: Vec<String>,
+    expected: crate::jose::wycheproof::Expected,
+    status: u16,
 }
 
 impl World {
@@ -80,6 +94,8 @@ impl World {
             exchange: None,
             id_jag: None,
             saved_server: None,
+            concurrent: Vec::new(),
+            wycheproof: Vec::new(),
         }
     }
 }
@@ -134,10 +150,17 @@ enum Def {
     RequestWithUngranted,
     AuditRoleScope,
     IdJagSubIsSubject,
+    RequestWithOtherScope,
+    RedeemAtOnce,
+    ExactlyOneGranted,
+    RefusedAny,
+    McpAccepts,
+    RedeemWycheproof,
+    WycheproofGraded,
 }
 
 static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
-    let defs: [(&str, Def); 47] = [
+    let defs: [(&str, Def); 54] = [
         (
             r#"^the user "([^"]+)" has signed in with the client$"#,
             Def::SignedIn,
@@ -261,7 +284,7 @@ static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
             Def::IdJagLacksClaims,
         ),
         (
-            r#"^the ID-JAG is redeemed at its authorization server (with a wrong client secret|without client authentication|with the resource of another authorization server|with its own resource|with scope "([^"]*)")$"#,
+            r#"^the ID-JAG is redeemed at its authorization server (with a wrong client secret|without client authentication|with the resource of another authorization server|with its own resource|with its scope|with its scope and its other scope|with scope "([^"]*)")$"#,
             Def::RedeemWith,
         ),
         (
@@ -281,7 +304,7 @@ static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
             Def::RefusedOrNarrowedAudience,
         ),
         (
-            r#"^the redemption is refused with HTTP 400 and OAuth error "invalid_scope", or grants no scope beyond "([^"]*)"$"#,
+            r#"^the redemption is refused with HTTP 400 and OAuth error "invalid_scope", or grants no scope beyond (?:"([^"]*)"|(its other scope))$"#,
             Def::RefusedOrNarrowedScope,
         ),
         (
@@ -295,6 +318,31 @@ static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
         (
             r#"^the ID-JAG's "sub" claim is the subject token's$"#,
             Def::IdJagSubIsSubject,
+        ),
+        (
+            r"^the client requests an ID-JAG for it with its scope and its other scope$",
+            Def::RequestWithOtherScope,
+        ),
+        (
+            r"^the ID-JAG is redeemed at its authorization server (\d+) times at once$",
+            Def::RedeemAtOnce,
+        ),
+        (
+            r#"^exactly one of the redemptions is granted and every other is refused with OAuth error "([^"]+)"$"#,
+            Def::ExactlyOneGranted,
+        ),
+        (r"^the redemption is refused$", Def::RefusedAny),
+        (
+            r"^the access token is accepted by the role's MCP server$",
+            Def::McpAccepts,
+        ),
+        (
+            r"^each Wycheproof signature case of the ID-JAG is redeemed at its authorization server$",
+            Def::RedeemWycheproof,
+        ),
+        (
+            r"^every invalid case is refused, and an acceptable one that is accepted is a warning$",
+            Def::WycheproofGraded,
         ),
     ];
     defs.into_iter()
@@ -666,6 +714,104 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
                 .to_owned();
             expect_eq(&format!("scope `{scope}`"), &arg(1), &found)
         }
+        Def::RequestWithOtherScope => {
+            let role = role(world)?;
+            let scope = format!("{} {}", role.scope, other_scope(&role)?);
+            request_id_jag(
+                world,
+                Variant {
+                    scope: Some(scope),
+                    ..Variant::plain()
+                },
+            )
+            .await
+        }
+        Def::RedeemAtOnce => {
+            let n: usize = arg(0).parse().unwrap_or(2);
+            redeem_at_once(world, n).await
+        }
+        Def::ExactlyOneGranted => {
+            let granted = world.concurrent.iter().filter(|a| a.status == 200).count();
+            let wrong: Vec<String> = world
+                .concurrent
+                .iter()
+                .filter(|a| a.status != 200)
+                .filter(|a| a.body["error"].as_str() != Some(arg(0).as_str()))
+                .map(describe)
+                .collect();
+            if granted == 1 && wrong.is_empty() {
+                Ok(())
+            } else {
+                Err(fail(
+                    format!(
+                        "1 of {} redemptions granted, the others `{}`",
+                        world.concurrent.len(),
+                        arg(0)
+                    ),
+                    format!(
+                        "{granted} granted{}",
+                        wrong
+                            .first()
+                            .map_or_else(String::new, |w| format!("; also {w}"))
+                    ),
+                ))
+            }
+        }
+        Def::RefusedAny => {
+            let last = last(world)?;
+            if (400..500).contains(&last.status) {
+                Ok(())
+            } else {
+                Err(fail("a refusal (HTTP 4xx)", describe(last)))
+            }
+        }
+        Def::McpAccepts => mcp_accepts(world).await,
+        Def::RedeemWycheproof => redeem_wycheproof(world).await,
+        Def::WycheproofGraded => {
+            let accepted_invalid: Vec<&WycheproofOutcome> = world
+                .wycheproof
+                .iter()
+                .filter(|o| {
+                    o.expected == crate::jose::wycheproof::Expected::Invalid && o.status == 200
+                })
+                .collect();
+            let accepted_acceptable: Vec<&WycheproofOutcome> = world
+                .wycheproof
+                .iter()
+                .filter(|o| {
+                    o.expected == crate::jose::wycheproof::Expected::Acceptable && o.status == 200
+                })
+                .collect();
+            let tried = world.wycheproof.len();
+            if tried == 0 {
+                return Err(fail("Wycheproof cases redeemed by an earlier step", "none"));
+            }
+            if let Some(first) = accepted_invalid.first() {
+                Err(fail(
+                    format!("each of {tried} cases Wycheproof grades invalid to be refused"),
+                    format!(
+                        "{} accepted, first {} ({}; flags {})",
+                        accepted_invalid.len(),
+                        first.source,
+                        first.comment,
+                        first.flags.join(", ")
+                    ),
+                ))
+            } else if let Some(first) = accepted_acceptable.first() {
+                Err(StepError::Warn {
+                    expected: "the cases Wycheproof grades acceptable refused too".into(),
+                    actual: format!(
+                        "{} accepted, first {} ({}; flags {})",
+                        accepted_acceptable.len(),
+                        first.source,
+                        first.comment,
+                        first.flags.join(", ")
+                    ),
+                })
+            } else {
+                Ok(())
+            }
+        }
         Def::IdJagSubIsSubject => {
             let want = subject_sub(world)?;
             let (_, claims) = id_jag_parts(world)?;
@@ -739,6 +885,11 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
                     Redemption::Resource(foreign_resource(world)?)
                 }
                 "with its own resource" => Redemption::Resource(role(world)?.resource),
+                "with its scope" => Redemption::Scope(role(world)?.scope),
+                "with its scope and its other scope" => {
+                    let role = role(world)?;
+                    Redemption::Scope(format!("{} {}", role.scope, other_scope(&role)?))
+                }
                 _ => Redemption::Scope(arg(1)),
             };
             redeem_as(world, how).await
@@ -820,7 +971,11 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
             let granted = last.body["scope"]
                 .as_str()
                 .unwrap_or("(absent: as requested)");
-            let beyond_text = arg(0);
+            let beyond_text = if arg(1).is_empty() {
+                arg(0)
+            } else {
+                other_scope(&role(world)?)?
+            };
             let beyond: Vec<&str> = beyond_text.split(' ').filter(|s| !s.is_empty()).collect();
             if last.body["scope"].is_string() && !granted.split(' ').any(|s| beyond.contains(&s)) {
                 Ok(())
@@ -853,6 +1008,199 @@ fn access_token_claim_is(world: &World, claim: &str, want: &str) -> Result<(), S
     expect_eq(&format!("access token claim `{claim}`"), want, &found)
 }
 
+/// The role's other scope, or a skip when the target names none.
+fn other_scope(role: &Role) -> Result<String, StepError> {
+    role.other_scope.clone().ok_or_else(|| {
+        StepError::Skip("the target names no other scope of this server's MCP server".into())
+    })
+}
+
+/// Redeems the last ID-JAG `n` times at once (the replay check under concurrency).
+async fn redeem_at_once(world: &mut World, n: usize) -> Result<(), StepError> {
+    let (server, form) = redemption_form(world)?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let http = world.http.clone();
+        let (server, form) = (server.clone(), form.clone());
+        tasks.spawn(async move {
+            post_form(
+                &http,
+                &server.token_endpoint,
+                Some((&server.client.client_id, server.client.secret.secret())),
+                &form,
+            )
+            .await
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(answer) => answers.push(answer?),
+            Err(e) => return Err(fail("every redemption answered", e.to_string())),
+        }
+    }
+    world.last = answers
+        .iter()
+        .find(|a| a.status == 200)
+        .or(answers.first())
+        .cloned();
+    world.concurrent = answers;
+    Ok(())
+}
+
+/// The role's authorization server and the plain jwt-bearer form for the last ID-JAG.
+fn redemption_form(
+    world: &World,
+) -> Result<
+    (
+        super::target::AuthorizationServerAccess,
+        Vec<(String, String)>,
+    ),
+    StepError,
+> {
+    let role = role(world)?;
+    let server = role
+        .authorization_server
+        .as_ref()
+        .and_then(|name| world.target.authorization_servers.get(name))
+        .cloned()
+        .ok_or_else(|| {
+            StepError::Skip("the target names no authorization server for this role".into())
+        })?;
+    let id_jag = world
+        .id_jag
+        .clone()
+        .ok_or_else(|| fail("an ID-JAG from an earlier step", "none was issued"))?;
+    let form = vec![
+        ("grant_type".to_owned(), JWT_BEARER_GRANT.to_owned()),
+        ("assertion".to_owned(), id_jag.secret().to_owned()),
+    ];
+    Ok((server, form))
+}
+
+/// Calls the role's resource as an MCP server (`initialize`) with the last answer's
+/// access token: the token the authorization server issued must open it.
+async fn mcp_accepts(world: &mut World) -> Result<(), StepError> {
+    if !world.target.mcp_calls {
+        return Err(StepError::Skip(
+            "the target does not let the suite call its MCP server".into(),
+        ));
+    }
+    let role = role(world)?;
+    let token = last(world)?.body["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| fail("an access token from an earlier step", "none"))?;
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "jagspec", "version": env!("CARGO_PKG_VERSION")},
+        },
+    });
+    let response = world
+        .http
+        .post(&role.resource)
+        .bearer_auth(&token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| {
+            fail(
+                format!("an answer from POST {}", role.resource),
+                e.to_string(),
+            )
+        })?;
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if status == 200 {
+        Ok(())
+    } else {
+        Err(fail(
+            format!(
+                "HTTP 200 from the MCP server {} with the access token",
+                role.resource
+            ),
+            format!("HTTP {status} {challenge}"),
+        ))
+    }
+}
+
+/// Redeems every Wycheproof edge case of the last ID-JAG's signature, invalid cases first
+/// (an accepted one consumes the `jti`, so it must be seen before anything else is).
+async fn redeem_wycheproof(world: &mut World) -> Result<(), StepError> {
+    use crate::jose::wycheproof::{Expected, edge_cases};
+    let Some(keys) = world.target.signing_keys.clone() else {
+        return Err(StepError::Skip(
+            "the suite does not hold the target issuer's signing keys".into(),
+        ));
+    };
+    let token = world
+        .id_jag
+        .clone()
+        .ok_or_else(|| fail("an ID-JAG from an earlier step", "none was issued"))?;
+    let mut parts = token.secret().split('.');
+    let (Some(h), Some(p)) = (parts.next(), parts.next()) else {
+        return Err(fail("a compact JWS", "something else"));
+    };
+    let decode = |part: &str| crate::jose::b64_decode(part).ok();
+    let (Some(header), Some(payload)) = (decode(h), decode(p)) else {
+        return Err(fail("a compact JWS", "something else"));
+    };
+    let kid: Value = serde_json::from_slice(&header).unwrap_or(Value::Null);
+    let kid = crate::types::Kid::new(kid["kid"].as_str().unwrap_or_default());
+    let Some((key, _)) = keys.get(&kid) else {
+        return Err(StepError::Skip(format!(
+            "the suite holds no key with the ID-JAG's kid `{}`",
+            kid.as_str()
+        )));
+    };
+    let mut cases = edge_cases(key, &header, &payload).map_err(|e| fail("Wycheproof cases", e))?;
+    cases.sort_by_key(|c| match c.expected {
+        Expected::Invalid => 0,
+        Expected::Acceptable => 1,
+        Expected::Valid => 2,
+    });
+    let (server, _) = redemption_form(world)?;
+    world.wycheproof.clear();
+    for case in cases {
+        let form = vec![
+            ("grant_type".to_owned(), JWT_BEARER_GRANT.to_owned()),
+            ("assertion".to_owned(), case.token.clone()),
+        ];
+        let answer = post_form(
+            &world.http,
+            &server.token_endpoint,
+            Some((&server.client.client_id, server.client.secret.secret())),
+            &form,
+        )
+        .await?;
+        world.wycheproof.push(WycheproofOutcome {
+            source: case.source,
+            comment: case.comment,
+            flags: case.flags,
+            expected: case.expected,
+            status: answer.status,
+        });
+        let accepted_invalid = answer.status == 200 && case.expected == Expected::Invalid;
+        world.last = Some(answer);
+        if accepted_invalid {
+            // The jti is spent: later cases would be refused for replay, not signature.
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// The claim names of "a, b and c".
 fn claim_list(text: &str) -> Vec<String> {
     text.split(',')
@@ -874,6 +1222,9 @@ fn must_have_succeeded(world: &World) -> Result<(), StepError> {
 
 /// The `sub` of the signed-in user's subject token: who the token is requested for.
 fn subject_sub(world: &World) -> Result<String, StepError> {
+    if let Some(mint) = &world.target.mint {
+        return Ok(mint.subject.clone());
+    }
     world
         .id_token
         .as_ref()
@@ -937,6 +1288,10 @@ fn describe(a: &Answer) -> String {
 }
 
 async fn sign_in(world: &mut World, user: &str) -> Result<(), StepError> {
+    if world.target.mint.is_some() {
+        // jagspec is the issuer: the ID-JAG is minted for the profile's subject.
+        return Ok(());
+    }
     let Some(login) = world.target.users.get(user).cloned() else {
         return Err(StepError::Skip(format!(
             "the target has no test user `{user}`"
@@ -1092,6 +1447,9 @@ fn role(world: &World) -> Result<Role, StepError> {
 
 async fn request_id_jag(world: &mut World, variant: Variant) -> Result<(), StepError> {
     let role = role(world)?;
+    if world.target.mint.is_some() {
+        return mint_id_jag(world, &role, variant);
+    }
     let id_token = world
         .id_token
         .clone()
@@ -1145,6 +1503,62 @@ async fn request_id_jag(world: &mut World, variant: Variant) -> Result<(), StepE
         .filter(|_| answer.status == 200)
         .map(Secret::new);
     world.exchange = Some(answer.clone());
+    world.last = Some(answer);
+    Ok(())
+}
+
+/// jagspec as the issuer: an ID-JAG for the role, signed with the IdP's key of the role's
+/// authorization server's algorithm, as a conforming issuer would mint it (ID-JAG §3.1).
+fn mint_id_jag(world: &mut World, role: &Role, variant: Variant) -> Result<(), StepError> {
+    let (Some(mint), Some(keys)) = (&world.target.mint, &world.target.signing_keys) else {
+        return Err(fail("jagspec's IdP", "none"));
+    };
+    if variant.client.is_some() || variant.tamper || variant.requested_token_type.is_some() {
+        return Err(StepError::Skip(
+            "jagspec mints the ID-JAG itself: there is no issuer to send this request to".into(),
+        ));
+    }
+    let server = role
+        .authorization_server
+        .as_ref()
+        .and_then(|n| world.target.authorization_servers.get(n))
+        .ok_or_else(|| StepError::Skip("the role names no authorization server".into()))?;
+    let key = keys
+        .active(server.alg)
+        .ok_or_else(|| fail(format!("an {} key at jagspec's IdP", server.alg), "none"))?;
+    let now = crate::jose::Clock::now(&crate::jose::SystemClock);
+    let mut claims = serde_json::json!({
+        "iss": world.target.issuer,
+        "sub": mint.subject,
+        "aud": role.audience,
+        "client_id": server.client.client_id,
+        "jti": crate::oauth::random_id(),
+        "iat": now,
+        "exp": now + mint.lifetime_secs,
+        "scope": variant.scope.unwrap_or_else(|| role.scope.clone()),
+    });
+    if variant.resource {
+        claims["resource"] = Value::from(role.resource.clone());
+    }
+    let token = crate::jose::mint(key, Some("oauth-id-jag+jwt"), &claims)
+        .map_err(|e| fail("a minted ID-JAG", e.to_string()))?;
+    world.id_jag = Some(Secret::new(token.into_secret()));
+    let answer = Answer {
+        status: 200,
+        body: serde_json::json!({
+            "issued_token_type": ID_JAG_TOKEN_TYPE,
+            "token_type": "N_A",
+            "access_token": "(minted by jagspec's IdP)",
+        }),
+        headers: Vec::new(),
+        exchange: Exchange {
+            request: format!("(minted by jagspec's IdP {})", world.target.issuer),
+            request_body: String::new(),
+            status: 200,
+            response_body: claims.to_string(),
+        },
+    };
+    world.exchange = None;
     world.last = Some(answer);
     Ok(())
 }
@@ -1408,10 +1822,18 @@ enum Change {
     UnknownCrit,
     /// `its payload changed after signing`: a fresh `jti`, the signature kept.
     PayloadAfterSigning,
+    /// `a key of its own published at "jku"`: the attacker's key, with a `jku` naming the
+    /// attacker's JWKS (RFC 8725 §3.10).
+    Jku,
+    /// `the shape of an ID token`: `typ` `JWT`, `aud` the client, no `resource`: the
+    /// subject token presented as the assertion.
+    IdTokenShape,
+    /// `a claim padding it to N bytes`: an oversized assertion.
+    Padded(usize),
 }
 
 fn parse_change(text: &str) -> Result<Change, StepError> {
-    static FORMS: LazyLock<[Regex; 16]> = LazyLock::new(|| {
+    static FORMS: LazyLock<[Regex; 19]> = LazyLock::new(|| {
         [
             r#"^typ "([^"]*)"$"#,
             r#"^its "([^"]+)" claim removed$"#,
@@ -1429,6 +1851,9 @@ fn parse_change(text: &str) -> Result<Change, StepError> {
             r"^the issuer's (EdDSA|RS256|ES256) key$",
             r"^(an unknown critical header|its payload changed after signing)$",
             r"^two resources, its own and another authorization server's$",
+            r#"^a key of its own published at "jku"$"#,
+            r"^the shape of an ID token$",
+            r"^a claim padding it to (\d+) bytes$",
         ]
         .map(|p| Regex::new(p).unwrap_or_else(|e| panic!("change pattern {p}: {e}")))
     });
@@ -1460,21 +1885,17 @@ fn parse_change(text: &str) -> Result<Change, StepError> {
         13 => Change::OtherAlgKey(get(1).parse().map_err(|_| StepError::Undefined)?),
         14 if get(1) == "an unknown critical header" => Change::UnknownCrit,
         14 => Change::PayloadAfterSigning,
-        _ => Change::TwoResources,
+        15 => Change::TwoResources,
+        16 => Change::Jku,
+        17 => Change::IdTokenShape,
+        _ => Change::Padded(get(1).parse().map_err(|_| StepError::Undefined)?),
     })
 }
 
-/// A key of each algorithm that no issuer publishes: the attacker's. Generated once per
-/// process (an RSA key takes a fraction of a second).
+/// The attacker's key of `alg` (see [`super::idp::attacker_keys`]).
 fn attacker_key(alg: crate::jose::Alg) -> Result<crate::jose::SigningKey, StepError> {
-    static KEYS: LazyLock<Vec<crate::jose::SigningKey>> = LazyLock::new(|| {
-        crate::jose::Alg::ALL
-            .iter()
-            .filter_map(|alg| crate::jose::SigningKey::generate(*alg).ok())
-            .map(|k| k.with_kid(format!("attacker-{}", k.alg())))
-            .collect()
-    });
-    KEYS.iter()
+    super::idp::attacker_keys()
+        .iter()
         .find(|k| k.alg() == alg)
         .cloned()
         .ok_or_else(|| fail(format!("an {alg} key of the suite's own"), "none generated"))
@@ -1582,6 +2003,27 @@ fn re_sign(world: &mut World, change: &Change) -> Result<(), StepError> {
                     header["alg"] = Value::from(alg.as_str());
                     header["kid"] = Value::from(key.kid().as_str());
                 }
+                Change::Jku => {
+                    let url = world.target.attacker_jwks_url.clone().ok_or_else(|| {
+                        StepError::Skip("the suite serves no attacker JWKS for this target".into())
+                    })?;
+                    key = attacker_key(key.alg())?;
+                    header["jku"] = Value::from(url);
+                    header["kid"] = Value::from(key.kid().as_str());
+                }
+                Change::IdTokenShape => {
+                    header["typ"] = Value::from("JWT");
+                    let client = claims["client_id"].clone();
+                    claims["aud"] = client;
+                    if let Value::Object(map) = &mut claims {
+                        map.remove("resource");
+                        map.remove("client_id");
+                        map.remove("scope");
+                    }
+                }
+                Change::Padded(bytes) => {
+                    claims["x-jagspec-padding"] = Value::from("A".repeat(*bytes));
+                }
                 Change::UnknownCrit => {
                     header["crit"] = serde_json::json!(["urn:jagspec:unknown"]);
                     header["urn:jagspec:unknown"] = Value::Bool(true);
@@ -1604,6 +2046,9 @@ fn re_sign(world: &mut World, change: &Change) -> Result<(), StepError> {
 
 /// An MCP server of another authorization server: never one the role's serves.
 fn foreign_resource(world: &World) -> Result<String, StepError> {
+    if let Some(foreign) = &world.target.foreign_resource {
+        return Ok(foreign.clone());
+    }
     let own = world
         .role
         .as_ref()

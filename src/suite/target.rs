@@ -23,6 +23,13 @@ pub enum TargetSpec {
     BrokenReference(crate::mocks::Faults),
     /// Someone else's issuer, described by a profile. jagspec never changes it.
     Issuer(Arc<super::profile::IssuerProfile>),
+    /// Someone else's authorization server, with jagspec's IdP as its trusted issuer.
+    AuthorizationServer {
+        /// The server under test.
+        profile: Arc<super::profile::AsProfile>,
+        /// jagspec's running IdP, which the server trusts.
+        idp: Arc<super::idp::LocalIdp>,
+    },
 }
 
 impl TargetSpec {
@@ -32,6 +39,7 @@ impl TargetSpec {
             Self::Reference => "reference",
             Self::BrokenReference(_) => "broken reference",
             Self::Issuer(_) => "issuer",
+            Self::AuthorizationServer { .. } => "authorization server",
         }
     }
 
@@ -51,6 +59,7 @@ impl TargetSpec {
             Self::Reference => Ok(Target::reference(crate::mocks::Faults::default()).await?),
             Self::BrokenReference(faults) => Ok(Target::reference(*faults).await?),
             Self::Issuer(profile) => Ok(profile.resolve("issuer").await?),
+            Self::AuthorizationServer { profile, idp } => Ok(profile.resolve(idp).await?),
         }
     }
 }
@@ -102,6 +111,8 @@ pub struct Role {
     pub scope: String,
     /// A scope of the same server granted to nobody, if the target names one.
     pub ungranted_scope: Option<String>,
+    /// Another scope its MCP server defines, which the test user may also be granted.
+    pub other_scope: Option<String>,
     /// The authorization server (a key of [`Target::authorization_servers`]) that redeems
     /// ID-JAGs minted for this role, if the target has it.
     pub authorization_server: Option<String>,
@@ -139,6 +150,15 @@ impl std::fmt::Debug for Login {
             Self::Command(c) => write!(f, "Command({} …)", c.first().map_or("", String::as_str)),
         }
     }
+}
+
+/// jagspec as the issuer: what it mints ID-JAGs with.
+#[derive(Debug, Clone)]
+pub struct MintAccess {
+    /// The `sub` of every ID-JAG.
+    pub subject: String,
+    /// How long each lives.
+    pub lifetime_secs: i64,
 }
 
 /// How to read the issuer's system log: one request's audit events, as JSON in the shape
@@ -188,8 +208,19 @@ pub struct Target {
     /// the committed fixtures; a later issue's `test as` target is jagspec's own IdP): steps
     /// re-sign ID-JAGs with one property changed.
     pub signing_keys: Option<crate::jose::KeySet>,
+    /// When jagspec is the issuer (`test as`): ID-JAGs are minted, not requested.
+    pub mint: Option<MintAccess>,
+    /// An MCP server no authorization server of the role serves, when the target names one
+    /// (otherwise another authorization server's).
+    pub foreign_resource: Option<String>,
+    /// Where the attacker's JWKS is served (the `jku` case).
+    pub attacker_jwks_url: Option<String>,
+    /// Whether scenarios may call the role's resource as an MCP server.
+    pub mcp_calls: bool,
     /// The clock every party reads, when the suite may move it.
     clock: Option<Arc<FixedClock>>,
+    /// Serves the attacker's JWKS for the reference target.
+    attacker_server: Option<super::idp::LocalIdp>,
     /// Keeps the reference ecosystem running while the target lives.
     ecosystem: Option<Ecosystem>,
 }
@@ -363,7 +394,49 @@ impl Target {
         // so the suite can re-sign an ID-JAG as its issuer would.
         target.signing_keys = Some(crate::jose::fixtures::key_set());
         target.ecosystem = Some(ecosystem);
+        target.mcp_calls = true;
+        // The attacker's JWKS, for the `jku` case.
+        if let Ok(listener) = tokio::net::TcpListener::bind("127.0.0.1:0").await
+            && let Ok(server) = super::idp::LocalIdp::start_on(listener, crate::jose::KeySet::new())
+        {
+            target.attacker_jwks_url = Some(server.attacker_jwks_url());
+            target.attacker_server = Some(server);
+        }
         Ok(target)
+    }
+
+    /// jagspec as the issuer, minting for one authorization server (`test as`).
+    pub(crate) fn minting(
+        idp: &super::idp::LocalIdp,
+        subject: String,
+        roles: BTreeMap<String, Role>,
+        authorization_servers: BTreeMap<String, AuthorizationServerAccess>,
+        foreign_resource: Option<String>,
+        mcp_calls: bool,
+    ) -> Self {
+        let mut target = Self::external(
+            "authorization server",
+            idp.issuer.clone(),
+            String::new(),
+            Credentials {
+                client_id: String::new(),
+                secret: Secret::new(""),
+            },
+            None,
+            BTreeMap::new(),
+            roles,
+            authorization_servers,
+            None,
+        );
+        target.signing_keys = Some(idp.keys.clone());
+        target.mint = Some(MintAccess {
+            subject,
+            lifetime_secs: 300,
+        });
+        target.foreign_resource = foreign_resource;
+        target.attacker_jwks_url = Some(idp.attacker_jwks_url());
+        target.mcp_calls = mcp_calls;
+        target
     }
 
     /// The target a manifest describes (the reference ecosystem's, or `jagspec serve`'s).
@@ -407,6 +480,7 @@ impl Target {
                     resource: s.url.clone(),
                     scope: scope.to_owned(),
                     ungranted_scope: ungranted.map(str::to_owned),
+                    other_scope: None,
                     authorization_server: Some(server.to_owned()),
                     provision,
                 },
@@ -420,6 +494,17 @@ impl Target {
                 per_alg_roles(alg, mcp, granted, ungranted, not_enabled)
             {
                 add(role, server, &mcp, &scope, Some(ungranted), provision);
+            }
+        }
+        // Another scope each per-algorithm server's MCP server defines (granted to the
+        // test user on the tools servers; granted to nobody on chat).
+        for (alg, other) in [
+            (Alg::EdDSA, "tools.write"),
+            (Alg::RS256, "tools.write"),
+            (Alg::ES256, "chat.write"),
+        ] {
+            if let Some(role) = roles.get_mut(&format!("the {alg} server")) {
+                role.other_scope = Some(other.to_owned());
             }
         }
         let client = |i: usize| {
@@ -457,7 +542,12 @@ impl Target {
                 request_id_header: "x-request-id".into(),
             }),
             signing_keys: None,
+            mint: None,
+            foreign_resource: None,
+            attacker_jwks_url: None,
+            mcp_calls: false,
             clock: None,
+            attacker_server: None,
             ecosystem: None,
         }
     }
@@ -487,7 +577,12 @@ impl Target {
             admin: None,
             audit,
             signing_keys: None,
+            mint: None,
+            foreign_resource: None,
+            attacker_jwks_url: None,
+            mcp_calls: false,
             clock: None,
+            attacker_server: None,
             ecosystem: None,
         }
     }
@@ -507,6 +602,9 @@ impl Target {
     pub async fn shut_down(self) {
         if let Some(e) = self.ecosystem {
             e.stop().await;
+        }
+        if let Some(s) = self.attacker_server {
+            s.stop().await;
         }
     }
 }

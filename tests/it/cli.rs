@@ -650,3 +650,99 @@ scope = "read"
         "{err}"
     );
 }
+
+#[test]
+fn the_example_as_profile_passes_against_the_es256_mock_that_trusts_jagspecs_idp() {
+    let dir = scratch("as-profile");
+    let manifest_path = dir.join("manifest.json");
+    // The ports and trusted issuer the example profile names.
+    let _serve = ServeChild(
+        Command::new(env!("CARGO_BIN_EXE_jagspec"))
+            .args([
+                "serve",
+                "--port-base",
+                "18600",
+                "--trust-issuer",
+                "http://127.0.0.1:18500",
+                "--manifest",
+                manifest_path.to_str().unwrap(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    for _ in 0..200 {
+        if manifest_path.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(manifest_path.exists(), "serve started within 10 s");
+    let report_path = dir.join("report.json");
+    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/as-profile.toml");
+    let out = jagspec(&[
+        "test",
+        "as",
+        "--profile",
+        profile,
+        "--json",
+        report_path.to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.starts_with(
+            "jagspec IdP: issuer http://127.0.0.1:18500 (JWKS http://127.0.0.1:18500/jwks"
+        ),
+        "{text}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    assert_eq!(report["target"], "authorization server");
+    assert_eq!(report["summary"]["failed"], 0, "{text}");
+    assert_eq!(report["summary"]["warned"], 0, "{text}");
+    let checks = report["checks"].as_array().unwrap();
+    // Only the authorization server's scenarios run; every ES256 one passes but the one
+    // that moves the clock, which an external target cannot offer.
+    assert!(
+        checks.iter().all(|c| c["feature"]
+            .as_str()
+            .unwrap()
+            .contains("MCP authorization server")),
+        "{text}"
+    );
+    let es256_not_passed: Vec<&str> = checks
+        .iter()
+        .filter(|c| {
+            // The algorithm a check runs under is the first its name mentions.
+            let name = c["scenario"].as_str().unwrap();
+            let first = ["EdDSA", "RS256", "ES256"]
+                .into_iter()
+                .filter_map(|a| name.find(a).map(|at| (at, a)))
+                .min()
+                .map(|(_, a)| a);
+            first == Some("ES256") && c["outcome"] != "pass"
+        })
+        .map(|c| c["scenario"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        es256_not_passed,
+        vec!["An expired ES256 ID-JAG is refused, while a fresh one is accepted"]
+    );
+    for scenario in [
+        "A valid ES256 ID-JAG is redeemed once and only once",
+        "A valid ES256 ID-JAG redeemed eight times at once is granted once",
+        "The access token a valid ES256 ID-JAG is redeemed for opens its MCP server",
+        "Wycheproof's invalid ES256 signatures over a real ID-JAG are refused",
+        "An ES256 ID-JAG re-signed with a key of its own published at \"jku\" is refused",
+    ] {
+        assert!(
+            checks
+                .iter()
+                .any(|c| c["scenario"] == scenario && c["outcome"] == "pass"),
+            "{scenario}\n{text}"
+        );
+    }
+}
