@@ -24,6 +24,7 @@ macro_rules! out {
 
 mod client;
 mod demo;
+mod doctor;
 mod inspect;
 mod keys;
 mod mint;
@@ -79,6 +80,12 @@ enum Command {
     /// Exit code 0 with the token on standard output, 1 when the issuer refuses, 2 on bad
     /// input.
     SignIn(sign_in::SignInArgs),
+    /// Diagnose the seeds' troubleshooting cases on a real chain (audience not registered
+    /// or not the authorization server's issuer, target URL not in the resource URLs,
+    /// signature-algorithm mismatch) and print the fix in the seeds' words.
+    ///
+    /// Exit code 0 when the chain works, 1 when a problem is found, 2 on bad input.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// A command's failure: printed as `error: …`, exit code 2.
@@ -103,6 +110,7 @@ pub fn run() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Test(args) => test::run(args),
         Command::SignIn(args) => sign_in::run(args),
+        Command::Doctor(args) => doctor::run(args),
     };
     match outcome {
         Ok(code) => code,

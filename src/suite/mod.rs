@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod doctor;
 pub mod idp;
 pub mod plan;
 pub mod profile;

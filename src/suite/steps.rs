@@ -1279,7 +1279,7 @@ fn last(world: &World) -> Result<&Answer, StepError> {
         .ok_or_else(|| fail("a request made by an earlier step", "none was made"))
 }
 
-fn describe(a: &Answer) -> String {
+pub(crate) fn describe(a: &Answer) -> String {
     format!(
         "HTTP {} with error `{}`",
         a.status,
@@ -1292,51 +1292,65 @@ async fn sign_in(world: &mut World, user: &str) -> Result<(), StepError> {
         // jagspec is the issuer: the ID-JAG is minted for the profile's subject.
         return Ok(());
     }
-    let Some(login) = world.target.users.get(user).cloned() else {
-        return Err(StepError::Skip(format!(
+    match subject_token(&world.http, &world.target, user).await {
+        Ok(token) => {
+            world.id_token = Some(token);
+            Ok(())
+        }
+        Err(SignInError::Step(e)) => Err(e),
+        Err(SignInError::Refused(answer)) => {
+            let actual = describe(&answer);
+            world.last = Some(answer);
+            Err(fail(format!("an ID token for test user `{user}`"), actual))
+        }
+    }
+}
+
+/// Why no subject token was obtained.
+pub(crate) enum SignInError {
+    /// The step's verdict (a skip for an unknown user, a failed command).
+    Step(StepError),
+    /// The issuer's password grant answered without an ID token.
+    Refused(Answer),
+}
+
+/// A subject token (ID token) for `user`, as the target says to get one.
+pub(crate) async fn subject_token(
+    http: &reqwest::Client,
+    target: &Target,
+    user: &str,
+) -> Result<Secret, SignInError> {
+    let Some(login) = target.users.get(user).cloned() else {
+        return Err(SignInError::Step(StepError::Skip(format!(
             "the target has no test user `{user}`"
-        )));
+        ))));
     };
     let password = match login {
-        Login::SubjectToken(token) => {
-            world.id_token = Some(token);
-            return Ok(());
-        }
+        Login::SubjectToken(token) => return Ok(token),
         Login::Command(command) => {
-            world.id_token = Some(run_token_command(user, &command).await?);
-            return Ok(());
+            return run_token_command(user, &command)
+                .await
+                .map_err(SignInError::Step);
         }
         Login::Password(password) => password,
     };
-    let client = world.target.client.clone();
     let form = vec![
         ("grant_type".to_owned(), "password".to_owned()),
         ("username".to_owned(), user.to_owned()),
         ("password".to_owned(), password.secret().to_owned()),
     ];
-    let endpoint = world.target.token_endpoint.clone();
+    let client = &target.client;
     let answer = post_form(
-        &world.http,
-        &endpoint,
+        http,
+        &target.token_endpoint,
         Some((&client.client_id, client.secret.secret())),
         &form,
     )
-    .await?;
-    let token = answer
-        .body
-        .get("id_token")
-        .and_then(Value::as_str)
-        .map(Secret::new);
-    match token {
-        Some(t) if answer.status == 200 => {
-            world.id_token = Some(t);
-            Ok(())
-        }
-        _ => {
-            let actual = describe(&answer);
-            world.last = Some(answer);
-            Err(fail(format!("an ID token for test user `{user}`"), actual))
-        }
+    .await
+    .map_err(SignInError::Step)?;
+    match answer.body.get("id_token").and_then(Value::as_str) {
+        Some(t) if answer.status == 200 => Ok(Secret::new(t)),
+        _ => Err(SignInError::Refused(answer)),
     }
 }
 
@@ -2113,7 +2127,7 @@ async fn admin_get(
 }
 
 /// POSTs a form with client_secret_basic; records the exchange with secrets redacted.
-async fn post_form(
+pub(crate) async fn post_form(
     http: &reqwest::Client,
     url: &str,
     basic: Option<(&str, &str)>,

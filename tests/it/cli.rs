@@ -746,3 +746,49 @@ fn the_example_as_profile_passes_against_the_es256_mock_that_trusts_jagspecs_idp
         );
     }
 }
+
+#[test]
+fn doctor_prints_the_seeds_fix_for_each_troubleshooting_case_and_exits_one() {
+    let out = jagspec(&["doctor", "--authorization-server", "legacy"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "PROBLEM: The server rejects a token because of a signature-algorithm mismatch"
+        ) && text.contains("ES256 is the broadest choice.")
+            && text.contains("Set this server's signing algorithm to RS256.")
+            && text.ends_with("doctor: 1 problem(s)\n"),
+        "{text}"
+    );
+    let out = jagspec(&[
+        "doctor",
+        "--authorization-server",
+        "es256",
+        "--mcp",
+        "unlisted",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("PROBLEM: A call's target URL isn't in the resource URLs")
+            && text
+                .contains("Add the URL the agent is calling to the resource URLs for this server."),
+        "{text}"
+    );
+    let out = jagspec(&["doctor", "--authorization-server", "unregistered"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("PROBLEM: The audience isn't registered"),
+        "{text}"
+    );
+    let out = jagspec(&["doctor", "--authorization-server", "eddsa"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).ends_with("doctor: the chain works\n"));
+    let out = jagspec(&["doctor", "--authorization-server", "nowhere"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("no mock authorization server is named `nowhere`")
+    );
+}

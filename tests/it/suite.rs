@@ -425,7 +425,7 @@ async fn through_a_profile_an_issuer_that_ignores_the_kill_switch_fails_the_paus
 // `jagspec test as`: jagspec's IdP, trusted by the mock authorization servers.
 
 /// An `as` profile for the mock authorization server `name` of a running ecosystem.
-fn as_profile(m: &jagspec::mocks::Manifest, name: &str) -> jagspec::suite::AsProfile {
+pub(crate) fn as_profile(m: &jagspec::mocks::Manifest, name: &str) -> jagspec::suite::AsProfile {
     let a = m
         .authorization_servers
         .iter()
@@ -471,7 +471,7 @@ call_mcp_server = true
 }
 
 /// jagspec's IdP on an ephemeral port, with the committed fixture keys.
-async fn idp() -> std::sync::Arc<jagspec::suite::LocalIdp> {
+pub(crate) async fn idp() -> std::sync::Arc<jagspec::suite::LocalIdp> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     std::sync::Arc::new(
         jagspec::suite::LocalIdp::start_on(listener, jagspec::jose::fixtures::key_set()).unwrap(),
@@ -479,7 +479,7 @@ async fn idp() -> std::sync::Arc<jagspec::suite::LocalIdp> {
 }
 
 /// Runs the authorization-server scenarios of `test as` against the mock `name`.
-async fn test_as(
+pub(crate) async fn test_as(
     faults: jagspec::mocks::Faults,
     name: &str,
 ) -> (Vec<(String, Outcome)>, jagspec::suite::Report) {
@@ -592,4 +592,204 @@ async fn test_as_catches_an_authorization_server_that_forgets_jtis_exactly() {
             ),
         ]
     );
+}
+
+// `jagspec doctor`: the seeds' troubleshooting cases on a real chain.
+
+mod doctor {
+    use jagspec::suite::doctor::{
+        ALGORITHM_MISMATCH, AUDIENCE_NOT_REGISTERED, DoctorRequest, TARGET_URL_NOT_REGISTERED,
+        diagnose,
+    };
+    use jagspec::suite::{IssuerProfile, Target};
+
+    /// The reference ecosystem and its target, holding the fixture keys.
+    async fn reference() -> (jagspec::mocks::Ecosystem, Target) {
+        let e = jagspec::mocks::Ecosystem::start().await.unwrap();
+        let mut t = Target::from_manifest("reference", e.manifest());
+        t.signing_keys = Some(jagspec::jose::fixtures::key_set());
+        (e, t)
+    }
+
+    fn mcp_url(e: &jagspec::mocks::Ecosystem, server: &str, mcp: &str) -> String {
+        let a = e
+            .manifest()
+            .authorization_servers
+            .iter()
+            .find(|a| a.name == server)
+            .unwrap();
+        a.mcp_servers
+            .iter()
+            .find(|s| s.name == mcp)
+            .unwrap()
+            .url
+            .clone()
+    }
+
+    fn request(
+        t: &Target,
+        e: &jagspec::mocks::Ecosystem,
+        server: &str,
+        mcp: (&str, &str),
+    ) -> DoctorRequest {
+        let m = e.manifest();
+        let owner = m
+            .authorization_servers
+            .iter()
+            .find(|a| a.name == mcp.0)
+            .unwrap();
+        let resource = owner.mcp_servers.iter().find(|s| s.name == mcp.1).unwrap();
+        DoctorRequest {
+            user: "alice".into(),
+            authorization_server: t.authorization_servers[server].clone(),
+            resource: resource.url.clone(),
+            scope: resource.scopes[0].clone(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_working_chain_is_healthy() {
+        let (e, t) = reference().await;
+        let report = diagnose(&t, &request(&t, &e, "eddsa", ("eddsa", "tools"))).await;
+        assert!(report.healthy(), "{report:?}");
+        assert_eq!(report.steps.len(), 4);
+        e.stop().await;
+    }
+
+    #[tokio::test]
+    async fn the_algorithm_mismatch_names_the_algorithm_the_authorization_server_accepts() {
+        let (e, t) = reference().await;
+        let report = diagnose(&t, &request(&t, &e, "legacy", ("legacy", "tools"))).await;
+        assert_eq!(report.problems.len(), 1, "{report:?}");
+        let p = &report.problems[0];
+        assert_eq!(p.title, ALGORITHM_MISMATCH.0);
+        assert_eq!(p.seed_text.as_deref(), Some(ALGORITHM_MISMATCH.1));
+        assert!(
+            p.detail.starts_with("The ID-JAG is signed with ES256")
+                && p.detail.ends_with(
+                    "accepts the same ID-JAG signed with RS256. Set this server's signing \
+                     algorithm to RS256."
+                ),
+            "{}",
+            p.detail
+        );
+        e.stop().await;
+    }
+
+    #[tokio::test]
+    async fn an_unregistered_audience_and_one_that_does_not_match_the_issuer_are_told_apart() {
+        let (e, t) = reference().await;
+        let report = diagnose(
+            &t,
+            &request(&t, &e, "unregistered", ("unregistered", "tools")),
+        )
+        .await;
+        assert_eq!(report.problems.len(), 1, "{report:?}");
+        assert_eq!(report.problems[0].title, AUDIENCE_NOT_REGISTERED.0);
+        assert!(!report.problems[0].detail.contains("re-register it"));
+        // The eddsa MCP server asked for with another authorization server's issuer: the
+        // registry shows the resource server that lists it, under another audience.
+        let report = diagnose(&t, &request(&t, &e, "unregistered", ("eddsa", "tools"))).await;
+        let p = &report.problems[0];
+        assert_eq!(p.title, AUDIENCE_NOT_REGISTERED.0);
+        let eddsa = &t.authorization_servers["eddsa"].issuer;
+        let unregistered = &t.authorization_servers["unregistered"].issuer;
+        assert!(
+            p.detail.contains(&format!(
+                "The resource server `eddsa` lists {} with the audience {eddsa}, which does not \
+                 match: re-register it with the audience {unregistered}.",
+                mcp_url(&e, "eddsa", "tools")
+            )),
+            "{}",
+            p.detail
+        );
+        e.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_target_url_outside_the_resource_urls_says_which_server_to_add_it_to() {
+        let (e, t) = reference().await;
+        let report = diagnose(&t, &request(&t, &e, "es256", ("es256", "unlisted"))).await;
+        assert_eq!(report.problems.len(), 1, "{report:?}");
+        let p = &report.problems[0];
+        assert_eq!(p.title, TARGET_URL_NOT_REGISTERED.0);
+        assert_eq!(p.seed_text.as_deref(), Some(TARGET_URL_NOT_REGISTERED.1));
+        assert!(
+            p.detail.contains("The resource server `chat` lists")
+                && p.detail.ends_with(&format!(
+                    "add {} to them.",
+                    mcp_url(&e, "es256", "unlisted")
+                )),
+            "{}",
+            p.detail
+        );
+        e.stop().await;
+    }
+
+    #[tokio::test]
+    async fn without_the_issuers_keys_or_system_log_the_doctor_says_what_it_cannot_tell() {
+        let e = jagspec::mocks::Ecosystem::start().await.unwrap();
+        let m = e.manifest();
+        let a = |n: &str| {
+            m.authorization_servers
+                .iter()
+                .find(|a| a.name == n)
+                .unwrap()
+        };
+        let profile = format!(
+            r#"
+[issuer]
+metadata_url = "{}"
+[client]
+client_id = "agent"
+client_secret = "agent-secret"
+[users.alice]
+password = "alice-password"
+[[servers]]
+alg = "ES256"
+audience = "{}"
+resource = "{}"
+scope = "tools.read"
+[[authorization_servers]]
+name = "legacy"
+metadata_url = "{}"
+alg = "RS256"
+client_id = "agent-at-legacy"
+client_secret = "agent-at-legacy-secret"
+"#,
+            m.issuer.metadata_url,
+            a("legacy").issuer,
+            a("legacy").mcp_servers[0].url,
+            a("legacy").metadata_url
+        );
+        let t = IssuerProfile::parse(&profile, "jagspec")
+            .unwrap()
+            .resolve("issuer")
+            .await
+            .unwrap();
+        let mut req = DoctorRequest {
+            user: "alice".into(),
+            authorization_server: t.authorization_servers["legacy"].clone(),
+            resource: a("legacy").mcp_servers[0].url.clone(),
+            scope: "tools.read".into(),
+        };
+        let report = diagnose(&t, &req).await;
+        assert_eq!(report.problems[0].title, ALGORITHM_MISMATCH.0);
+        assert!(
+            report.problems[0].detail.contains(
+                "jagspec does not hold this issuer's keys, so it cannot try the other algorithms"
+            ),
+            "{:?}",
+            report.problems[0]
+        );
+        // invalid_target without the system log or the registry: both cases, both fixes.
+        req.resource = "http://127.0.0.1:9/not-listed".into();
+        let report = diagnose(&t, &req).await;
+        let titles: Vec<&str> = report.problems.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            vec![AUDIENCE_NOT_REGISTERED.0, TARGET_URL_NOT_REGISTERED.0]
+        );
+        e.stop().await;
+    }
 }
