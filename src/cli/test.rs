@@ -163,7 +163,11 @@ async fn start_idp(path: &std::path::Path) -> Result<TargetSpec, CliError> {
         idp.issuer,
         profile.keys_dir.display()
     );
-    profile.resolve(&idp).await.map_err(explain)?;
+    let target = profile.resolve(&idp).await.map_err(explain)?;
+    profile
+        .preflight(&idp, &target)
+        .await
+        .map_err(|e| CliError(format!("{}: {e}", path.display())))?;
     Ok(TargetSpec::AuthorizationServer {
         profile: std::sync::Arc::new(profile),
         idp: std::sync::Arc::new(idp),

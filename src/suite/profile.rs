@@ -968,6 +968,74 @@ impl AsProfile {
         self.alg
     }
 
+    /// Before the battery: one valid ID-JAG from the IdP must be redeemed, or every check
+    /// would fail for the same reason (usually: the server does not trust the IdP yet).
+    ///
+    /// # Errors
+    ///
+    /// What the server answered, and what to check.
+    pub async fn preflight(
+        &self,
+        idp: &super::idp::LocalIdp,
+        target: &Target,
+    ) -> Result<(), String> {
+        let server = target
+            .authorization_servers
+            .values()
+            .next()
+            .ok_or("the profile names no authorization server")?;
+        let key = idp
+            .keys
+            .active(self.alg)
+            .ok_or_else(|| format!("jagspec's IdP holds no {} key", self.alg))?;
+        let now = crate::jose::Clock::now(&crate::jose::SystemClock);
+        let claims = serde_json::json!({
+            "iss": idp.issuer, "sub": self.subject, "aud": server.issuer,
+            "client_id": self.client.client_id, "jti": crate::oauth::random_id(),
+            "iat": now, "exp": now + 300, "resource": self.resource, "scope": self.scope,
+        });
+        let token =
+            crate::jose::mint(key, Some("oauth-id-jag+jwt"), &claims).map_err(|e| e.to_string())?;
+        let answer = reqwest::Client::new()
+            .post(&server.token_endpoint)
+            .header(
+                "authorization",
+                crate::oauth::basic_authorization(
+                    &self.client.client_id,
+                    self.client.secret.secret(),
+                ),
+            )
+            .form(&[
+                ("grant_type", crate::oauth::JWT_BEARER_GRANT),
+                ("assertion", token.secret()),
+            ])
+            .send()
+            .await
+            .map_err(|e| format!("POST {}: {e}", server.token_endpoint))?;
+        let status = answer.status().as_u16();
+        if status == 200 {
+            return Ok(());
+        }
+        let body: serde_json::Value = answer.json().await.unwrap_or_default();
+        Err(format!(
+            "the authorization server refused a valid {} ID-JAG from jagspec's IdP (HTTP \
+             {status}, error `{}`{}), so every check would fail for the same reason. Check \
+             that it trusts the issuer {} (it finds the JWKS through that issuer's RFC 8414 \
+             metadata), that it verifies {}, that `{}` is a client there with that secret, \
+             and that it serves {} with scope `{}`",
+            self.alg,
+            body["error"].as_str().unwrap_or("-"),
+            body["error_description"]
+                .as_str()
+                .map_or_else(String::new, |d| format!(": {d}")),
+            idp.issuer,
+            self.alg,
+            self.client.client_id,
+            self.resource,
+            self.scope
+        ))
+    }
+
     /// Reads the authorization server's metadata and builds the target around the
     /// running IdP.
     ///
