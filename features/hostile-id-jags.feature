@@ -28,6 +28,9 @@ Feature: The MCP authorization server refuses ID-JAGs the specifications forbid
       | EdDSA | typ "at+jwt" |
       | RS256 | typ "at+jwt" |
       | ES256 | typ "at+jwt" |
+      | EdDSA | no typ |
+      | RS256 | no typ |
+      | ES256 | no typ |
 
     @AS-08
     Examples: a trusted issuer
@@ -167,6 +170,12 @@ Feature: The MCP authorization server refuses ID-JAGs the specifications forbid
       | EdDSA | its "client_id" claim removed |
       | RS256 | its "client_id" claim removed |
       | ES256 | its "client_id" claim removed |
+      | EdDSA | its "aud" claim removed |
+      | RS256 | its "aud" claim removed |
+      | ES256 | its "aud" claim removed |
+      | EdDSA | its "iss" claim removed |
+      | RS256 | its "iss" claim removed |
+      | ES256 | its "iss" claim removed |
 
 
   @AS-18 @D3 @must

@@ -1844,10 +1844,12 @@ enum Change {
     IdTokenShape,
     /// `a claim padding it to N bytes`: an oversized assertion.
     Padded(usize),
+    /// `no typ`: the header has no `typ` at all.
+    NoTyp,
 }
 
 fn parse_change(text: &str) -> Result<Change, StepError> {
-    static FORMS: LazyLock<[Regex; 19]> = LazyLock::new(|| {
+    static FORMS: LazyLock<[Regex; 20]> = LazyLock::new(|| {
         [
             r#"^typ "([^"]*)"$"#,
             r#"^its "([^"]+)" claim removed$"#,
@@ -1868,6 +1870,7 @@ fn parse_change(text: &str) -> Result<Change, StepError> {
             r#"^a key of its own published at "jku"$"#,
             r"^the shape of an ID token$",
             r"^a claim padding it to (\d+) bytes$",
+            r"^no typ$",
         ]
         .map(|p| Regex::new(p).unwrap_or_else(|e| panic!("change pattern {p}: {e}")))
     });
@@ -1902,7 +1905,8 @@ fn parse_change(text: &str) -> Result<Change, StepError> {
         15 => Change::TwoResources,
         16 => Change::Jku,
         17 => Change::IdTokenShape,
-        _ => Change::Padded(get(1).parse().map_err(|_| StepError::Undefined)?),
+        18 => Change::Padded(get(1).parse().map_err(|_| StepError::Undefined)?),
+        _ => Change::NoTyp,
     })
 }
 
@@ -2033,6 +2037,11 @@ fn re_sign(world: &mut World, change: &Change) -> Result<(), StepError> {
                         map.remove("resource");
                         map.remove("client_id");
                         map.remove("scope");
+                    }
+                }
+                Change::NoTyp => {
+                    if let Value::Object(map) = &mut header {
+                        map.remove("typ");
                     }
                 }
                 Change::Padded(bytes) => {

@@ -294,7 +294,7 @@ async fn an_issuer_that_signs_with_the_tenant_default_fails_exactly_the_checks_o
             || scenario.starts_with("Setting the server's signing algorithm")
     });
     // Not vacuous: every EdDSA and RS256 check that reads or redeems an ID-JAG, and the fix.
-    assert_eq!(want.len(), 95);
+    assert_eq!(want.len(), 101);
     assert_eq!(not_passed(faults).await, want);
 }
 
@@ -305,11 +305,13 @@ async fn an_authorization_server_that_skips_the_typ_check_fails_exactly_the_typ_
         ..Default::default()
     };
     let want = expected(|file, scenario| {
-        (file == HOSTILE_FEATURE && scenario.contains("re-signed with typ "))
+        (file == HOSTILE_FEATURE
+            && (scenario.contains("re-signed with typ ")
+                || scenario.contains("re-signed with no typ ")))
             || scenario.starts_with("An ID-JAG whose typ is not oauth-id-jag+jwt")
     });
-    // Not vacuous: the six typ rows and the typ scenario.
-    assert_eq!(want.len(), 7);
+    // Not vacuous: the nine typ rows and the typ scenario.
+    assert_eq!(want.len(), 10);
     assert_eq!(not_passed(faults).await, want);
 }
 
@@ -566,6 +568,10 @@ async fn test_as_catches_an_authorization_server_that_skips_the_typ_check_exactl
             ),
             (
                 "An ES256 ID-JAG re-signed with typ \"at+jwt\" is refused".to_owned(),
+                Outcome::Fail
+            ),
+            (
+                "An ES256 ID-JAG re-signed with no typ is refused".to_owned(),
                 Outcome::Fail
             ),
         ]
