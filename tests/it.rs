@@ -39,6 +39,8 @@ mod ecosystem;
 #[path = "it/client.rs"]
 mod client;
 
+#[path = "it/as_weakened.rs"]
+mod as_weakened;
 #[path = "it/suite.rs"]
 mod suite;
 

@@ -218,6 +218,8 @@ pub struct Verifier {
     expected: Vec<(String, Value)>,
     /// `crit` extensions this verifier processes; by default none.
     understood_crit: Vec<String>,
+    /// Only for a mock's deliberate defect: `exp` is required but never compared.
+    ignore_exp: bool,
 }
 
 impl fmt::Debug for Verifier {
@@ -250,6 +252,7 @@ impl Verifier {
             required: vec!["exp".to_owned()],
             expected: Vec::new(),
             understood_crit: Vec::new(),
+            ignore_exp: false,
         }
     }
 
@@ -369,6 +372,16 @@ impl Verifier {
     #[must_use]
     pub fn understand_crit(mut self, name: impl Into<String>) -> Self {
         self.understood_crit.push(name.into());
+        self
+    }
+
+    /// Never compares `exp` with the clock (it is still required and must still be a
+    /// number): the defect `AsFault::NoExpiryCheck` of the mock authorization server, for
+    /// the conformance suite's self-test. Crate-private, so not even hidden API: nothing
+    /// outside jagspec can skip expiry.
+    #[must_use]
+    pub(crate) fn ignore_exp_for_fault_injection(mut self) -> Self {
+        self.ignore_exp = true;
         self
     }
 
@@ -767,7 +780,7 @@ impl Verifier {
         let exp = self.numeric_date(claims, "exp")?;
         let nbf = self.numeric_date(claims, "nbf")?;
         let iat = self.numeric_date(claims, "iat")?;
-        if let Some(exp) = exp {
+        if let Some(exp) = exp.filter(|_| !self.ignore_exp) {
             // "the current date/time MUST be before the expiration date/time"
             if now >= exp.saturating_add(skew_i) {
                 return Err(Rejection::Expired { exp, now, skew });

@@ -9,7 +9,8 @@
 use super::ACCESS_TOKEN_TYP;
 use super::config::{AsClientConfig, AuthorizationServerConfig};
 use crate::jose::{
-    Alg, Clock, JwsHeader, KeySet, KeyStatus, Rejection, SigningKey, TrustedJwks, Verifier, sign,
+    Alg, AlgSet, Clock, ID_JAG_REQUIRED_CLAIMS, JwsHeader, KeySet, KeyStatus, Rejection,
+    SigningKey, TrustedJwks, Verifier, sign,
 };
 use crate::oauth::{
     AuthMethod, Form, FormError, error_response, json_response, presented_credentials, random_id,
@@ -257,6 +258,27 @@ pub enum AsFault {
     SkipTypCheck,
     /// Never records a redeemed `jti`: replays succeed.
     ForgetJti,
+    /// Never compares `aud` with its own issuer identifier (the claim must still be
+    /// present): an ID-JAG addressed to another authorization server passes step 5 (AS-09).
+    AcceptAnyAudience,
+    /// Not pinned to its algorithm: an ID-JAG signed with any published key of the issuer,
+    /// of any algorithm jagspec knows, passes step 5 (AS-07, RFC 8725 §3.2).
+    AcceptAnyAlgorithm,
+    /// Never compares the `client_id` claim with the authenticated client (the claim must
+    /// still be present): an ID-JAG minted for another client passes step 5 (AS-10).
+    IgnoreClientIdClaim,
+    /// Never checks `exp` (the claim must still be present): an expired ID-JAG passes
+    /// step 5 (AS-13).
+    NoExpiryCheck,
+    /// A `resource` parameter that differs from the ID-JAG's is neither refused nor obeyed:
+    /// the access token is for the ID-JAG's resource all the same (AS-19's SHOULD).
+    IgnoreResourceParameter,
+    /// A `resource` parameter that differs from the ID-JAG's is not refused, and the access
+    /// token is issued for the parameter's resource (AS-19, D17).
+    WidenToRequestedResource,
+    /// A `scope` parameter is granted as requested, as far as the MCP server defines the
+    /// scopes, even beyond the ID-JAG's `scope` (AS-20, D5).
+    GrantRequestedScopes,
 }
 
 /// One trusted issuer and the verifier built from its last fetched JWKS.
@@ -433,13 +455,21 @@ impl AuthorizationServer {
         // 6. The resource: the claim names one of this server's MCP servers (AS-17, AS-18,
         //    D3, D19); a `resource` parameter may not widen it (AS-19, D17).
         let resource = self.resource(claims.get("resource"))?;
+        // The access token's audience: the claim's MCP server.
+        let mut audience = resource.url.clone();
         if let Some(parameter) = form.get("resource")
             && *parameter != resource.url
         {
-            return Err(GrantRefusal::ResourceParameterMismatch {
-                parameter: shorten(parameter),
-                claim: resource.url.clone(),
-            });
+            match self.fault {
+                Some(AsFault::IgnoreResourceParameter) => {}
+                Some(AsFault::WidenToRequestedResource) => audience.clone_from(parameter),
+                _ => {
+                    return Err(GrantRefusal::ResourceParameterMismatch {
+                        parameter: shorten(parameter),
+                        claim: resource.url.clone(),
+                    });
+                }
+            }
         }
 
         // 7. Scopes: the ID-JAG's, each defined by the MCP server (AS-21); narrowed to the
@@ -459,6 +489,11 @@ impl AuthorizationServer {
         }
         let granted: Vec<String> = match form.get("scope") {
             None => assertion_scopes.iter().map(|s| (*s).to_owned()).collect(),
+            Some(requested) if self.fault == Some(AsFault::GrantRequestedScopes) => requested
+                .split(' ')
+                .filter(|s| resource.scopes.iter().any(|r| r == s))
+                .map(str::to_owned)
+                .collect(),
             Some(requested) => {
                 let narrowed: Vec<String> = requested
                     .split(' ')
@@ -510,7 +545,7 @@ impl AuthorizationServer {
         let mut at_claims = json!({
             "iss": self.issuer,
             "sub": string("sub"),
-            "aud": resource.url,
+            "aud": audience,
             "client_id": client_id,
             "scope": scope,
             "iat": now,
@@ -530,7 +565,7 @@ impl AuthorizationServer {
         })?;
         record.outcome = Ok(IssuedAccessToken {
             sub: string("sub").to_owned(),
-            resource: resource.url.clone(),
+            resource: audience.clone(),
             scopes: granted,
             jti: at_jti,
         });
@@ -540,7 +575,7 @@ impl AuthorizationServer {
             "token_type": "Bearer",
             "expires_in": self.config.access_token_lifetime,
             "scope": scope,
-            "resource": resource.url,
+            "resource": audience,
         });
         if let Some(details) = details {
             body["authorization_details"] = details;
@@ -610,6 +645,9 @@ impl AuthorizationServer {
             }
         };
         let check = |v: &Verifier| {
+            if self.fault == Some(AsFault::IgnoreClientIdClaim) {
+                return v.verify(assertion);
+            }
             v.clone()
                 .expect_claim("client_id", client_id)
                 .verify(assertion)
@@ -662,13 +700,24 @@ impl AuthorizationServer {
         let jwks = TrustedJwks::from_value(&jwks)
             .map_err(|e| fail(e.to_string()))?
             .remember_verified_signatures(1024);
-        let mut verifier = Verifier::id_jag(jwks, issuer, &self.issuer)
-            .pin(self.config.alg)
-            .skew(self.config.max_skew)
-            .clock(Arc::clone(&self.clock));
-        if self.fault == Some(AsFault::SkipTypCheck) {
-            verifier = verifier.any_typ();
+        let verifier = match self.fault {
+            // The ID-JAG verifier without its audience: iss and every required claim still.
+            Some(AsFault::AcceptAnyAudience) => ID_JAG_REQUIRED_CLAIMS
+                .iter()
+                .fold(Verifier::new(jwks).issuer(issuer), |v, claim| {
+                    v.require_claim(*claim)
+                }),
+            _ => Verifier::id_jag(jwks, issuer, &self.issuer),
         }
+        .pin(self.config.alg)
+        .skew(self.config.max_skew)
+        .clock(Arc::clone(&self.clock));
+        let verifier = match self.fault {
+            Some(AsFault::SkipTypCheck) => verifier.any_typ(),
+            Some(AsFault::AcceptAnyAlgorithm) => verifier.allow_algs(AlgSet::ALL),
+            Some(AsFault::NoExpiryCheck) => verifier.ignore_exp_for_fault_injection(),
+            _ => verifier,
+        };
         Ok(CachedVerifier {
             verifier,
             fetched_at: self.clock.now(),

@@ -981,7 +981,7 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
                 Ok(())
             } else {
                 Err(fail(
-                    format!("a granted scope without {}", arg(0)),
+                    format!("a granted scope without {beyond_text}"),
                     format!("scope `{granted}`"),
                 ))
             }
