@@ -144,6 +144,12 @@ Feature: The MCP authorization server refuses ID-JAGs the specifications forbid
       | EdDSA | a key of its own published at "jku" |
       | RS256 | a key of its own published at "jku" |
       | ES256 | a key of its own published at "jku" |
+      | EdDSA | a certificate of its own embedded as "x5c" |
+      | RS256 | a certificate of its own embedded as "x5c" |
+      | ES256 | a certificate of its own embedded as "x5c" |
+      | EdDSA | a certificate of its own published at "x5u" |
+      | RS256 | a certificate of its own published at "x5u" |
+      | ES256 | a certificate of its own published at "x5u" |
 
     @AS-06 @AS-09
     Examples: the subject token presented as the assertion

@@ -3,9 +3,10 @@
 //! test redeems. The keys live in a directory the user chooses, so the issuer URL and the
 //! JWKS stay the same from run to run and the authorization server's trust is set up once.
 //!
-//! The same server publishes an *attacker's* JWKS at `/attacker/jwks.json`: a key the IdP
-//! never lists in its own JWKS, for the `jku` injection case (RFC 8725 §3.10: a verifier
-//! must not fetch keys from a URL the token names).
+//! The same server publishes an *attacker's* JWKS at `/attacker/jwks.json` and a
+//! self-signed certificate per attacker key at `/attacker/{alg}.pem`: keys the IdP never
+//! lists in its own JWKS, for the `jku` and `x5u` injection cases (RFC 8725 §3.10: a
+//! verifier must not fetch keys from a URL the token names, nor trust a key it carries).
 
 use crate::jose::{Alg, KeySet, KeyStatus, SigningKey};
 use crate::served::Served;
@@ -69,6 +70,27 @@ pub(crate) fn attacker_keys() -> &'static [SigningKey] {
             .collect()
     });
     &KEYS
+}
+
+/// A self-signed X.509 certificate for each attacker key, as `(alg, DER, PEM)`: what the
+/// `x5c` case embeds and the `x5u` case points at. `None` for an algorithm whose certificate
+/// could not be made (the cases then skip with the reason).
+pub(crate) fn attacker_certificates() -> &'static [(Alg, Vec<u8>, String)] {
+    static CERTS: std::sync::LazyLock<Vec<(Alg, Vec<u8>, String)>> =
+        std::sync::LazyLock::new(|| {
+            attacker_keys()
+                .iter()
+                .filter_map(|k| {
+                    let pair = rcgen::KeyPair::from_pem(k.to_pem().secret()).ok()?;
+                    let params =
+                        rcgen::CertificateParams::new(vec!["attacker.jagspec.invalid".into()])
+                            .ok()?;
+                    let cert = params.self_signed(&pair).ok()?;
+                    Some((k.alg(), cert.der().to_vec(), cert.pem()))
+                })
+                .collect()
+        });
+    &CERTS
 }
 
 /// Loads `DIR/{eddsa,rs256,es256}.pem`, generating (and saving, mode 0600) any that is
@@ -180,6 +202,28 @@ impl LocalIdp {
             .route(
                 "/attacker/jwks.json",
                 get(move || async move { axum::Json((*attacker_jwks).clone()) }),
+            )
+            .route(
+                "/attacker/{file}",
+                get(
+                    |axum::extract::Path(file): axum::extract::Path<String>| async move {
+                        let found = attacker_certificates().iter().find(|(alg, _, _)| {
+                            file == format!("{}.pem", alg.as_str().to_ascii_lowercase())
+                        });
+                        match found {
+                            Some((_, _, pem)) => (
+                                axum::http::StatusCode::OK,
+                                [("content-type", "application/pem-certificate-chain")],
+                                pem.clone(),
+                            ),
+                            None => (
+                                axum::http::StatusCode::NOT_FOUND,
+                                [("content-type", "text/plain")],
+                                String::new(),
+                            ),
+                        }
+                    },
+                ),
             );
         let served = Served::start(listener, router, "jagspec's IdP");
         Ok(Self {
@@ -193,6 +237,15 @@ impl LocalIdp {
     /// The attacker's JWKS URL (the `jku` case).
     pub fn attacker_jwks_url(&self) -> String {
         format!("{}/attacker/jwks.json", self.issuer)
+    }
+
+    /// Where the attacker's certificate for `alg` is served, PEM (the `x5u` case).
+    pub fn attacker_certificate_url(&self, alg: Alg) -> String {
+        format!(
+            "{}/attacker/{}.pem",
+            self.issuer,
+            alg.as_str().to_ascii_lowercase()
+        )
     }
 
     /// Stops serving.

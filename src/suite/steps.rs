@@ -1846,10 +1846,16 @@ enum Change {
     Padded(usize),
     /// `no typ`: the header has no `typ` at all.
     NoTyp,
+    /// `a certificate of its own embedded as "x5c"`: the attacker's key, its self-signed
+    /// certificate in the header (RFC 8725 §3.10).
+    X5c,
+    /// `a certificate of its own published at "x5u"`: the attacker's key, the header
+    /// pointing at its certificate.
+    X5u,
 }
 
 fn parse_change(text: &str) -> Result<Change, StepError> {
-    static FORMS: LazyLock<[Regex; 20]> = LazyLock::new(|| {
+    static FORMS: LazyLock<[Regex; 21]> = LazyLock::new(|| {
         [
             r#"^typ "([^"]*)"$"#,
             r#"^its "([^"]+)" claim removed$"#,
@@ -1871,6 +1877,7 @@ fn parse_change(text: &str) -> Result<Change, StepError> {
             r"^the shape of an ID token$",
             r"^a claim padding it to (\d+) bytes$",
             r"^no typ$",
+            r#"^a certificate of its own (embedded as "x5c"|published at "x5u")$"#,
         ]
         .map(|p| Regex::new(p).unwrap_or_else(|e| panic!("change pattern {p}: {e}")))
     });
@@ -1906,7 +1913,9 @@ fn parse_change(text: &str) -> Result<Change, StepError> {
         16 => Change::Jku,
         17 => Change::IdTokenShape,
         18 => Change::Padded(get(1).parse().map_err(|_| StepError::Undefined)?),
-        _ => Change::NoTyp,
+        19 => Change::NoTyp,
+        _ if get(1).contains("x5c") => Change::X5c,
+        _ => Change::X5u,
     })
 }
 
@@ -2038,6 +2047,37 @@ fn re_sign(world: &mut World, change: &Change) -> Result<(), StepError> {
                         map.remove("client_id");
                         map.remove("scope");
                     }
+                }
+                Change::X5c | Change::X5u => {
+                    let alg = key.alg();
+                    key = attacker_key(alg)?;
+                    let (_, der, _) = super::idp::attacker_certificates()
+                        .iter()
+                        .find(|(a, _, _)| *a == alg)
+                        .ok_or_else(|| {
+                            fail(
+                                format!("a certificate for the {alg} attacker key"),
+                                "none made",
+                            )
+                        })?;
+                    if matches!(change, Change::X5c) {
+                        // RFC 7515 §4.1.6: standard base64 of the DER, not base64url.
+                        header["x5c"] = serde_json::json!([base64::Engine::encode(
+                            &base64::engine::general_purpose::STANDARD,
+                            der
+                        )]);
+                    } else {
+                        let jwks = world.target.attacker_jwks_url.clone().ok_or_else(|| {
+                            StepError::Skip(
+                                "the suite serves no attacker certificate for this target".into(),
+                            )
+                        })?;
+                        header["x5u"] = Value::from(jwks.replace(
+                            "jwks.json",
+                            &format!("{}.pem", alg.as_str().to_ascii_lowercase()),
+                        ));
+                    }
+                    header["kid"] = Value::from(key.kid().as_str());
                 }
                 Change::NoTyp => {
                     if let Value::Object(map) = &mut header {

@@ -213,7 +213,8 @@ pub struct Target {
     /// An MCP server no authorization server of the role serves, when the target names one
     /// (otherwise another authorization server's).
     pub foreign_resource: Option<String>,
-    /// Where the attacker's JWKS is served (the `jku` case).
+    /// Where the attacker's JWKS is served (the `jku` case); its certificates are at
+    /// `…/attacker/{alg}.pem` beside it (the `x5u` case).
     pub attacker_jwks_url: Option<String>,
     /// Whether scenarios may call the role's resource as an MCP server.
     pub mcp_calls: bool,

@@ -294,7 +294,7 @@ async fn an_issuer_that_signs_with_the_tenant_default_fails_exactly_the_checks_o
             || scenario.starts_with("Setting the server's signing algorithm")
     });
     // Not vacuous: every EdDSA and RS256 check that reads or redeems an ID-JAG, and the fix.
-    assert_eq!(want.len(), 101);
+    assert_eq!(want.len(), 105);
     assert_eq!(not_passed(faults).await, want);
 }
 
@@ -825,4 +825,55 @@ async fn test_as_stops_before_the_battery_when_the_server_does_not_trust_the_idp
     let target = profile.resolve(&idp).await.unwrap();
     assert_eq!(profile.preflight(&idp, &target).await, Ok(()));
     trusting.stop().await;
+}
+
+#[tokio::test]
+async fn the_idp_serves_its_metadata_jwks_and_the_attackers_keys_and_certificates() {
+    let idp = idp().await;
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let url = format!("{}{path}", idp.issuer);
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap() }
+    };
+    let metadata: serde_json::Value = get("/.well-known/oauth-authorization-server")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["issuer"], idp.issuer.as_str());
+    assert_eq!(metadata["jwks_uri"], format!("{}/jwks", idp.issuer));
+    let jwks: serde_json::Value = get("/jwks").await.json().await.unwrap();
+    // The fixture key set: an active and a retired key per algorithm, all published.
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 6);
+    let attacker: serde_json::Value = get("/attacker/jwks.json").await.json().await.unwrap();
+    let attacker_kids: Vec<&str> = attacker["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        attacker_kids,
+        vec!["attacker-EdDSA", "attacker-RS256", "attacker-ES256"]
+    );
+    // The attacker's keys are never the IdP's own.
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| !k["kid"].as_str().unwrap().starts_with("attacker-"))
+    );
+    for alg in ["eddsa", "rs256", "es256"] {
+        let response = get(&format!("/attacker/{alg}.pem")).await;
+        assert_eq!(response.status(), 200, "{alg}");
+        let pem = response.text().await.unwrap();
+        assert!(
+            pem.starts_with("-----BEGIN CERTIFICATE-----")
+                && pem.trim_end().ends_with("-----END CERTIFICATE-----"),
+            "{alg}: {pem}"
+        );
+    }
+    assert_eq!(get("/attacker/none.pem").await.status(), 404);
 }
