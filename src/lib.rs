@@ -20,6 +20,8 @@
 //! * [`issuer`]: the reference issuer, the enterprise IdP of the seeds: tenant, registry,
 //!   grants, the pure policy decision, the token exchange and the admin API over HTTP.
 //! * [`audit`]: one durable SQLite event per token request, written before the response.
+//! * [`export`]: the system log on an exporter's wire (NDJSON, Splunk HEC, RFC 5424
+//!   syslog with octet counting).
 //! * [`db`]: the one SQLite file and its versioned migrations.
 //! * [`mocks`]: the parties an ID-JAG meets after it is minted: mock authorization servers
 //!   (one pinned algorithm each), MCP servers, a SIEM sink, declared in `mocks/*.toml` and
@@ -84,6 +86,7 @@ pub mod audit;
 mod cli;
 pub mod client;
 pub mod db;
+pub mod export;
 pub mod issuer;
 pub mod jose;
 pub mod mocks;

@@ -30,6 +30,9 @@ mod audit_log;
 #[path = "it/issuer_admin.rs"]
 mod issuer_admin;
 
+#[path = "it/system_log.rs"]
+mod system_log;
+
 #[path = "it/mcp_server.rs"]
 mod mcp_server;
 

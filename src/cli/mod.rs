@@ -27,6 +27,7 @@ mod demo;
 mod doctor;
 mod inspect;
 mod keys;
+mod logs;
 mod mint;
 mod serve;
 mod sign_in;
@@ -86,6 +87,13 @@ enum Command {
     ///
     /// Exit code 0 when the chain works, 1 when a problem is found, 2 on bad input.
     Doctor(doctor::DoctorArgs),
+    /// Read the reference issuer's system log through its admin API: events filtered by
+    /// time, user, client, system, outcome, status detail or request, as a table, JSON,
+    /// NDJSON or CSV.
+    ///
+    /// Exit code 0 when the events were printed, 1 when the admin API failed or refused the
+    /// token, 2 on bad input (including a filter the API rejects).
+    Logs(logs::LogsArgs),
 }
 
 /// A command's failure: printed as `error: …`, exit code 2.
@@ -111,6 +119,7 @@ pub fn run() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::SignIn(args) => sign_in::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Logs(args) => logs::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -4,7 +4,8 @@
 //! calls the store and maps its [`StoreError`] to an HTTP status and a stable error code in
 //! one place ([`classify`]). `docs/admin-api.md` documents every endpoint and code.
 //!
-//! Reads come from the store's in-memory snapshot. Writes run on the blocking pool
+//! Reads come from the store's in-memory snapshot, except the system log's (`/audit-events`),
+//! which are SQLite reads on the blocking pool. Writes run on the blocking pool
 //! (`spawn_blocking`): each is one SQLite transaction with `synchronous=FULL`, and it may
 //! wait up to the database's `busy_timeout` while the audit log holds the write lock, which
 //! must not stall a runtime worker. RSA key generation (~0.2 s) runs there too.
@@ -12,13 +13,17 @@
 use super::model::{AlgChoice, Lifetime, ResourceServer, Scope};
 use super::server::IssuerState;
 use super::store::{NewResourceServer, ResourceServerPatch, Store, StoreError, TenantPatch};
+use crate::audit::{
+    AuditFilter, AuditPage, Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Outcome, export,
+};
 use crate::jose::{Alg, KeyStatus, SigningKey};
 use crate::oauth::json_response;
 use crate::types::Kid;
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{
-    DefaultBodyLimit, FromRequest, FromRequestParts, OriginalUri, Path, Query, Request, State,
+    DefaultBodyLimit, FromRequest, FromRequestParts, OriginalUri, Path, Query, RawQuery, Request,
+    State,
 };
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -68,6 +73,7 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/keys/{kid}", delete(delete_key))
         .route("/keys/{kid}/retire", post(retire_key))
         .route("/audit-events", get(audit_events))
+        .route("/audit-events/export", get(export_audit_events))
         .fallback(unknown_endpoint)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY_BYTES))
@@ -791,25 +797,299 @@ async fn delete_key(
     Ok(no_content())
 }
 
-/// `GET /audit-events?request_id=…`: the system log's events of one token request (the
-/// response's `x-request-id`), so the conformance suite reads them over HTTP like any
-/// admin. Listing and filtering the whole log is the system-log issue's.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuditQuery {
-    request_id: String,
+// ---------------------------------------------------------------------------------------
+// The system log: read it filtered and paged, download it
+// ---------------------------------------------------------------------------------------
+
+/// The filters both audit-event endpoints take, in the order the `link` header repeats them.
+const FILTER_PARAMETERS: [&str; 8] = [
+    "since",
+    "until",
+    "user",
+    "client",
+    "system",
+    "outcome",
+    "status_detail",
+    "request_id",
+];
+
+/// Which audit-event endpoint a query is for: each takes the filters plus its own
+/// parameters (`limit` and `cursor` for pages, `format` and `cursor` for the export).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LogEndpoint {
+    Page,
+    Export,
 }
 
+/// A download format of `GET /audit-events/export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ExportFormat {
+    Ndjson,
+    Csv,
+}
+
+impl ExportFormat {
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::Ndjson => "application/x-ndjson",
+            Self::Csv => "text/csv; charset=utf-8; header=present",
+        }
+    }
+
+    fn disposition(self) -> &'static str {
+        match self {
+            Self::Ndjson => "attachment; filename=\"audit-events.ndjson\"",
+            Self::Csv => "attachment; filename=\"audit-events.csv\"",
+        }
+    }
+}
+
+/// The parsed query of an audit-event endpoint.
+#[derive(Debug)]
+struct LogQuery {
+    filter: AuditFilter,
+    cursor: Option<Cursor>,
+    limit: usize,
+    /// `limit` as given, for the next page's link.
+    limit_given: bool,
+    format: ExportFormat,
+    /// The filter parameters as given (name, value), for the next page's link.
+    filters_given: Vec<(&'static str, String)>,
+}
+
+impl LogQuery {
+    /// Parses the raw query string by hand, so that every refusal names its parameter: an
+    /// unknown or repeated parameter, or a value that does not parse, is `invalid_request`.
+    fn parse(raw: Option<&str>, endpoint: LogEndpoint) -> Result<Self, ApiError> {
+        let mut query = Self {
+            filter: AuditFilter::default(),
+            cursor: None,
+            limit: DEFAULT_PAGE_SIZE,
+            limit_given: false,
+            format: ExportFormat::Ndjson,
+            filters_given: Vec::new(),
+        };
+        let mut seen: Vec<String> = Vec::new();
+        for (name, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+            if seen.iter().any(|s| *s == name) {
+                return Err(ApiError::bad_request(format!(
+                    "`{}` is given more than once",
+                    shorten(&name)
+                )));
+            }
+            seen.push(name.clone().into_owned());
+            let value = value.into_owned();
+            let bad = |expected: &str| {
+                ApiError::bad_request(format!(
+                    "`{name}`: expected {expected} (found `{}`)",
+                    shorten(&value)
+                ))
+            };
+            let millis = || -> Result<i64, ApiError> {
+                parse_millis(&value).ok_or_else(|| {
+                    bad("an integer: milliseconds since the Unix epoch, as in `time_ms`")
+                })
+            };
+            match (name.as_ref(), endpoint) {
+                ("since", _) => query.filter.since_ms = Some(millis()?),
+                ("until", _) => query.filter.until_ms = Some(millis()?),
+                ("user", _) => query.filter.user = Some(value.clone()),
+                ("client", _) => query.filter.client = Some(value.clone()),
+                ("system", _) => query.filter.system = Some(value.clone()),
+                ("status_detail", _) => query.filter.status_detail = Some(value.clone()),
+                ("request_id", _) => query.filter.request_id = Some(value.clone()),
+                ("outcome", _) => {
+                    query.filter.outcome = Some(match value.as_str() {
+                        "granted" => Outcome::Granted,
+                        "denied" => Outcome::Denied,
+                        _ => return Err(bad("`granted` or `denied`")),
+                    });
+                }
+                ("cursor", _) => {
+                    query.cursor = Some(
+                        value
+                            .parse()
+                            .map_err(|_| bad("a cursor from a previous page (`x-next-cursor`)"))?,
+                    );
+                }
+                ("limit", LogEndpoint::Page) => {
+                    query.limit = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+                        .ok_or_else(|| bad(&format!("an integer from 1 to {MAX_PAGE_SIZE}")))?;
+                    query.limit_given = true;
+                }
+                ("format", LogEndpoint::Export) => {
+                    query.format = match value.as_str() {
+                        "ndjson" => ExportFormat::Ndjson,
+                        "csv" => ExportFormat::Csv,
+                        _ => return Err(bad("`ndjson` or `csv`")),
+                    };
+                }
+                ("limit", LogEndpoint::Export) => {
+                    return Err(ApiError::bad_request(
+                        "`limit` does not apply to the export, which returns every matching \
+                         event; read pages from `GET /admin/audit-events` instead",
+                    ));
+                }
+                ("format", LogEndpoint::Page) => {
+                    return Err(ApiError::bad_request(
+                        "`format` applies to `GET /admin/audit-events/export` only; this \
+                         endpoint answers JSON",
+                    ));
+                }
+                (other, _) => {
+                    let own = match endpoint {
+                        LogEndpoint::Page => "limit, cursor",
+                        LogEndpoint::Export => "format, cursor",
+                    };
+                    return Err(ApiError::bad_request(format!(
+                        "unknown parameter `{}`; expected {}, {own}",
+                        shorten(other),
+                        FILTER_PARAMETERS.join(", ")
+                    )));
+                }
+            }
+            if let Some(filter) = FILTER_PARAMETERS.iter().find(|f| **f == name) {
+                query.filters_given.push((filter, value));
+            }
+        }
+        if let (Some(since), Some(until)) = (query.filter.since_ms, query.filter.until_ms)
+            && until <= since
+        {
+            return Err(ApiError::bad_request(format!(
+                "`until`: expected a time after `since` ({since}), since the range is \
+                 [since, until) (found `{until}`)"
+            )));
+        }
+        Ok(query)
+    }
+
+    /// The query of the page after `next`: the same filters and limit, and the cursor.
+    fn next_query(&self, next: Cursor) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in &self.filters_given {
+            q.append_pair(name, value);
+        }
+        if self.limit_given {
+            q.append_pair("limit", &self.limit.to_string());
+        }
+        q.append_pair("cursor", &next.to_string());
+        q.finish()
+    }
+}
+
+/// An integer of milliseconds: optional `-`, then at most 18 ASCII digits.
+fn parse_millis(value: &str) -> Option<i64> {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok()
+}
+
+/// Reads one page of the log on the blocking pool (SQLite is synchronous).
+async fn read_page(
+    state: &Shared,
+    filter: AuditFilter,
+    after: Option<Cursor>,
+    up_to: Option<Cursor>,
+    limit: usize,
+) -> Result<AuditPage, ApiError> {
+    let audit = state.audit.clone();
+    tokio::task::spawn_blocking(move || audit.query_up_to(&filter, after, up_to, limit))
+        .await
+        .map_err(|e| ApiError::server_error(format!("reading the audit log did not finish: {e}")))?
+        .map_err(|e| ApiError::server_error(format!("reading the audit log failed: {e}")))
+}
+
+/// `GET /audit-events`: a page of the system log, oldest first, as a bare JSON array of
+/// events (the shape tools and `jagspec test issuer` profiles read with `?request_id=`).
+/// When more events match, the response says where the next page is: `x-next-cursor` and
+/// an RFC 8288 `link: <…>; rel="next"`.
 async fn audit_events(
     _: AdminAuth,
     State(state): State<Shared>,
-    AdminQuery(query): AdminQuery<AuditQuery>,
+    OriginalUri(uri): OriginalUri,
+    RawQuery(raw): RawQuery,
 ) -> Reply {
-    let events = state
-        .audit
-        .find_by_request_id(&query.request_id)
+    let query = LogQuery::parse(raw.as_deref(), LogEndpoint::Page)?;
+    let page = read_page(
+        &state,
+        query.filter.clone(),
+        query.cursor,
+        None,
+        query.limit,
+    )
+    .await?;
+    let mut response = ok(&page.events);
+    if let Some(next) = page.next {
+        let link = format!("<{}?{}>; rel=\"next\"", uri.path(), query.next_query(next));
+        // The path is the request's own and the query is percent-encoded: both are
+        // visible ASCII, so these values always build.
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(&next.to_string()) {
+            headers.insert(NEXT_CURSOR, value);
+        }
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            headers.insert(header::LINK, value);
+        }
+    }
+    Ok(response)
+}
+
+/// The response header naming the next page's cursor.
+const NEXT_CURSOR: &str = "x-next-cursor";
+
+/// `GET /audit-events/export?format=ndjson|csv`: every matching event, oldest first, as a
+/// download. Read in pages of [`MAX_PAGE_SIZE`] on the blocking pool, so no read holds the
+/// log's read connection for long; the body is built from the pages (axum's streaming
+/// bodies need a `Stream` or `http_body::Frame`, from crates this package does not name).
+async fn export_audit_events(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    RawQuery(raw): RawQuery,
+) -> Reply {
+    let query = LogQuery::parse(raw.as_deref(), LogEndpoint::Export)?;
+    let format = query.format;
+    let mut body = Vec::new();
+    if format == ExportFormat::Csv {
+        export::csv_header(&mut body);
+    }
+    // The log as it is now: events written while the download runs are left for the next
+    // one (from the last event's cursor), so the download always ends.
+    let audit = state.audit.clone();
+    let up_to = tokio::task::spawn_blocking(move || audit.last_cursor())
+        .await
+        .map_err(|e| ApiError::server_error(format!("reading the audit log did not finish: {e}")))?
         .map_err(|e| ApiError::server_error(format!("reading the audit log failed: {e}")))?;
-    Ok(ok(&events))
+    let mut after = query.cursor;
+    while up_to.is_some() {
+        let page = read_page(&state, query.filter.clone(), after, up_to, MAX_PAGE_SIZE).await?;
+        for event in &page.events {
+            match format {
+                ExportFormat::Ndjson => export::ndjson_line(&mut body, event),
+                ExportFormat::Csv => export::csv_row(&mut body, event),
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static(format.disposition()),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -99,7 +99,9 @@ async fn token(State(state): State<Arc<IssuerState>>, request: Request) -> Respo
     let time_ms = state.clock.now_millis();
     let mut event = AuditEvent {
         event_id: time_ordered_id(time_ms),
-        request_id: random_id(),
+        // Time-ordered too: a random id lands on a random page of the system log's
+        // request_id index with every write, which cost a third of issuance throughput.
+        request_id: time_ordered_id(time_ms),
         time_ms,
         ..AuditEvent::default()
     };

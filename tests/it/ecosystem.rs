@@ -1102,9 +1102,10 @@ async fn the_audit_events_of_a_request_are_read_through_the_admin_api_only_with_
         .await
         .unwrap();
     assert_eq!(no_token.status(), 401);
+    // Without request_id the log is listed (issue 7); a limit of 0 is a bad request.
     let no_id = Eco::answer(
         e.http
-            .get(&url)
+            .get(format!("{url}?limit=0"))
             .bearer_auth(m.issuer.admin_token.secret())
             .send()
             .await

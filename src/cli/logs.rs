@@ -1,0 +1,470 @@
+//! `jagspec logs`: the reference issuer's system log, read through its admin API
+//! (`GET /admin/audit-events`), filtered and paged, printed as a table, JSON, NDJSON or CSV.
+//! The CSV and NDJSON are written by the same code as the API's export, so the two match.
+
+use super::CliError;
+use crate::audit::{AuditEvent, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, export, rfc3339};
+use crate::mocks::Manifest;
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub(crate) struct LogsArgs {
+    /// Read the admin API's URL and token from this manifest of `jagspec serve`.
+    #[arg(long, value_name = "PATH", conflicts_with = "admin_url")]
+    manifest: Option<PathBuf>,
+    /// The admin API's base URL (the manifest's `issuer.admin_url`, ending in `/admin`).
+    /// Only loopback or https: the token travels with every request.
+    #[arg(long, value_name = "URL", required_unless_present = "manifest")]
+    admin_url: Option<String>,
+    /// The admin API's bearer token (with --admin-url; --manifest brings its own).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "JAGSPEC_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+    /// Events at or after this time: RFC 3339 (`2027-01-15T08:00:00Z`), a date
+    /// (`2027-01-15`, midnight UTC) or Unix milliseconds.
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Events before this time (exclusive), in the forms of --since.
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+    /// Events of this user (`sub`).
+    #[arg(long)]
+    user: Option<String>,
+    /// Events of this client (its id at the issuer).
+    #[arg(long)]
+    client: Option<String>,
+    /// Events for this system (the requested audience).
+    #[arg(long)]
+    system: Option<String>,
+    /// Granted or denied events only.
+    #[arg(long, value_enum)]
+    outcome: Option<OutcomeArg>,
+    /// Events with exactly this status detail, e.g. "No grant for the scope".
+    #[arg(long, value_name = "TEXT")]
+    status_detail: Option<String>,
+    /// The events of one token request (its response's `x-request-id`).
+    #[arg(long, value_name = "ID")]
+    request_id: Option<String>,
+    /// Events per page, 1 to 1000.
+    #[arg(long, default_value_t = DEFAULT_PAGE_SIZE as u16,
+          value_parser = clap::value_parser!(u16).range(1..=MAX_PAGE_SIZE as i64))]
+    limit: u16,
+    /// Start after this cursor (printed when more events follow a page).
+    #[arg(long)]
+    cursor: Option<String>,
+    /// Read every page, not just the first.
+    #[arg(long)]
+    all: bool,
+    /// How to print the events.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum OutcomeArg {
+    Granted,
+    Denied,
+}
+
+/// How `jagspec logs` prints events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// One aligned line per event, for people.
+    Table,
+    /// One JSON array of events (the admin API's shape).
+    Json,
+    /// One JSON event per line.
+    Ndjson,
+    /// CSV with a header row (the export's columns).
+    Csv,
+}
+
+pub(crate) fn run(args: LogsArgs) -> Result<ExitCode, CliError> {
+    let (base, token) = admin(&args)?;
+    let url = url::Url::parse(&format!("{}/audit-events", base.trim_end_matches('/')))
+        .map_err(|e| CliError(format!("admin URL `{base}`: {e}")))?;
+    // The admin token travels with every request: only to loopback or over https.
+    if url.scheme() != "https" && !crate::oauth::is_loopback(&url) {
+        return Err(CliError(format!(
+            "admin URL `{base}` is plain http to a host that is not loopback; use https"
+        )));
+    }
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (name, time) in [("since", &args.since), ("until", &args.until)] {
+        if let Some(text) = time {
+            let ms = parse_time(text).map_err(|e| CliError(format!("--{name} `{text}`: {e}")))?;
+            query.append_pair(name, &ms.to_string());
+        }
+    }
+    let outcome = args.outcome.map(|o| match o {
+        OutcomeArg::Granted => "granted".to_owned(),
+        OutcomeArg::Denied => "denied".to_owned(),
+    });
+    for (name, value) in [
+        ("user", &args.user),
+        ("client", &args.client),
+        ("system", &args.system),
+        ("outcome", &outcome),
+        ("status_detail", &args.status_detail),
+        ("request_id", &args.request_id),
+    ] {
+        if let Some(value) = value {
+            query.append_pair(name, value);
+        }
+    }
+    query.append_pair("limit", &args.limit.to_string());
+    let query = query.finish();
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?;
+    let mut printer = Printer::new(args.format);
+    let mut cursor = args.cursor.clone();
+    loop {
+        let mut page_url = url.clone();
+        page_url.set_query(Some(&match &cursor {
+            Some(c) => format!(
+                "{query}&{}",
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair("cursor", c)
+                    .finish()
+            ),
+            None => query.clone(),
+        }));
+        let page = match runtime.block_on(fetch(&http, &page_url, &token)) {
+            Ok(page) => page,
+            Err(Refusal::BadInput(message)) => return Err(CliError(message)),
+            Err(Refusal::Failed(message)) => {
+                eprintln!("error: {message}");
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+        printer.page(&page.events);
+        match page.next {
+            Some(next) if args.all => {
+                if cursor.as_deref() == Some(next.as_str()) {
+                    eprintln!("error: the admin API returned the same cursor twice ({next})");
+                    return Ok(ExitCode::FAILURE);
+                }
+                cursor = Some(next);
+            }
+            Some(next) => {
+                printer.finish();
+                eprintln!(
+                    "more events follow: --all reads every page, --cursor {next} the next one"
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            None => break,
+        }
+    }
+    printer.finish();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The admin API's base URL and token, from the manifest or the flags.
+fn admin(args: &LogsArgs) -> Result<(String, String), CliError> {
+    if let Some(path) = &args.manifest {
+        let text = super::read_input(&path.display().to_string())?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
+            CliError(format!(
+                "{}: not a manifest of `jagspec serve`: {e}",
+                path.display()
+            ))
+        })?;
+        return Ok((
+            manifest.issuer.admin_url,
+            manifest.issuer.admin_token.secret().to_owned(),
+        ));
+    }
+    let url = args
+        .admin_url
+        .clone()
+        .ok_or_else(|| CliError("give --manifest or --admin-url".into()))?;
+    let token = args
+        .admin_token
+        .clone()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            CliError("--admin-url needs --admin-token (or JAGSPEC_ADMIN_TOKEN)".into())
+        })?;
+    Ok((url, token))
+}
+
+/// Unix milliseconds (an optionally signed integer), or RFC 3339 / a full date.
+fn parse_time(text: &str) -> Result<i64, String> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse()
+            .map_err(|_| "milliseconds out of range".to_owned());
+    }
+    rfc3339::parse_ms(text).map_err(|e| {
+        format!("{e}; expected RFC 3339 (2027-01-15T08:00:00Z), a date or Unix milliseconds")
+    })
+}
+
+/// One page as the admin API answered it.
+struct Page {
+    events: Vec<AuditEvent>,
+    next: Option<String>,
+}
+
+/// Why a page was not read: bad input (exit 2, the API said 400) or anything else (exit 1).
+enum Refusal {
+    BadInput(String),
+    Failed(String),
+}
+
+async fn fetch(http: &reqwest::Client, url: &url::Url, token: &str) -> Result<Page, Refusal> {
+    let shown = format!("GET {}", url.path());
+    let response = http
+        .get(url.as_str())
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| Refusal::Failed(format!("{shown}: {e}")))?;
+    let status = response.status().as_u16();
+    let next = response
+        .headers()
+        .get("x-next-cursor")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| Refusal::Failed(format!("{shown}: reading the answer: {e}")))?;
+    if status != 200 {
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let description = body["error_description"]
+            .as_str()
+            .or(body["error"].as_str())
+            .unwrap_or("no error description");
+        let message = format!("{shown}: HTTP {status}: {description}");
+        return Err(if status == 400 {
+            Refusal::BadInput(message)
+        } else {
+            Refusal::Failed(message)
+        });
+    }
+    let events: Vec<AuditEvent> = serde_json::from_slice(&bytes).map_err(|e| {
+        Refusal::Failed(format!(
+            "{shown}: the answer is not an array of events: {e}"
+        ))
+    })?;
+    Ok(Page { events, next })
+}
+
+/// Prints pages as they come (NDJSON, CSV) or keeps them until the end (a table is
+/// aligned over every event; JSON is one array).
+struct Printer {
+    format: Format,
+    kept: Vec<AuditEvent>,
+    header_done: bool,
+}
+
+impl Printer {
+    fn new(format: Format) -> Self {
+        Self {
+            format,
+            kept: Vec::new(),
+            header_done: false,
+        }
+    }
+
+    fn page(&mut self, events: &[AuditEvent]) {
+        let mut out = Vec::new();
+        match self.format {
+            Format::Table | Format::Json => self.kept.extend_from_slice(events),
+            Format::Ndjson => {
+                for event in events {
+                    export::ndjson_line(&mut out, event);
+                }
+            }
+            Format::Csv => {
+                if !self.header_done {
+                    export::csv_header(&mut out);
+                    self.header_done = true;
+                }
+                for event in events {
+                    export::csv_row(&mut out, event);
+                }
+            }
+        }
+        if !out.is_empty() {
+            out!("{}", String::from_utf8_lossy(&out));
+        }
+    }
+
+    fn finish(&mut self) {
+        match self.format {
+            Format::Table => {
+                if self.kept.is_empty() {
+                    eprintln!("no events");
+                } else {
+                    out!("{}", table(&self.kept));
+                }
+            }
+            Format::Json => match serde_json::to_string_pretty(&self.kept) {
+                Ok(text) => outln!("{text}"),
+                Err(e) => eprintln!("error: encoding the events: {e}"),
+            },
+            Format::Csv if !self.header_done => {
+                let mut out = Vec::new();
+                export::csv_header(&mut out);
+                out!("{}", String::from_utf8_lossy(&out));
+            }
+            Format::Ndjson | Format::Csv => {}
+        }
+    }
+}
+
+/// The table's columns.
+const TABLE_COLUMNS: [&str; 7] = [
+    "TIME (UTC)",
+    "OUTCOME",
+    "USER",
+    "CLIENT",
+    "SYSTEM",
+    "STATUS DETAIL",
+    "SCOPES",
+];
+
+/// One line per event, columns aligned; the last column (scopes) is not padded.
+fn table(events: &[AuditEvent]) -> String {
+    let rows: Vec<[String; 7]> = events
+        .iter()
+        .map(|e| {
+            let opt = |v: &Option<String>| v.as_deref().map_or_else(|| "-".to_owned(), cell);
+            let scopes = e
+                .scopes
+                .iter()
+                .map(|s| format!("{}:{}", s.scope, s.outcome.as_str()))
+                .collect::<Vec<_>>()
+                .join(" ");
+            [
+                rfc3339::format_ms_spaced(e.time_ms),
+                e.outcome.as_str().to_owned(),
+                opt(&e.user),
+                opt(&e.client),
+                opt(&e.system),
+                cell(&e.status_detail),
+                if scopes.is_empty() {
+                    "-".to_owned()
+                } else {
+                    cell(&scopes)
+                },
+            ]
+        })
+        .collect();
+    let mut widths = TABLE_COLUMNS.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, value) in widths.iter_mut().zip(row) {
+            *w = (*w).max(value.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |values: &[&str]| {
+        let last = values.len() - 1;
+        let mut text = String::new();
+        for (i, (value, width)) in values.iter().zip(widths).enumerate() {
+            if i == last {
+                text.push_str(value);
+            } else {
+                let pad = width - value.chars().count();
+                text.push_str(value);
+                text.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&TABLE_COLUMNS);
+    for row in &rows {
+        line(&row.each_ref().map(String::as_str));
+    }
+    out
+}
+
+/// A value as a table cell: control characters (a requester may send any) escaped so that
+/// nothing reaches the terminal as a control sequence, at most 80 characters.
+fn cell(value: &str) -> String {
+    let escaped: String = value
+        .chars()
+        .flat_map(|c| {
+            let escape = c
+                .is_control()
+                .then(|| c.escape_default().collect::<String>());
+            escape
+                .unwrap_or_else(|| c.to_string())
+                .chars()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if escaped.chars().count() <= 80 {
+        escaped
+    } else {
+        format!("{}…", escaped.chars().take(79).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{Outcome, ScopeOutcome, ScopeVerdict};
+
+    #[test]
+    fn times_are_milliseconds_rfc_3339_or_dates() {
+        assert_eq!(parse_time("1800000000000"), Ok(1_800_000_000_000));
+        assert_eq!(parse_time("-5"), Ok(-5));
+        assert_eq!(parse_time("2027-01-15T08:00:00Z"), Ok(1_800_000_000_000));
+        assert_eq!(parse_time("2027-01-15"), Ok(1_799_971_200_000));
+        assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("99999999999999999999").is_err());
+        assert!(parse_time("-").is_err());
+    }
+
+    #[test]
+    fn the_table_aligns_columns_and_escapes_control_characters() {
+        let events = [
+            AuditEvent {
+                time_ms: 1_800_000_000_000,
+                outcome: Outcome::Granted,
+                status_detail: "Granted".into(),
+                user: Some("alice".into()),
+                client: Some("agent".into()),
+                system: Some("https://as.chat.example".into()),
+                scopes: vec![ScopeOutcome {
+                    scope: "chat.read".into(),
+                    outcome: ScopeVerdict::Granted,
+                    reason: None,
+                }],
+                ..AuditEvent::default()
+            },
+            AuditEvent {
+                time_ms: 1_800_000_001_500,
+                status_detail: "Audience not registered".into(),
+                system: Some("https://x\u{1b}[31m".into()),
+                ..AuditEvent::default()
+            },
+        ];
+        let text = table(&events);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "TIME (UTC)                OUTCOME  USER   CLIENT  SYSTEM                   STATUS DETAIL            SCOPES",
+                "2027-01-15 08:00:00.000Z  granted  alice  agent   https://as.chat.example  Granted                  chat.read:granted",
+                "2027-01-15 08:00:01.500Z  denied   -      -       https://x\\u{1b}[31m      Audience not registered  -",
+            ]
+        );
+    }
+}
