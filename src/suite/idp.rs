@@ -172,8 +172,10 @@ impl LocalIdp {
         let metadata = serde_json::json!({
             "issuer": issuer,
             "jwks_uri": format!("{issuer}/jwks"),
+            // RFC 8414 requires one; it refuses every grant (jagspec mints the ID-JAGs
+            // itself), so nothing is claimed that the IdP does not do.
             "token_endpoint": format!("{issuer}/token"),
-            "grant_types_supported": [crate::oauth::TOKEN_EXCHANGE_GRANT],
+            "grant_types_supported": [],
             "response_types_supported": [],
         });
         let jwks = serde_json::to_value(keys.jwks()).unwrap_or_default();
@@ -193,6 +195,16 @@ impl LocalIdp {
                 get({
                     let m = Arc::clone(&metadata);
                     move || async move { axum::Json((*m).clone()) }
+                }),
+            )
+            .route(
+                "/token",
+                axum::routing::post(|| async {
+                    crate::oauth::error_response(
+                        400,
+                        "unsupported_grant_type",
+                        "jagspec's test IdP mints its ID-JAGs itself and grants nothing here",
+                    )
                 }),
             )
             .route(

@@ -843,6 +843,16 @@ async fn the_idp_serves_its_metadata_jwks_and_the_attackers_keys_and_certificate
         .unwrap();
     assert_eq!(metadata["issuer"], idp.issuer.as_str());
     assert_eq!(metadata["jwks_uri"], format!("{}/jwks", idp.issuer));
+    // Its token endpoint grants nothing: jagspec mints the ID-JAGs itself.
+    let refused = http
+        .post(metadata["token_endpoint"].as_str().unwrap())
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "unsupported_grant_type");
     let jwks: serde_json::Value = get("/jwks").await.json().await.unwrap();
     // The fixture key set: an active and a retired key per algorithm, all published.
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 6);
