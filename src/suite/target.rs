@@ -1,9 +1,10 @@
 //! What a suite run is pointed at. Steps see only a [`Target`]: URLs, credentials and
 //! *roles* (which audience, resource and scope play "a paused server", "an ungranted
-//! scope", …), all reached over HTTP. The reference target is the embedded ecosystem,
-//! provisioned fresh for every check so checks cannot disturb each other and time can be
-//! moved; external issuers and authorization servers (a later issue) fill the same struct
-//! from a profile.
+//! scope", …), all reached over HTTP. The reference target is the embedded ecosystem:
+//! read-only checks share one, and a check that changes it gets its own, so checks cannot
+//! disturb each other and time can be moved. Someone else's issuer fills the same struct
+//! from a profile ([`super::profile::IssuerProfile`]); for someone else's authorization
+//! server, jagspec's own IdP ([`super::idp::LocalIdp`]) is the issuer and mints.
 
 use crate::jose::{Alg, Clock, FixedClock, SystemClock};
 use crate::mocks::{Ecosystem, EcosystemError, EcosystemOptions, Manifest};
@@ -205,8 +206,8 @@ pub struct Target {
     /// The issuer's system log, when the suite may read it.
     pub audit: Option<AuditAccess>,
     /// The issuer's private signing keys, when the suite holds them (the reference's are
-    /// the committed fixtures; a later issue's `test as` target is jagspec's own IdP): steps
-    /// re-sign ID-JAGs with one property changed.
+    /// the committed fixtures; `test as`'s are jagspec's own IdP's): steps re-sign ID-JAGs
+    /// with one property changed.
     pub signing_keys: Option<crate::jose::KeySet>,
     /// When jagspec is the issuer (`test as`): ID-JAGs are minted, not requested.
     pub mint: Option<MintAccess>,
