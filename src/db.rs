@@ -112,6 +112,26 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_events_system ON audit_events (system);
     CREATE INDEX audit_events_status_detail ON audit_events (status_detail);
     ",
+    // 3: the system-log exporters (`export::Exporters`). The audit events table is the
+    // outbox: an event is committed before its response and never deleted, so an exporter
+    // is only a cursor into it. `config` is the exporter's JSON (its bearer token
+    // included: the exporter must present it); `last_seq` is the `seq` of the last event
+    // delivered, 0 before the first. Deleting an exporter deletes its cursor.
+    r"
+    CREATE TABLE exporters (
+        name       TEXT PRIMARY KEY,
+        config     TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE exporter_cursors (
+        name                 TEXT PRIMARY KEY REFERENCES exporters (name) ON DELETE CASCADE,
+        last_seq             INTEGER NOT NULL DEFAULT 0,
+        last_success_ms      INTEGER,
+        last_error           TEXT,
+        last_attempt_ms      INTEGER,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0
+    );
+    ",
 ];
 
 /// Why the database could not be opened or migrated.

@@ -52,3 +52,6 @@ mod policy_props;
 
 #[path = "it/chain_props.rs"]
 mod chain_props;
+
+#[path = "it/exporters.rs"]
+mod exporters;

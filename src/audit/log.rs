@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 /// The most events one transaction holds: large enough to amortise the fsync, small enough
 /// that the first caller in a batch does not wait long for the last.
@@ -57,6 +57,12 @@ const SELECT_BY_REQUEST: &str = concat!(
     "SELECT ",
     columns!(),
     " FROM audit_events WHERE request_id = ?1 ORDER BY seq"
+);
+
+const SELECT_AFTER: &str = concat!(
+    "SELECT ",
+    columns!(),
+    ", seq FROM audit_events WHERE seq > ?1 ORDER BY seq LIMIT ?2"
 );
 
 /// The index of `seq` in [`select_page`]'s rows: after the event's columns.
@@ -155,6 +161,9 @@ struct Inner {
     reader: Mutex<Connection>,
     /// Counters the writer keeps, for diagnostics and the group-commit tests.
     stats: Arc<Stats>,
+    /// Woken (`notify_waiters`) after every commit: the exporters wait on it instead of
+    /// polling the table.
+    committed: Arc<Notify>,
 }
 
 /// What the writer has done so far.
@@ -219,13 +228,15 @@ impl AuditLog {
         let writer_conn = db::open(path)?;
         let reader = db::open(path)?;
         let stats = Arc::new(Stats::default());
+        let committed = Arc::new(Notify::new());
         let (jobs, queue) = mpsc::channel(QUEUE);
         let writer = {
             let stats = Arc::clone(&stats);
+            let committed = Arc::clone(&committed);
             let path = display.clone();
             std::thread::Builder::new()
                 .name("jagspec-audit".into())
-                .spawn(move || run_writer(writer_conn, queue, &stats, &path))
+                .spawn(move || run_writer(writer_conn, queue, &stats, &committed, &path))
                 .map_err(AuditError::Spawn)?
         };
         Ok(Self {
@@ -235,6 +246,7 @@ impl AuditLog {
                 writer: Some(writer),
                 reader: Mutex::new(reader),
                 stats,
+                committed,
             }),
         })
     }
@@ -420,6 +432,54 @@ impl AuditLog {
             .map_err(|e| self.sqlite("reading the last event's position", e))
     }
 
+    /// Up to `limit` events written after sequence number `after_seq` (0: from the
+    /// beginning), oldest first, each with its sequence number: an exporter's read after
+    /// its cursor. `limit` is clamped to `1..=`[`MAX_PAGE_SIZE`].
+    ///
+    /// # Errors
+    ///
+    /// [`AuditError::Sqlite`] if SQLite refuses, [`AuditError::Corrupt`] for a row that
+    /// does not decode.
+    pub fn events_after(
+        &self,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, AuditEvent)>, AuditError> {
+        let limit = limit.clamp(1, MAX_PAGE_SIZE);
+        let context = "reading events after an exporter's cursor";
+        let reader = self.reader();
+        let mut stmt = reader
+            .prepare_cached(SELECT_AFTER)
+            .map_err(|e| self.sqlite(context, e))?;
+        let rows = stmt
+            .query_map(params![after_seq, limit as i64], |row| {
+                let seq: i64 = row.get(SEQ_COLUMN)?;
+                Ok((seq, StoredRow::read(row)?))
+            })
+            .map_err(|e| self.sqlite(context, e))?;
+        let mut events = Vec::new();
+        for row in rows {
+            let (seq, stored) = row.map_err(|e| self.sqlite(context, e))?;
+            events.push((seq, stored?.decode()?));
+        }
+        Ok(events)
+    }
+
+    /// The sequence number of the last event written so far, 0 while the log is empty.
+    ///
+    /// # Errors
+    ///
+    /// [`AuditError::Sqlite`] if SQLite refuses.
+    pub fn last_seq(&self) -> Result<i64, AuditError> {
+        Ok(self.last_cursor()?.map_or(0, |c| c.0))
+    }
+
+    /// Notified (to every waiter at that moment) after each commit of the writer. Enable
+    /// a `notified()` future before reading, so a commit in between is not missed.
+    pub fn committed(&self) -> &Notify {
+        &self.inner.committed
+    }
+
     /// Transactions the writer has committed since [`AuditLog::open`]. With group commit
     /// this is at most, and under load far below, the number of events.
     #[doc(hidden)]
@@ -487,9 +547,17 @@ fn drain(queue: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
     }
 }
 
-fn run_writer(mut conn: Connection, mut queue: mpsc::Receiver<Job>, stats: &Stats, path: &str) {
+fn run_writer(
+    mut conn: Connection,
+    mut queue: mpsc::Receiver<Job>,
+    stats: &Stats,
+    committed: &Notify,
+    path: &str,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.blocking_recv() {
+        // Whatever this round commits, the exporters hear of it once it is done.
+        let _wake = WakeOnDrop(committed);
         batch.push(first);
         drain(&mut queue, &mut batch);
         // Group commit with a commit delay, as PostgreSQL's commit_delay/commit_siblings:
@@ -534,6 +602,16 @@ fn run_writer(mut conn: Connection, mut queue: mpsc::Receiver<Job>, stats: &Stat
                 }
             }
         }
+    }
+}
+
+/// Wakes every waiter of the commit notification when dropped: at the end of a writer
+/// round, however it ended.
+struct WakeOnDrop<'a>(&'a Notify);
+
+impl Drop for WakeOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.notify_waiters();
     }
 }
 
@@ -746,6 +824,7 @@ mod tests {
                 writer: None,
                 reader: Mutex::new(db::open(&db.0).unwrap()),
                 stats: Arc::default(),
+                committed: Arc::default(),
             }),
         };
 
@@ -768,6 +847,7 @@ mod tests {
                 writer: Some(writer),
                 reader: Mutex::new(db::open(&db.0).unwrap()),
                 stats: Arc::default(),
+                committed: Arc::default(),
             }),
         };
 

@@ -4,5 +4,18 @@
 //! * [`format`]: each event on the wire: NDJSON, Splunk HEC's envelope, RFC 5424 syslog
 //!   with RFC 6587 octet counting. Every event carries its stable `event_id`, so a receiver
 //!   of an at-least-once delivery can drop duplicates.
+//! * [`ExporterConfig`]: an exporter's destination (`http` or `file`), checked on the way
+//!   in.
+//! * [`Exporters`]: the issuer's exporters, each a cursor into the audit log (the outbox)
+//!   and a worker task that forwards every event, in order, at least once.
 
+mod config;
+mod file;
 pub mod format;
+mod http;
+mod worker;
+
+pub use config::{
+    DEFAULT_BATCH_MAX, Envelope, ExporterConfig, InvalidConfig, MAX_BATCH_MAX, Target,
+};
+pub use worker::{ExportError, ExportTiming, ExporterStatus, Exporters};

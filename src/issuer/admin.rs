@@ -16,6 +16,7 @@ use super::store::{NewResourceServer, ResourceServerPatch, Store, StoreError, Te
 use crate::audit::{
     AuditFilter, AuditPage, Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Outcome, export,
 };
+use crate::export::{ExportError, ExporterConfig};
 use crate::jose::{Alg, KeyStatus, SigningKey};
 use crate::oauth::json_response;
 use crate::types::Kid;
@@ -74,6 +75,11 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/keys/{kid}/retire", post(retire_key))
         .route("/audit-events", get(audit_events))
         .route("/audit-events/export", get(export_audit_events))
+        .route("/exporters", get(list_exporters).post(add_exporter))
+        .route(
+            "/exporters/{name}",
+            get(get_exporter).delete(delete_exporter),
+        )
         .fallback(unknown_endpoint)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY_BYTES))
@@ -1090,6 +1096,60 @@ async fn export_audit_events(
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+// ---------------------------------------------------------------------------------------
+// System-log exporters
+// ---------------------------------------------------------------------------------------
+
+impl From<ExportError> for ApiError {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::Invalid(_) => Self::bad_request(e.to_string()),
+            ExportError::NameTaken(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            ExportError::Unknown(_) => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            other => Self::server_error(other.to_string()),
+        }
+    }
+}
+
+/// Every exporter with its progress: name, kind, target, lag, last success, last error.
+/// Never the bearer token.
+async fn list_exporters(_: AdminAuth, State(state): State<Shared>) -> Reply {
+    Ok(ok(&state.exporters.list().await?))
+}
+
+async fn get_exporter(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminPath(name): AdminPath<String>,
+) -> Reply {
+    match state.exporters.status(&name).await? {
+        Some(status) => Ok(ok(&status)),
+        None => Err(ExportError::Unknown(shorten(&name)).into()),
+    }
+}
+
+/// Adds an exporter (checked by [`ExporterConfig`]'s parse) and starts it at the
+/// beginning of the log.
+async fn add_exporter(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminJson(config): AdminJson<ExporterConfig>,
+) -> Reply {
+    Ok(created(&state.exporters.add(config).await?))
+}
+
+async fn delete_exporter(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminPath(name): AdminPath<String>,
+) -> Reply {
+    state.exporters.remove(&name).await.map_err(|e| match e {
+        ExportError::Unknown(n) => ExportError::Unknown(shorten(&n)),
+        other => other,
+    })?;
+    Ok(no_content())
 }
 
 // ---------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ use super::seed::{Seed, SeedError};
 use super::server::{IssuerState, router};
 use super::store::{Store, StoreError};
 use crate::audit::{AuditError, AuditLog};
+use crate::export::{ExportError, ExportTiming, Exporters};
 use crate::jose::{Clock, SystemClock};
 use crate::served::Served;
 use crate::types::Secret;
@@ -25,6 +26,9 @@ pub struct IssuerConfig {
     pub admin_token: Secret,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// How the system-log exporters back off and time out (500 ms / 60 s backoff, 10 s
+    /// HTTP timeout by default; tests shorten them).
+    pub export_timing: ExportTiming,
     /// A deliberate defect, for the conformance suite's self-test only.
     #[doc(hidden)]
     pub fault: Option<super::server::IssuerFault>,
@@ -39,6 +43,7 @@ impl IssuerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin_token: Secret::new(crate::oauth::random_id()),
             clock: Arc::new(SystemClock),
+            export_timing: ExportTiming::default(),
             fault: None,
         }
     }
@@ -66,6 +71,9 @@ pub enum StartError {
     /// The seed was refused.
     #[error(transparent)]
     Seed(#[from] SeedError),
+    /// The exporters could not be loaded.
+    #[error(transparent)]
+    Export(#[from] ExportError),
 }
 
 /// An issuer serving on a socket until [`RunningIssuer::stop`] or drop.
@@ -115,13 +123,24 @@ impl RunningIssuer {
                 && s.servers.is_empty()
                 && s.keys.iter().next().is_none()
         };
-        if let (true, Some(seed)) = (fresh, &config.seed) {
-            seed.apply(&store, config.clock.now().saturating_mul(1000))?;
-        }
         let audit = AuditLog::open(&config.db)?;
+        let exporters = Exporters::open(
+            &config.db,
+            audit.clone(),
+            Arc::clone(&config.clock),
+            config.export_timing,
+        )?;
+        if let (true, Some(seed)) = (fresh, &config.seed) {
+            let now_ms = config.clock.now().saturating_mul(1000);
+            seed.apply(&store, now_ms)?;
+            // The seed's exporters start at the beginning of the log.
+            exporters.seed(&seed.exporters, now_ms)?;
+        }
+        exporters.start_all()?;
         let state = Arc::new(IssuerState {
             store: Arc::new(store),
             audit,
+            exporters,
             clock: config.clock,
             admin_token: config.admin_token,
             fault: config.fault,
@@ -133,5 +152,7 @@ impl RunningIssuer {
     /// Stops serving and waits for in-flight requests.
     pub async fn stop(self) {
         self.served.stop().await;
+        // Undelivered events stay behind their exporters' cursors for the next start.
+        self.state.exporters.stop().await;
     }
 }

@@ -30,6 +30,10 @@ pub struct Seed {
     /// Grants.
     #[serde(default)]
     pub grants: Vec<SeedGrant>,
+    /// System-log exporters (`[[exporters]]`, the admin API's JSON as TOML), added when
+    /// the database is new, each starting at the beginning of the log.
+    #[serde(default)]
+    pub exporters: Vec<crate::export::ExporterConfig>,
 }
 
 /// `[tenant]`.

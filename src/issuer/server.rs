@@ -30,6 +30,8 @@ pub struct IssuerState {
     pub store: Arc<Store>,
     /// Where every token request is recorded.
     pub audit: AuditLog,
+    /// The system-log exporters and their workers.
+    pub exporters: crate::export::Exporters,
     /// The injected clock: every `iat`, `exp` and audit time comes from it.
     pub clock: Arc<dyn Clock>,
     /// The bearer token the admin API requires.

@@ -898,7 +898,8 @@ async fn the_log_indexes_exist_and_a_request_id_lookup_searches_its_index() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    // Migration 2 (the indexes) has run; later migrations (3: exporters) may follow.
+    assert!(version >= 2, "schema version {version}");
 
     let request_id = &log.all()[7].request_id;
     let plan: Vec<String> = conn

@@ -1,0 +1,341 @@
+//! An exporter's configuration: where the system log goes, checked once on the way in
+//! (admin API `POST /admin/exporters`, the seed's `[[exporters]]`, the stored row).
+//!
+//! The JSON (and TOML) shape is flat: `name`, `kind`, and the fields of that kind. Each
+//! kind is one variant of [`Target`] plus its fields in [`RawConfig`]; `syslog` comes next.
+
+use crate::types::Secret;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Events per delivery unless the config says otherwise.
+pub const DEFAULT_BATCH_MAX: usize = 100;
+/// The most events one delivery may hold.
+pub const MAX_BATCH_MAX: usize = 1000;
+/// The longest exporter name.
+const MAX_NAME_LEN: usize = 64;
+
+/// One exporter: a unique name and where its events go.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawConfig")]
+pub struct ExporterConfig {
+    /// Unique; `[A-Za-z0-9._-]`, at most 64 characters. The admin API's path segment.
+    pub name: String,
+    /// The destination.
+    pub target: Target,
+}
+
+/// Where an exporter delivers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Target {
+    /// HTTP POST of each batch to a collector.
+    Http {
+        /// `https://…`, or `http://` to a loopback host.
+        url: url::Url,
+        /// Presented as `Authorization: Bearer` (NDJSON) or `Splunk` (HEC). Never shown.
+        bearer_token: Secret,
+        /// The body's format.
+        envelope: Envelope,
+        /// Events per delivery.
+        batch_max: usize,
+    },
+    /// JSON lines appended to a local file, fsynced after each batch.
+    File {
+        /// The file (created if missing).
+        path: PathBuf,
+        /// Events per write.
+        batch_max: usize,
+    },
+}
+
+/// An HTTP exporter's body.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Envelope {
+    /// One event per line (`application/x-ndjson`), as the system log's download.
+    #[default]
+    Ndjson,
+    /// Splunk HTTP Event Collector's event envelope, one per line.
+    SplunkHec,
+}
+
+/// The wire shape, before checking. Every field of every kind, so that a field of another
+/// kind is refused by name instead of ignored.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    name: String,
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bearer_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    envelope: Option<Envelope>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    batch_max: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path: Option<PathBuf>,
+}
+
+/// Why a configuration was refused. Never quotes the bearer token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidConfig(pub String);
+
+impl TryFrom<RawConfig> for ExporterConfig {
+    type Error = InvalidConfig;
+
+    fn try_from(raw: RawConfig) -> Result<Self, InvalidConfig> {
+        let bad = |m: String| InvalidConfig(m);
+        check_name(&raw.name)?;
+        let batch_max = raw.batch_max.unwrap_or(DEFAULT_BATCH_MAX);
+        if !(1..=MAX_BATCH_MAX).contains(&batch_max) {
+            return Err(bad(format!(
+                "`batch_max` must be between 1 and {MAX_BATCH_MAX} (found {batch_max})"
+            )));
+        }
+        let only = |kind: &str, fields: &[(&str, bool)]| -> Result<(), InvalidConfig> {
+            match fields.iter().find(|(_, present)| *present) {
+                Some((field, _)) => Err(bad(format!(
+                    "`{field}` does not apply to a `{kind}` exporter"
+                ))),
+                None => Ok(()),
+            }
+        };
+        let target = match raw.kind.as_str() {
+            "http" => {
+                only("http", &[("path", raw.path.is_some())])?;
+                let url = raw
+                    .url
+                    .as_deref()
+                    .ok_or_else(|| bad("an `http` exporter needs a `url`".into()))?;
+                let url = check_url(url)?;
+                let bearer_token = raw
+                    .bearer_token
+                    .filter(|t| !t.trim().is_empty())
+                    .ok_or_else(|| bad("an `http` exporter needs a `bearer_token`".into()))?;
+                if bearer_token.chars().any(|c| c.is_control()) {
+                    return Err(bad(
+                        "the `bearer_token` must not contain control characters".into(),
+                    ));
+                }
+                Target::Http {
+                    url,
+                    bearer_token: Secret::new(bearer_token),
+                    envelope: raw.envelope.unwrap_or_default(),
+                    batch_max,
+                }
+            }
+            "file" => {
+                only(
+                    "file",
+                    &[
+                        ("url", raw.url.is_some()),
+                        ("bearer_token", raw.bearer_token.is_some()),
+                        ("envelope", raw.envelope.is_some()),
+                    ],
+                )?;
+                let path = raw
+                    .path
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .ok_or_else(|| bad("a `file` exporter needs a `path`".into()))?;
+                Target::File { path, batch_max }
+            }
+            "syslog" => {
+                return Err(bad(
+                    "`syslog` exporters are not available yet; use `http` or `file`".into(),
+                ));
+            }
+            other => {
+                return Err(bad(format!(
+                    "unknown exporter kind `{}`; expected `http` or `file`",
+                    other.chars().take(40).collect::<String>()
+                )));
+            }
+        };
+        Ok(Self {
+            name: raw.name,
+            target,
+        })
+    }
+}
+
+fn check_name(name: &str) -> Result<(), InvalidConfig> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidConfig(format!(
+            "an exporter `name` is 1 to {MAX_NAME_LEN} characters of letters, digits, `.`, `_` and `-`"
+        )))
+    }
+}
+
+/// `https` anywhere; `http` only to a loopback host (a token in clear text stays on this
+/// machine). No credentials in the URL: the token has its own field.
+fn check_url(text: &str) -> Result<url::Url, InvalidConfig> {
+    let shown: String = text.chars().take(120).collect();
+    let url = url::Url::parse(text)
+        .map_err(|e| InvalidConfig(format!("`url` `{shown}` is not a URL: {e}")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(InvalidConfig(
+            "`url` must not carry credentials; give the token as `bearer_token`".into(),
+        ));
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(InvalidConfig(format!(
+            "`url` `{shown}`: plain `http` is allowed only to a loopback host; use `https`"
+        ))),
+        other => Err(InvalidConfig(format!(
+            "`url` scheme `{other}` is not `https` (or `http` to loopback)"
+        ))),
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+impl ExporterConfig {
+    /// `http` or `file`.
+    pub fn kind(&self) -> &'static str {
+        match self.target {
+            Target::Http { .. } => "http",
+            Target::File { .. } => "file",
+        }
+    }
+
+    /// The URL or the path, for display.
+    pub fn destination(&self) -> String {
+        match &self.target {
+            Target::Http { url, .. } => url.to_string(),
+            Target::File { path, .. } => path.display().to_string(),
+        }
+    }
+
+    /// Events per delivery.
+    pub fn batch_max(&self) -> usize {
+        match self.target {
+            Target::Http { batch_max, .. } | Target::File { batch_max, .. } => batch_max,
+        }
+    }
+
+    /// The stored JSON: the wire shape, bearer token included (the exporter presents it).
+    pub(crate) fn to_stored_json(&self) -> String {
+        let mut raw = RawConfig {
+            name: self.name.clone(),
+            kind: self.kind().to_owned(),
+            url: None,
+            bearer_token: None,
+            envelope: None,
+            batch_max: Some(self.batch_max()),
+            path: None,
+        };
+        match &self.target {
+            Target::Http {
+                url,
+                bearer_token,
+                envelope,
+                ..
+            } => {
+                raw.url = Some(url.to_string());
+                raw.bearer_token = Some(bearer_token.secret().to_owned());
+                raw.envelope = Some(*envelope);
+            }
+            Target::File { path, .. } => raw.path = Some(path.clone()),
+        }
+        serde_json::to_string(&raw).unwrap_or_default()
+    }
+
+    /// Reads [`ExporterConfig::to_stored_json`]'s text back.
+    pub(crate) fn from_stored_json(text: &str) -> Result<Self, InvalidConfig> {
+        serde_json::from_str(text).map_err(|e| InvalidConfig(e.to_string()))
+    }
+}
+
+impl fmt::Debug for RawConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: serde_json::Value) -> Result<ExporterConfig, String> {
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_http_exporter_defaults_to_ndjson_batches_of_one_hundred_and_hides_its_token() {
+        let c = parse(json!({"name": "siem", "kind": "http",
+            "url": "https://siem.example/in", "bearer_token": "tok-123"}))
+        .unwrap();
+        assert_eq!(c.batch_max(), DEFAULT_BATCH_MAX);
+        assert!(matches!(
+            c.target,
+            Target::Http {
+                envelope: Envelope::Ndjson,
+                ..
+            }
+        ));
+        assert!(!format!("{c:?}").contains("tok-123"));
+        let back = ExporterConfig::from_stored_json(&c.to_stored_json()).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn plain_http_is_refused_except_to_loopback_and_a_token_is_required() {
+        let http = |url: &str| {
+            parse(json!({"name": "a", "kind": "http", "url": url, "bearer_token": "t"}))
+        };
+        assert!(http("http://127.0.0.1:9/x").is_ok());
+        assert!(http("http://localhost/x").is_ok());
+        assert!(http("http://[::1]/x").is_ok());
+        assert!(
+            http("http://siem.example/x")
+                .unwrap_err()
+                .contains("loopback")
+        );
+        assert!(http("ftp://siem.example/x").is_err());
+        assert!(http("https://u:p@siem.example/x").is_err());
+        let e =
+            parse(json!({"name": "a", "kind": "http", "url": "https://s.example"})).unwrap_err();
+        assert!(e.contains("bearer_token"), "{e}");
+    }
+
+    #[test]
+    fn names_kinds_and_fields_of_another_kind_are_checked() {
+        assert!(parse(json!({"name": "a b", "kind": "file", "path": "/tmp/x"})).is_err());
+        assert!(parse(json!({"name": "", "kind": "file", "path": "/tmp/x"})).is_err());
+        let e = parse(json!({"name": "a", "kind": "syslog"})).unwrap_err();
+        assert!(e.contains("not available yet"), "{e}");
+        let e = parse(json!({"name": "a", "kind": "file", "path": "/tmp/x", "url": "https://x"}))
+            .unwrap_err();
+        assert!(e.contains("does not apply"), "{e}");
+        let e = parse(json!({"name": "a", "kind": "file", "path": "/tmp/x", "batch_max": 0}))
+            .unwrap_err();
+        assert!(e.contains("batch_max"), "{e}");
+        assert!(parse(json!({"name": "a", "kind": "file", "path": "/tmp/x", "extra": 1})).is_err());
+    }
+}

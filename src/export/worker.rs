@@ -1,0 +1,559 @@
+//! The exporters of a running issuer: their stored configs and cursors, and one task per
+//! exporter that forwards every audit event, in order, at least once.
+//!
+//! The audit events table is the outbox: an event is committed before its response and
+//! never deleted, so an exporter is a cursor (`exporter_cursors.last_seq`) into it. A
+//! worker reads up to `batch_max` events after its cursor, delivers them, and only then
+//! advances the cursor, in one transaction with `last_success_ms`. A failed delivery is
+//! recorded (`last_error`, `consecutive_failures`) and the same batch is retried after an
+//! exponential backoff with full jitter. A crash between a delivery and its cursor write
+//! delivers that batch again: receivers drop duplicates by `event_id`.
+//!
+//! With nothing to send, a worker waits for the audit writer's commit notification (or a
+//! one-second fallback poll), so an idle exporter costs nothing.
+
+use super::config::{ExporterConfig, InvalidConfig, Target};
+use super::{file, http};
+use crate::audit::{AuditError, AuditEvent, AuditLog};
+use crate::db::{self, DbError};
+use crate::jose::Clock;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// How exporters wait and retry. The defaults suit a real SIEM; tests shorten them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExportTiming {
+    /// The first retry waits up to this long (full jitter: a uniform draw below it).
+    pub backoff_base: Duration,
+    /// No retry waits longer than this.
+    pub backoff_cap: Duration,
+    /// An HTTP delivery without a complete answer by then has failed.
+    pub http_timeout: Duration,
+    /// An idle worker looks for new events at least this often, in case a commit
+    /// notification was missed (another process writing the same database).
+    pub idle_poll: Duration,
+}
+
+impl Default for ExportTiming {
+    fn default() -> Self {
+        Self {
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(60),
+            http_timeout: Duration::from_secs(10),
+            idle_poll: Duration::from_secs(1),
+        }
+    }
+}
+
+impl ExportTiming {
+    /// The wait before retry number `failures` (1 for the first): uniform in
+    /// `[0, min(cap, base × 2^(failures − 1)))`.
+    pub fn backoff(&self, failures: u32) -> Duration {
+        let exp = failures.saturating_sub(1).min(30);
+        let ceiling = self
+            .backoff_base
+            .saturating_mul(1u32 << exp)
+            .min(self.backoff_cap);
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        if nanos == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_nanos(rand::random::<u64>() % nanos)
+    }
+}
+
+/// Why an exporter operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// SQLite refused.
+    #[error("exporters: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The audit log could not be read.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// The configuration was refused.
+    #[error("invalid exporter: {0}")]
+    Invalid(#[from] InvalidConfig),
+    /// An exporter with this name exists.
+    #[error("an exporter named `{0}` already exists")]
+    NameTaken(String),
+    /// No exporter has this name.
+    #[error("no exporter named `{0}`")]
+    Unknown(String),
+    /// A blocking task did not finish.
+    #[error("exporters: {0}")]
+    Task(String),
+}
+
+/// An exporter as listed: its config without the token, and how far it has got.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExporterStatus {
+    /// The exporter's name.
+    pub name: String,
+    /// `http` or `file`.
+    pub kind: &'static str,
+    /// The URL (http) or the path (file).
+    pub target: String,
+    /// The HTTP body format (`ndjson` or `splunk_hec`); absent for a file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<super::config::Envelope>,
+    /// Events per delivery.
+    pub batch_max: usize,
+    /// When it was added, Unix milliseconds.
+    pub created_ms: i64,
+    /// The sequence number of the last event delivered (0: none yet).
+    pub last_seq: i64,
+    /// Events written but not yet delivered.
+    pub lag: i64,
+    /// When a delivery last succeeded.
+    pub last_success_ms: Option<i64>,
+    /// When a delivery was last attempted.
+    pub last_attempt_ms: Option<i64>,
+    /// Why the last delivery failed; cleared by a success.
+    pub last_error: Option<String>,
+    /// Failures since the last success.
+    pub consecutive_failures: i64,
+}
+
+/// What the workers and the registry share.
+struct Ctx {
+    /// The exporters' tables, on a connection of their own.
+    db: Mutex<Connection>,
+    audit: AuditLog,
+    clock: Arc<dyn Clock>,
+    timing: ExportTiming,
+    http: reqwest::Client,
+}
+
+impl Ctx {
+    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The exporters of one issuer and their worker tasks. Dropping it aborts the workers;
+/// [`Exporters::stop`] also waits for them.
+pub struct Exporters {
+    ctx: Arc<Ctx>,
+    workers: Mutex<BTreeMap<String, JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Exporters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exporters")
+            .field("running", &self.lock_workers().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Exporters {
+    /// Opens the exporters' tables in the database at `path`; starts nothing yet.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Db`] if the database cannot be opened, [`ExportError::Task`] if the
+    /// HTTP client cannot be built (never in practice).
+    pub fn open(
+        path: &Path,
+        audit: AuditLog,
+        clock: Arc<dyn Clock>,
+        timing: ExportTiming,
+    ) -> Result<Self, ExportError> {
+        let conn = db::open(path)?;
+        let http = reqwest::Client::builder()
+            .timeout(timing.http_timeout)
+            // A redirect is a failure: the token is not sent anywhere but the URL given.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ExportError::Task(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            ctx: Arc::new(Ctx {
+                db: Mutex::new(conn),
+                audit,
+                clock,
+                timing,
+                http,
+            }),
+            workers: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Adds `configs` that are not stored yet, their cursors at the beginning of the log
+    /// (the seed's exporters); blocking, for start-up.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::NameTaken`] if two share a name, [`ExportError::Sqlite`] if SQLite
+    /// refuses.
+    pub fn seed(&self, configs: &[ExporterConfig], now_ms: i64) -> Result<(), ExportError> {
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(c) = configs.iter().find(|c| !seen.insert(c.name.as_str())) {
+            return Err(ExportError::NameTaken(c.name.clone()));
+        }
+        let mut conn = self.ctx.db();
+        let tx = conn.transaction()?;
+        for c in configs {
+            let added = tx.execute(
+                "INSERT OR IGNORE INTO exporters (name, config, created_ms) VALUES (?1, ?2, ?3)",
+                params![c.name, c.to_stored_json(), now_ms],
+            )?;
+            if added == 1 {
+                tx.execute(
+                    "INSERT INTO exporter_cursors (name, last_seq) VALUES (?1, 0)",
+                    [&c.name],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Starts a worker for every stored exporter (at issuer start). Must run inside a
+    /// Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Sqlite`] if SQLite refuses, [`ExportError::Invalid`] for a stored
+    /// config that no longer parses.
+    pub fn start_all(&self) -> Result<(), ExportError> {
+        let configs = load_configs(&self.ctx.db())?;
+        for (config, _) in configs {
+            self.spawn(config);
+        }
+        Ok(())
+    }
+
+    /// Stores `config` (its cursor at the beginning of the log) and starts its worker.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::NameTaken`] if the name is in use, [`ExportError::Sqlite`] if
+    /// SQLite refuses.
+    pub async fn add(&self, config: ExporterConfig) -> Result<ExporterStatus, ExportError> {
+        let ctx = Arc::clone(&self.ctx);
+        let stored = config.clone();
+        blocking(move || {
+            let now = ctx.clock.now_millis();
+            let mut conn = ctx.db();
+            let tx = conn.transaction()?;
+            let added = tx.execute(
+                "INSERT OR IGNORE INTO exporters (name, config, created_ms) VALUES (?1, ?2, ?3)",
+                params![stored.name, stored.to_stored_json(), now],
+            )?;
+            if added == 0 {
+                return Err(ExportError::NameTaken(stored.name));
+            }
+            tx.execute(
+                "INSERT INTO exporter_cursors (name, last_seq) VALUES (?1, 0)",
+                [&stored.name],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+        let name = config.name.clone();
+        self.spawn(config);
+        self.status(&name).await?.ok_or(ExportError::Unknown(name))
+    }
+
+    /// Stops `name`'s worker and deletes the exporter and its cursor.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Unknown`] if there is no such exporter, [`ExportError::Sqlite`] if
+    /// SQLite refuses.
+    pub async fn remove(&self, name: &str) -> Result<(), ExportError> {
+        let worker = self.lock_workers().remove(name);
+        if let Some(worker) = worker {
+            worker.abort();
+            let _ = worker.await;
+        }
+        let ctx = Arc::clone(&self.ctx);
+        let name = name.to_owned();
+        blocking(move || {
+            let deleted = ctx
+                .db()
+                .execute("DELETE FROM exporters WHERE name = ?1", [&name])?;
+            if deleted == 0 {
+                return Err(ExportError::Unknown(name));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Every exporter with its progress, by name.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Sqlite`] or [`ExportError::Audit`] if a read fails.
+    pub async fn list(&self) -> Result<Vec<ExporterStatus>, ExportError> {
+        let ctx = Arc::clone(&self.ctx);
+        blocking(move || statuses(&ctx, None)).await
+    }
+
+    /// One exporter with its progress.
+    ///
+    /// # Errors
+    ///
+    /// As [`Exporters::list`].
+    pub async fn status(&self, name: &str) -> Result<Option<ExporterStatus>, ExportError> {
+        let ctx = Arc::clone(&self.ctx);
+        let name = name.to_owned();
+        blocking(move || Ok(statuses(&ctx, Some(&name))?.pop())).await
+    }
+
+    /// Stops every worker and waits for them. A delivery in flight is abandoned; its
+    /// batch is sent again after the next start (its cursor was not advanced).
+    pub async fn stop(&self) {
+        let workers = std::mem::take(&mut *self.lock_workers());
+        for (_, worker) in workers {
+            worker.abort();
+            let _ = worker.await;
+        }
+    }
+
+    fn spawn(&self, config: ExporterConfig) {
+        let name = config.name.clone();
+        let task = tokio::spawn(run(Arc::clone(&self.ctx), config));
+        if let Some(old) = self.lock_workers().insert(name, task) {
+            old.abort();
+        }
+    }
+
+    fn lock_workers(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, JoinHandle<()>>> {
+        self.workers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Exporters {
+    fn drop(&mut self) {
+        for worker in self.lock_workers().values() {
+            worker.abort();
+        }
+    }
+}
+
+/// Runs `f` on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ExportError> + Send + 'static,
+) -> Result<T, ExportError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ExportError::Task(e.to_string()))?
+}
+
+fn load_configs(conn: &Connection) -> Result<Vec<(ExporterConfig, i64)>, ExportError> {
+    let mut stmt = conn.prepare_cached("SELECT config, created_ms FROM exporters ORDER BY name")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (text, created) = row?;
+        out.push((ExporterConfig::from_stored_json(&text)?, created));
+    }
+    Ok(out)
+}
+
+fn statuses(ctx: &Ctx, only: Option<&str>) -> Result<Vec<ExporterStatus>, ExportError> {
+    let max_seq = ctx.audit.last_seq()?;
+    let conn = ctx.db();
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.config, e.created_ms, c.last_seq, c.last_success_ms, c.last_attempt_ms, \
+         c.last_error, c.consecutive_failures \
+         FROM exporters e JOIN exporter_cursors c ON c.name = e.name \
+         WHERE ?1 IS NULL OR e.name = ?1 ORDER BY e.name",
+    )?;
+    let rows = stmt.query_map([only], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, Option<i64>>(3)?,
+            r.get::<_, Option<i64>>(4)?,
+            r.get::<_, Option<String>>(5)?,
+            r.get::<_, i64>(6)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (text, created_ms, last_seq, last_success_ms, last_attempt_ms, last_error, failures) =
+            row?;
+        let config = ExporterConfig::from_stored_json(&text)?;
+        out.push(ExporterStatus {
+            kind: config.kind(),
+            target: config.destination(),
+            envelope: match &config.target {
+                Target::Http { envelope, .. } => Some(*envelope),
+                Target::File { .. } => None,
+            },
+            batch_max: config.batch_max(),
+            name: config.name,
+            created_ms,
+            last_seq,
+            lag: (max_seq - last_seq).max(0),
+            last_success_ms,
+            last_attempt_ms,
+            last_error,
+            consecutive_failures: failures,
+        });
+    }
+    Ok(out)
+}
+
+/// One exporter's loop; runs until aborted.
+async fn run(ctx: Arc<Ctx>, config: ExporterConfig) {
+    let name = config.name.clone();
+    let (mut cursor, mut failures) = loop {
+        let c = Arc::clone(&ctx);
+        let n = name.clone();
+        let loaded = blocking(move || {
+            Ok(c.db()
+                .query_row(
+                    "SELECT last_seq, consecutive_failures FROM exporter_cursors WHERE name = ?1",
+                    [&n],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                )
+                .optional()?)
+        })
+        .await;
+        match loaded {
+            Ok(Some((seq, f))) => break (seq, u32::try_from(f).unwrap_or(u32::MAX)),
+            // Deleted meanwhile: nothing to do.
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(exporter = %name, error = %e, "cannot read the exporter's cursor");
+                tokio::time::sleep(ctx.timing.backoff_cap.min(ctx.timing.idle_poll)).await;
+            }
+        }
+    };
+    let batch_max = config.batch_max();
+    loop {
+        // Enabled before the read, so a commit between the read and the wait wakes it.
+        let committed = ctx.audit.committed().notified();
+        tokio::pin!(committed);
+        committed.as_mut().enable();
+        let audit = ctx.audit.clone();
+        let read = blocking(move || Ok(audit.events_after(cursor, batch_max)?)).await;
+        let batch = match read {
+            Ok(batch) => batch,
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                record_failure(&ctx, &name, &e.to_string(), failures).await;
+                tokio::time::sleep(ctx.timing.backoff(failures)).await;
+                continue;
+            }
+        };
+        let Some(&(last, _)) = batch.last() else {
+            let _ = tokio::time::timeout(ctx.timing.idle_poll, committed).await;
+            continue;
+        };
+        let events: Vec<AuditEvent> = batch.into_iter().map(|(_, e)| e).collect();
+        // The same batch until it is delivered.
+        loop {
+            match deliver(&ctx, &config, &events).await {
+                Ok(()) => {
+                    if let Err(e) = record_success(&ctx, &name, last).await {
+                        // Delivered but not recorded: sent again later (at least once).
+                        tracing::warn!(exporter = %name, error = %e, "cannot advance the cursor");
+                    }
+                    cursor = last;
+                    failures = 0;
+                    break;
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(exporter = %name, %error, failures, "export failed; retrying");
+                    record_failure(&ctx, &name, &error, failures).await;
+                    tokio::time::sleep(ctx.timing.backoff(failures)).await;
+                }
+            }
+        }
+    }
+}
+
+async fn deliver(ctx: &Ctx, config: &ExporterConfig, events: &[AuditEvent]) -> Result<(), String> {
+    match &config.target {
+        Target::Http {
+            url,
+            bearer_token,
+            envelope,
+            ..
+        } => http::deliver(&ctx.http, url, bearer_token, *envelope, events).await,
+        Target::File { path, .. } => {
+            let path = path.clone();
+            let events = events.to_vec();
+            tokio::task::spawn_blocking(move || file::deliver(&path, &events))
+                .await
+                .map_err(|e| format!("the file write did not finish: {e}"))?
+        }
+    }
+}
+
+/// Advances the cursor to `last` and clears the error, in one transaction.
+async fn record_success(ctx: &Arc<Ctx>, name: &str, last: i64) -> Result<(), ExportError> {
+    let c = Arc::clone(ctx);
+    let name = name.to_owned();
+    blocking(move || {
+        let now = c.clock.now_millis();
+        c.db().execute(
+            "UPDATE exporter_cursors SET last_seq = ?2, last_success_ms = ?3, \
+             last_attempt_ms = ?3, last_error = NULL, consecutive_failures = 0 \
+             WHERE name = ?1",
+            params![name, last, now],
+        )?;
+        Ok(())
+    })
+    .await
+}
+
+async fn record_failure(ctx: &Arc<Ctx>, name: &str, error: &str, failures: u32) {
+    let c = Arc::clone(ctx);
+    let n = name.to_owned();
+    let error = error.to_owned();
+    let result = blocking(move || {
+        let now = c.clock.now_millis();
+        c.db().execute(
+            "UPDATE exporter_cursors SET last_error = ?2, last_attempt_ms = ?3, \
+             consecutive_failures = ?4 WHERE name = ?1",
+            params![n, error, now, i64::from(failures)],
+        )?;
+        Ok(())
+    })
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(exporter = %name, error = %e, "cannot record the export failure");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_full_jitter_below_the_doubled_base_and_the_cap() {
+        let t = ExportTiming {
+            backoff_base: Duration::from_millis(100),
+            backoff_cap: Duration::from_millis(1000),
+            ..ExportTiming::default()
+        };
+        for _ in 0..200 {
+            assert!(t.backoff(1) < Duration::from_millis(100));
+            assert!(t.backoff(3) < Duration::from_millis(400));
+            assert!(t.backoff(40) < Duration::from_millis(1000));
+        }
+        let zero = ExportTiming {
+            backoff_base: Duration::ZERO,
+            ..t
+        };
+        assert_eq!(zero.backoff(5), Duration::ZERO);
+    }
+}
