@@ -163,9 +163,9 @@ async fn start_idp(path: &std::path::Path) -> Result<TargetSpec, CliError> {
         idp.issuer,
         profile.keys_dir.display()
     );
-    let target = profile.resolve(&idp).await.map_err(explain)?;
+    let target = std::sync::Arc::new(profile.resolve(&idp).await.map_err(explain)?);
     profile
-        .preflight(&idp, &target)
+        .preflight(&idp, target)
         .await
         .map_err(|e| CliError(format!("{}: {e}", path.display())))?;
     Ok(TargetSpec::AuthorizationServer {

@@ -8,7 +8,7 @@
 //! 3. "The server rejects a token because of a signature-algorithm mismatch", naming the
 //!    algorithm the authorization server accepts when jagspec holds the issuer's keys.
 
-use super::steps::{self, SignInError, StepError};
+use super::steps::{self, SignInError};
 use super::target::{AuthorizationServerAccess, Target};
 use crate::jose::{Alg, dangerous};
 use crate::oauth::{ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT};
@@ -82,11 +82,7 @@ impl DoctorReport {
 
 /// Runs the agent's requests and diagnoses the first failure.
 pub async fn diagnose(target: &Target, request: &DoctorRequest) -> DoctorReport {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(10))
-        .build()
-        .unwrap_or_default();
+    let http = steps::http_client();
     let mut report = DoctorReport::default();
     let server = &request.authorization_server;
     report.steps.push(format!(
@@ -102,11 +98,7 @@ pub async fn diagnose(target: &Target, request: &DoctorRequest) -> DoctorReport 
                 title: format!("No subject token for `{}`", request.user),
                 seed_text: None,
                 detail: match e {
-                    SignInError::Step(StepError::Skip(r)) => r,
-                    SignInError::Step(StepError::Fail { expected, actual }) => {
-                        format!("expected {expected}, found {actual}")
-                    }
-                    SignInError::Step(_) => "the sign-in failed".into(),
+                    SignInError::Step(e) => e.to_string(),
                     SignInError::Refused(a) => steps::describe(&a),
                 },
             });

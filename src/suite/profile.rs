@@ -201,19 +201,7 @@ impl IssuerProfile {
     ///
     /// [`ProfileError`] with every problem found and its fix.
     pub fn parse(text: &str, jagspec_exe: &str) -> Result<Self, ProfileError> {
-        let file: File = toml::from_str(text).map_err(|e| {
-            ProfileError(vec![ProfileProblem {
-                at: "the file".into(),
-                problem: format!("it is not a valid profile: {}", e.message()),
-                fix: match e.span() {
-                    Some(span) => format!(
-                        "correct line {} (see examples/issuer-profile.toml for every key)",
-                        line_of(text, span.start)
-                    ),
-                    None => "see examples/issuer-profile.toml for every key".into(),
-                },
-            }])
-        })?;
+        let file: File = parse_toml(text, "examples/issuer-profile.toml")?;
         let mut problems = Vec::new();
         let mut problem = |at: &str, what: String, fix: &str| {
             problems.push(ProfileProblem {
@@ -606,17 +594,7 @@ impl IssuerProfile {
     ///
     /// [`ProfileError`] naming each endpoint that could not be read, with the fix.
     pub async fn resolve(&self, name: &str) -> Result<Target, ProfileError> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| {
-                ProfileError(vec![ProfileProblem {
-                    at: "jagspec".into(),
-                    problem: format!("no HTTP client: {e}"),
-                    fix: "report this as a jagspec bug".into(),
-                }])
-            })?;
+        let http = super::steps::http_client();
         let mut problems = Vec::new();
         let issuer = fetch_endpoints(&http, "[issuer]", &self.issuer, &mut problems).await;
         let mut authorization_servers = BTreeMap::new();
@@ -652,6 +630,27 @@ impl IssuerProfile {
             self.audit.clone(),
         ))
     }
+}
+
+/// A profile's TOML, or the one problem that it does not parse, naming the line and the
+/// example that shows every key.
+fn parse_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    example: &str,
+) -> Result<T, ProfileError> {
+    toml::from_str(text).map_err(|e| {
+        ProfileError(vec![ProfileProblem {
+            at: "the file".into(),
+            problem: format!("it is not a valid profile: {}", e.message()),
+            fix: match e.span() {
+                Some(span) => format!(
+                    "correct line {} (see {example} for every key)",
+                    line_of(text, span.start)
+                ),
+                None => format!("see {example} for every key"),
+            },
+        }])
+    })
 }
 
 /// The 1-based line of a byte offset.
@@ -873,19 +872,7 @@ impl AsProfile {
     ///
     /// [`ProfileError`] with every problem found and its fix.
     pub fn parse(text: &str, base: &std::path::Path) -> Result<Self, ProfileError> {
-        let file: AsFile = toml::from_str(text).map_err(|e| {
-            ProfileError(vec![ProfileProblem {
-                at: "the file".into(),
-                problem: format!("it is not a valid profile: {}", e.message()),
-                fix: match e.span() {
-                    Some(span) => format!(
-                        "correct line {} (see examples/as-profile.toml for every key)",
-                        line_of(text, span.start)
-                    ),
-                    None => "see examples/as-profile.toml for every key".into(),
-                },
-            }])
-        })?;
+        let file: AsFile = parse_toml(text, "examples/as-profile.toml")?;
         let mut problems = Vec::new();
         let mut problem = |at: &str, what: String, fix: &str| {
             problems.push(ProfileProblem {
@@ -977,53 +964,25 @@ impl AsProfile {
     pub async fn preflight(
         &self,
         idp: &super::idp::LocalIdp,
-        target: &Target,
+        target: std::sync::Arc<Target>,
     ) -> Result<(), String> {
-        let server = target
-            .authorization_servers
-            .values()
-            .next()
-            .ok_or("the profile names no authorization server")?;
-        let key = idp
-            .keys
-            .active(self.alg)
-            .ok_or_else(|| format!("jagspec's IdP holds no {} key", self.alg))?;
-        let now = crate::jose::Clock::now(&crate::jose::SystemClock);
-        let claims = serde_json::json!({
-            "iss": idp.issuer, "sub": self.subject, "aud": server.issuer,
-            "client_id": self.client.client_id, "jti": crate::oauth::random_id(),
-            "iat": now, "exp": now + 300, "resource": self.resource, "scope": self.scope,
-        });
-        let token =
-            crate::jose::mint(key, Some("oauth-id-jag+jwt"), &claims).map_err(|e| e.to_string())?;
-        let answer = reqwest::Client::new()
-            .post(&server.token_endpoint)
-            .header(
-                "authorization",
-                crate::oauth::basic_authorization(
-                    &self.client.client_id,
-                    self.client.secret.secret(),
-                ),
-            )
-            .form(&[
-                ("grant_type", crate::oauth::JWT_BEARER_GRANT),
-                ("assertion", token.secret()),
-            ])
-            .send()
+        // The suite's own steps mint and redeem it, as every check's control does.
+        let role = format!("the {} server", self.alg);
+        let answer = super::steps::mint_and_redeem(target, &role)
             .await
-            .map_err(|e| format!("POST {}: {e}", server.token_endpoint))?;
-        let status = answer.status().as_u16();
-        if status == 200 {
+            .map_err(|e| format!("the preflight redemption did not run: {e}"))?;
+        if answer.status == 200 {
             return Ok(());
         }
-        let body: serde_json::Value = answer.json().await.unwrap_or_default();
+        let body = &answer.body;
         Err(format!(
             "the authorization server refused a valid {} ID-JAG from jagspec's IdP (HTTP \
-             {status}, error `{}`{}), so every check would fail for the same reason. Check \
+             {}, error `{}`{}), so every check would fail for the same reason. Check \
              that it trusts the issuer {} (it finds the JWKS through that issuer's RFC 8414 \
              metadata), that it verifies {}, that `{}` is a client there with that secret, \
              and that it serves {} with scope `{}`",
             self.alg,
+            answer.status,
             body["error"].as_str().unwrap_or("-"),
             body["error_description"]
                 .as_str()
@@ -1043,11 +1002,7 @@ impl AsProfile {
     ///
     /// [`ProfileError`] naming the endpoint that could not be read.
     pub async fn resolve(&self, idp: &super::idp::LocalIdp) -> Result<Target, ProfileError> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .unwrap_or_default();
+        let http = super::steps::http_client();
         let mut problems = Vec::new();
         let found = fetch_endpoints(
             &http,

@@ -83,11 +83,7 @@ impl World {
         Self {
             target,
             isolated,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(std::time::Duration::from_secs(10))
-                .build()
-                .unwrap_or_default(),
+            http: http_client(),
             id_token: None,
             role: None,
             last: None,
@@ -96,6 +92,42 @@ impl World {
             saved_server: None,
             concurrent: Vec::new(),
             wycheproof: Vec::new(),
+        }
+    }
+}
+
+/// The HTTP client every step, the profiles and the doctor use: redirects are never
+/// followed (a credential goes only where it was sent), and no answer takes over 10 s.
+pub(crate) fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap_or_default()
+}
+
+/// Mints (or requests) one valid ID-JAG for `role` and redeems it: the preflight of
+/// `jagspec test as`, made of the same steps as every check's control.
+pub(crate) async fn mint_and_redeem(
+    target: std::sync::Arc<Target>,
+    role: &str,
+) -> Result<Answer, StepError> {
+    let mut world = World::new(target, false);
+    offers(&mut world, role).await?;
+    request_id_jag(&mut world, Variant::plain()).await?;
+    redeem(&mut world).await?;
+    last(&world).cloned()
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Fail { expected, actual } | Self::Warn { expected, actual } => {
+                write!(f, "expected {expected}, found {actual}")
+            }
+            Self::Skip(reason) => f.write_str(reason),
+            Self::Undefined => f.write_str("no step definition matches"),
+            Self::NeedsIsolation => f.write_str("the step would change the target"),
         }
     }
 }
@@ -627,9 +659,8 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
         }
         Def::IdJagClaims => {
             let (_, claims) = id_jag_parts(world)?;
-            let missing: Vec<String> = arg(0)
-                .split(',')
-                .map(|c| c.trim().trim_start_matches("and ").trim().to_owned())
+            let missing: Vec<String> = claim_list(&arg(0))
+                .into_iter()
                 .filter(|c| claims.get(c).is_none())
                 .collect();
             if missing.is_empty() {

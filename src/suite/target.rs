@@ -515,46 +515,40 @@ impl Target {
                 secret: c.client_secret.clone(),
             })
         };
-        Self {
-            name: name.to_owned(),
-            issuer: m.issuer.url.clone(),
-            token_endpoint: m.issuer.token_endpoint.clone(),
-            client: client(0).unwrap_or(Credentials {
+        let audit = AuditAccess {
+            events_url: format!(
+                "{}/audit-events?request_id={{request_id}}",
+                m.issuer.admin_url
+            ),
+            bearer_token: Some(m.issuer.admin_token.clone()),
+            request_id_header: "x-request-id".into(),
+        };
+        let mut target = Self::external(
+            name,
+            m.issuer.url.clone(),
+            m.issuer.token_endpoint.clone(),
+            client(0).unwrap_or(Credentials {
                 client_id: String::new(),
                 secret: Secret::new(""),
             }),
-            other_client: client(1),
-            users: m
-                .users
+            client(1),
+            m.users
                 .iter()
                 .map(|u| (u.name.clone(), Login::Password(u.password.clone())))
                 .collect(),
             roles,
             authorization_servers,
-            admin: Some(AdminAccess {
-                url: m.issuer.admin_url.clone(),
-                token: m.issuer.admin_token.clone(),
-            }),
-            audit: Some(AuditAccess {
-                events_url: format!(
-                    "{}/audit-events?request_id={{request_id}}",
-                    m.issuer.admin_url
-                ),
-                bearer_token: Some(m.issuer.admin_token.clone()),
-                request_id_header: "x-request-id".into(),
-            }),
-            signing_keys: None,
-            mint: None,
-            foreign_resource: None,
-            attacker_jwks_url: None,
-            mcp_calls: false,
-            clock: None,
-            attacker_server: None,
-            ecosystem: None,
-        }
+            Some(audit),
+        );
+        target.admin = Some(AdminAccess {
+            url: m.issuer.admin_url.clone(),
+            token: m.issuer.admin_token.clone(),
+        });
+        target
     }
 
-    /// An issuer the suite does not run: no admin API, no clock, no signing keys.
+    /// A target from its parts, without an admin API, clock or signing keys: an issuer
+    /// the suite does not run; the other constructors add what their targets have.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn external(
         name: &str,

@@ -462,6 +462,32 @@ fn a_reader_that_stops_reading_ends_the_demo_quietly_without_a_panic() {
 /// A `serve` child that is stopped (SIGTERM) when the test ends, even on a failed assert.
 struct ServeChild(std::process::Child);
 
+impl ServeChild {
+    /// `jagspec serve ARGS --manifest DIR/manifest.json`, once its manifest is written
+    /// (an atomic rename: it appears when every server listens).
+    fn start(dir: &std::path::Path, args: &[&str]) -> Self {
+        let manifest = dir.join("manifest.json");
+        let child = Self(
+            Command::new(env!("CARGO_BIN_EXE_jagspec"))
+                .arg("serve")
+                .args(args)
+                .args(["--manifest", manifest.to_str().unwrap()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        for _ in 0..200 {
+            if manifest.exists() {
+                return child;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("serve {args:?} wrote no manifest within 10 s");
+    }
+}
+
 impl Drop for ServeChild {
     fn drop(&mut self) {
         let _ = Command::new("kill")
@@ -474,32 +500,16 @@ impl Drop for ServeChild {
 #[test]
 fn the_example_issuer_profile_passes_against_serve_with_every_role_it_declares() {
     let dir = scratch("profile");
-    let manifest_path = dir.join("manifest.json");
     // The ports and admin token the example profile names.
-    let _serve = ServeChild(
-        Command::new(env!("CARGO_BIN_EXE_jagspec"))
-            .args([
-                "serve",
-                "--port-base",
-                "18400",
-                "--admin-token",
-                "example-admin-token",
-                "--manifest",
-                manifest_path.to_str().unwrap(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let _serve = ServeChild::start(
+        &dir,
+        &[
+            "--port-base",
+            "18400",
+            "--admin-token",
+            "example-admin-token",
+        ],
     );
-    for _ in 0..200 {
-        if manifest_path.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(manifest_path.exists(), "serve started within 10 s");
     let report_path = dir.join("report.json");
     let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/issuer-profile.toml");
     let out = jagspec(&[
@@ -654,32 +664,16 @@ scope = "read"
 #[test]
 fn the_example_as_profile_passes_against_the_es256_mock_that_trusts_jagspecs_idp() {
     let dir = scratch("as-profile");
-    let manifest_path = dir.join("manifest.json");
     // The ports and trusted issuer the example profile names.
-    let _serve = ServeChild(
-        Command::new(env!("CARGO_BIN_EXE_jagspec"))
-            .args([
-                "serve",
-                "--port-base",
-                "18600",
-                "--trust-issuer",
-                "http://127.0.0.1:18500",
-                "--manifest",
-                manifest_path.to_str().unwrap(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let _serve = ServeChild::start(
+        &dir,
+        &[
+            "--port-base",
+            "18600",
+            "--trust-issuer",
+            "http://127.0.0.1:18500",
+        ],
     );
-    for _ in 0..200 {
-        if manifest_path.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(manifest_path.exists(), "serve started within 10 s");
     let report_path = dir.join("report.json");
     let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/as-profile.toml");
     let out = jagspec(&[

@@ -806,8 +806,8 @@ async fn test_as_stops_before_the_battery_when_the_server_does_not_trust_the_idp
     // No also_trusted_issuers: the mocks trust the reference issuer only.
     let ecosystem = jagspec::mocks::Ecosystem::start().await.unwrap();
     let profile = as_profile(ecosystem.manifest(), "eddsa");
-    let target = profile.resolve(&idp).await.unwrap();
-    let err = profile.preflight(&idp, &target).await.unwrap_err();
+    let target = std::sync::Arc::new(profile.resolve(&idp).await.unwrap());
+    let err = profile.preflight(&idp, target).await.unwrap_err();
     assert!(
         err.starts_with("the authorization server refused a valid EdDSA ID-JAG from jagspec's IdP (HTTP 400, error `invalid_grant`")
             && err.contains(&format!("Check that it trusts the issuer {}", idp.issuer)),
@@ -822,8 +822,8 @@ async fn test_as_stops_before_the_battery_when_the_server_does_not_trust_the_idp
     .await
     .unwrap();
     let profile = as_profile(trusting.manifest(), "eddsa");
-    let target = profile.resolve(&idp).await.unwrap();
-    assert_eq!(profile.preflight(&idp, &target).await, Ok(()));
+    let target = std::sync::Arc::new(profile.resolve(&idp).await.unwrap());
+    assert_eq!(profile.preflight(&idp, target).await, Ok(()));
     trusting.stop().await;
 }
 
