@@ -55,3 +55,9 @@ mod chain_props;
 
 #[path = "it/exporters.rs"]
 mod exporters;
+
+#[path = "it/exporters_syslog.rs"]
+mod exporters_syslog;
+
+#[path = "it/durability.rs"]
+mod durability;

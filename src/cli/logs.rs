@@ -1,6 +1,8 @@
 //! `jagspec logs`: the reference issuer's system log, read through its admin API
 //! (`GET /admin/audit-events`), filtered and paged, printed as a table, JSON, NDJSON or CSV.
 //! The CSV and NDJSON are written by the same code as the API's export, so the two match.
+//! `jagspec logs --exporters` shows the system-log exporters instead (`GET
+//! /admin/exporters`): how far each has got, and why its last delivery failed.
 
 use super::CliError;
 use crate::audit::{AuditEvent, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, export, rfc3339};
@@ -61,9 +63,16 @@ pub(crate) struct LogsArgs {
     /// Read every page, not just the first.
     #[arg(long)]
     all: bool,
-    /// How to print the events.
+    /// How to print the events (or, with --exporters, the exporters: `table` or `json`).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Show the system-log exporters' status (lag, last success, last error) instead of
+    /// events.
+    #[arg(long, conflicts_with_all = [
+        "since", "until", "user", "client", "system", "outcome", "status_detail",
+        "request_id", "cursor", "all",
+    ])]
+    exporters: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -87,14 +96,10 @@ enum Format {
 
 pub(crate) fn run(args: LogsArgs) -> Result<ExitCode, CliError> {
     let (base, token) = admin(&args)?;
-    let url = url::Url::parse(&format!("{}/audit-events", base.trim_end_matches('/')))
-        .map_err(|e| CliError(format!("admin URL `{base}`: {e}")))?;
-    // The admin token travels with every request: only to loopback or over https.
-    if url.scheme() != "https" && !crate::oauth::is_loopback(&url) {
-        return Err(CliError(format!(
-            "admin URL `{base}` is plain http to a host that is not loopback; use https"
-        )));
+    if args.exporters {
+        return exporters(&base, &token, args.format);
     }
+    let url = admin_endpoint(&base, "audit-events")?;
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (name, time) in [("since", &args.since), ("until", &args.until)] {
         if let Some(text) = time {
@@ -122,10 +127,7 @@ pub(crate) fn run(args: LogsArgs) -> Result<ExitCode, CliError> {
     let query = query.finish();
 
     let runtime = tokio::runtime::Runtime::new()?;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(30))
-        .build()?;
+    let http = admin_client()?;
     let mut printer = Printer::new(args.format);
     let mut cursor = args.cursor.clone();
     loop {
@@ -168,6 +170,117 @@ pub(crate) fn run(args: LogsArgs) -> Result<ExitCode, CliError> {
     }
     printer.finish();
     Ok(ExitCode::SUCCESS)
+}
+
+/// `BASE/path`, refused unless https or loopback: the admin token travels with every
+/// request.
+fn admin_endpoint(base: &str, path: &str) -> Result<url::Url, CliError> {
+    let url = url::Url::parse(&format!("{}/{path}", base.trim_end_matches('/')))
+        .map_err(|e| CliError(format!("admin URL `{base}`: {e}")))?;
+    if url.scheme() != "https" && !crate::oauth::is_loopback(&url) {
+        return Err(CliError(format!(
+            "admin URL `{base}` is plain http to a host that is not loopback; use https"
+        )));
+    }
+    Ok(url)
+}
+
+/// No redirects: the token goes to the URL given and nowhere else.
+fn admin_client() -> Result<reqwest::Client, CliError> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?)
+}
+
+/// `--exporters`: `GET /admin/exporters`, as a table or the API's JSON.
+fn exporters(base: &str, token: &str, format: Format) -> Result<ExitCode, CliError> {
+    if matches!(format, Format::Ndjson | Format::Csv) {
+        return Err(CliError(
+            "--exporters prints `--format table` or `--format json`".into(),
+        ));
+    }
+    let url = admin_endpoint(base, "exporters")?;
+    let http = admin_client()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let answer = runtime.block_on(async {
+        let response = http
+            .get(url.as_str())
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| format!("GET {}: {e}", url.path()))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| format!("GET {}: reading the answer: {e}", url.path()))?;
+        let body: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("GET {}: the answer is not JSON: {e}", url.path()))?;
+        if status != 200 {
+            let description = body["error_description"]
+                .as_str()
+                .or(body["error"].as_str())
+                .unwrap_or("no error description");
+            return Err(format!("GET {}: HTTP {status}: {description}", url.path()));
+        }
+        match body {
+            serde_json::Value::Array(list) => Ok(list),
+            _ => Err(format!("GET {}: the answer is not an array", url.path())),
+        }
+    });
+    let list = match answer {
+        Ok(list) => list,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    match format {
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&list)?),
+        _ if list.is_empty() => eprintln!("no exporters"),
+        _ => out!("{}", exporters_table(&list)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The exporters table's columns.
+const EXPORTER_COLUMNS: [&str; 7] = [
+    "NAME",
+    "KIND",
+    "TARGET",
+    "LAG",
+    "LAST SUCCESS (UTC)",
+    "FAILURES",
+    "LAST ERROR",
+];
+
+/// One line per exporter; the last column (the error) is not padded.
+fn exporters_table(list: &[serde_json::Value]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|e| {
+            let text = |v: &serde_json::Value| match v {
+                serde_json::Value::String(s) => cell(s),
+                serde_json::Value::Null => "-".to_owned(),
+                other => cell(&other.to_string()),
+            };
+            let time = |v: &serde_json::Value| {
+                v.as_i64()
+                    .map_or_else(|| "never".to_owned(), rfc3339::format_ms_spaced)
+            };
+            vec![
+                text(&e["name"]),
+                text(&e["kind"]),
+                text(&e["target"]),
+                text(&e["lag"]),
+                time(&e["last_success_ms"]),
+                text(&e["consecutive_failures"]),
+                text(&e["last_error"]),
+            ]
+        })
+        .collect();
+    aligned(&EXPORTER_COLUMNS, &rows)
 }
 
 /// The admin API's base URL and token, from the manifest or the flags.
@@ -365,8 +478,14 @@ fn table(events: &[AuditEvent]) -> String {
             ]
         })
         .collect();
-    let mut widths = TABLE_COLUMNS.map(|h| h.chars().count());
-    for row in &rows {
+    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+    aligned(&TABLE_COLUMNS, &rows)
+}
+
+/// `header` and `rows` with columns aligned by two spaces; the last column is not padded.
+fn aligned(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
         for (w, value) in widths.iter_mut().zip(row) {
             *w = (*w).max(value.chars().count());
         }
@@ -375,21 +494,19 @@ fn table(events: &[AuditEvent]) -> String {
     let mut line = |values: &[&str]| {
         let last = values.len() - 1;
         let mut text = String::new();
-        for (i, (value, width)) in values.iter().zip(widths).enumerate() {
-            if i == last {
-                text.push_str(value);
-            } else {
+        for (i, (value, width)) in values.iter().zip(&widths).enumerate() {
+            text.push_str(value);
+            if i != last {
                 let pad = width - value.chars().count();
-                text.push_str(value);
                 text.push_str(&" ".repeat(pad + 2));
             }
         }
         out.push_str(text.trim_end());
         out.push('\n');
     };
-    line(&TABLE_COLUMNS);
-    for row in &rows {
-        line(&row.each_ref().map(String::as_str));
+    line(header);
+    for row in rows {
+        line(&row.iter().map(String::as_str).collect::<Vec<_>>());
     }
     out
 }
@@ -464,6 +581,28 @@ mod tests {
                 "TIME (UTC)                OUTCOME  USER   CLIENT  SYSTEM                   STATUS DETAIL            SCOPES",
                 "2027-01-15 08:00:00.000Z  granted  alice  agent   https://as.chat.example  Granted                  chat.read:granted",
                 "2027-01-15 08:00:01.500Z  denied   -      -       https://x\\u{1b}[31m      Audience not registered  -",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_exporters_table_shows_lag_last_success_failures_and_the_last_error() {
+        let list = serde_json::json!([
+            {"name": "siem", "kind": "http", "target": "https://siem.example/in", "lag": 0,
+             "last_success_ms": 1_800_000_000_000_i64, "consecutive_failures": 0,
+             "last_error": null},
+            {"name": "archive", "kind": "file", "target": "/var/log/jag.ndjson", "lag": 12,
+             "last_success_ms": null, "consecutive_failures": 3,
+             "last_error": "cannot open /var/log/jag.ndjson: Permission denied"},
+        ]);
+        let text = exporters_table(list.as_array().unwrap());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "NAME     KIND  TARGET                   LAG  LAST SUCCESS (UTC)        FAILURES  LAST ERROR",
+                "siem     http  https://siem.example/in  0    2027-01-15 08:00:00.000Z  0         -",
+                "archive  file  /var/log/jag.ndjson      12   never                     3         cannot open /var/log/jag.ndjson: Permission denied",
             ]
         );
     }

@@ -2,7 +2,7 @@
 //! (admin API `POST /admin/exporters`, the seed's `[[exporters]]`, the stored row).
 //!
 //! The JSON (and TOML) shape is flat: `name`, `kind`, and the fields of that kind. Each
-//! kind is one variant of [`Target`] plus its fields in [`RawConfig`]; `syslog` comes next.
+//! kind is one variant of [`Target`] plus its fields in [`RawConfig`].
 
 use crate::types::Secret;
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,12 @@ pub const DEFAULT_BATCH_MAX: usize = 100;
 pub const MAX_BATCH_MAX: usize = 1000;
 /// The longest exporter name.
 const MAX_NAME_LEN: usize = 64;
+/// RFC 5424 §6.2.4: HOSTNAME is at most 255 printable US-ASCII characters.
+const MAX_SYSLOG_HOSTNAME_LEN: usize = 255;
+/// RFC 5424 §6.2.5: APP-NAME is at most 48 printable US-ASCII characters.
+const MAX_SYSLOG_APP_NAME_LEN: usize = 48;
+/// The APP-NAME of a syslog exporter that names none.
+pub const DEFAULT_SYSLOG_APP_NAME: &str = "jagspec";
 
 /// One exporter: a unique name and where its events go.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -49,6 +55,19 @@ pub enum Target {
         /// Events per write.
         batch_max: usize,
     },
+    /// RFC 5424 messages over TCP with RFC 6587 octet-counting framing, to a syslog
+    /// collector (rsyslog, syslog-ng, a SIEM's syslog input).
+    Syslog {
+        /// `host:port` (a name, an IPv4 address or a bracketed IPv6 address). Any host:
+        /// the messages carry no credential.
+        address: String,
+        /// The messages' HOSTNAME; `None`: this machine's name, or `-` when unknown.
+        hostname: Option<String>,
+        /// The messages' APP-NAME; `None`: [`DEFAULT_SYSLOG_APP_NAME`].
+        app_name: Option<String>,
+        /// Events per connection.
+        batch_max: usize,
+    },
 }
 
 /// An HTTP exporter's body.
@@ -79,6 +98,12 @@ pub(crate) struct RawConfig {
     batch_max: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     path: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    app_name: Option<String>,
 }
 
 /// Why a configuration was refused. Never quotes the bearer token.
@@ -108,7 +133,15 @@ impl TryFrom<RawConfig> for ExporterConfig {
         };
         let target = match raw.kind.as_str() {
             "http" => {
-                only("http", &[("path", raw.path.is_some())])?;
+                only(
+                    "http",
+                    &[
+                        ("path", raw.path.is_some()),
+                        ("address", raw.address.is_some()),
+                        ("hostname", raw.hostname.is_some()),
+                        ("app_name", raw.app_name.is_some()),
+                    ],
+                )?;
                 let url = raw
                     .url
                     .as_deref()
@@ -137,6 +170,9 @@ impl TryFrom<RawConfig> for ExporterConfig {
                         ("url", raw.url.is_some()),
                         ("bearer_token", raw.bearer_token.is_some()),
                         ("envelope", raw.envelope.is_some()),
+                        ("address", raw.address.is_some()),
+                        ("hostname", raw.hostname.is_some()),
+                        ("app_name", raw.app_name.is_some()),
                     ],
                 )?;
                 let path = raw
@@ -146,13 +182,35 @@ impl TryFrom<RawConfig> for ExporterConfig {
                 Target::File { path, batch_max }
             }
             "syslog" => {
-                return Err(bad(
-                    "`syslog` exporters are not available yet; use `http` or `file`".into(),
-                ));
+                only(
+                    "syslog",
+                    &[
+                        ("url", raw.url.is_some()),
+                        ("bearer_token", raw.bearer_token.is_some()),
+                        ("envelope", raw.envelope.is_some()),
+                        ("path", raw.path.is_some()),
+                    ],
+                )?;
+                let address = raw
+                    .address
+                    .as_deref()
+                    .ok_or_else(|| bad("a `syslog` exporter needs an `address`".into()))?;
+                Target::Syslog {
+                    address: check_address(address)?,
+                    hostname: raw
+                        .hostname
+                        .map(|h| check_header_field("hostname", h, MAX_SYSLOG_HOSTNAME_LEN))
+                        .transpose()?,
+                    app_name: raw
+                        .app_name
+                        .map(|a| check_header_field("app_name", a, MAX_SYSLOG_APP_NAME_LEN))
+                        .transpose()?,
+                    batch_max,
+                }
             }
             other => {
                 return Err(bad(format!(
-                    "unknown exporter kind `{}`; expected `http` or `file`",
+                    "unknown exporter kind `{}`; expected `http`, `file` or `syslog`",
                     other.chars().take(40).collect::<String>()
                 )));
             }
@@ -202,6 +260,52 @@ fn check_url(text: &str) -> Result<url::Url, InvalidConfig> {
     }
 }
 
+/// `host:port`, the port nonzero; the host an IP address (IPv6 in brackets) or a DNS
+/// name. Any host: unlike `http`, nothing secret travels, and a collector is rarely local.
+fn check_address(text: &str) -> Result<String, InvalidConfig> {
+    let shown: String = text.chars().take(120).collect();
+    let bad = |why: &str| {
+        InvalidConfig(format!(
+            "`address` `{shown}` {why}; expected `host:port`, such as `127.0.0.1:6514`"
+        ))
+    };
+    let port = if let Ok(addr) = text.parse::<std::net::SocketAddr>() {
+        addr.port()
+    } else {
+        let (host, port) = text.rsplit_once(':').ok_or_else(|| bad("has no port"))?;
+        // An unbracketed IPv6 address ("::1:514") is ambiguous: refused by the name check.
+        let name_ok = !host.is_empty()
+            && host.len() <= 253
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !name_ok {
+            return Err(bad("does not start with a host name or an IP address"));
+        }
+        port.parse::<u16>()
+            .map_err(|_| bad("does not end with a port number"))?
+    };
+    if port == 0 {
+        return Err(bad("has port 0"));
+    }
+    Ok(text.to_owned())
+}
+
+/// RFC 5424 §6.2.4 and §6.2.5: 1 to `max` printable US-ASCII characters (no space).
+fn check_header_field(field: &str, value: String, max: usize) -> Result<String, InvalidConfig> {
+    if !value.is_empty() && value.len() <= max && value.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(value)
+    } else {
+        Err(InvalidConfig(format!(
+            "`{field}` is 1 to {max} printable US-ASCII characters without spaces (RFC 5424 §6.2)"
+        )))
+    }
+}
+
 fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
@@ -212,26 +316,30 @@ fn is_loopback(url: &url::Url) -> bool {
 }
 
 impl ExporterConfig {
-    /// `http` or `file`.
+    /// `http`, `file` or `syslog`.
     pub fn kind(&self) -> &'static str {
         match self.target {
             Target::Http { .. } => "http",
             Target::File { .. } => "file",
+            Target::Syslog { .. } => "syslog",
         }
     }
 
-    /// The URL or the path, for display.
+    /// The URL, the path or the syslog collector's `host:port`, for display.
     pub fn destination(&self) -> String {
         match &self.target {
             Target::Http { url, .. } => url.to_string(),
             Target::File { path, .. } => path.display().to_string(),
+            Target::Syslog { address, .. } => address.clone(),
         }
     }
 
     /// Events per delivery.
     pub fn batch_max(&self) -> usize {
         match self.target {
-            Target::Http { batch_max, .. } | Target::File { batch_max, .. } => batch_max,
+            Target::Http { batch_max, .. }
+            | Target::File { batch_max, .. }
+            | Target::Syslog { batch_max, .. } => batch_max,
         }
     }
 
@@ -245,6 +353,9 @@ impl ExporterConfig {
             envelope: None,
             batch_max: Some(self.batch_max()),
             path: None,
+            address: None,
+            hostname: None,
+            app_name: None,
         };
         match &self.target {
             Target::Http {
@@ -258,8 +369,55 @@ impl ExporterConfig {
                 raw.envelope = Some(*envelope);
             }
             Target::File { path, .. } => raw.path = Some(path.clone()),
+            Target::Syslog {
+                address,
+                hostname,
+                app_name,
+                ..
+            } => {
+                raw.address = Some(address.clone());
+                raw.hostname.clone_from(hostname);
+                raw.app_name.clone_from(app_name);
+            }
         }
         serde_json::to_string(&raw).unwrap_or_default()
+    }
+
+    /// This config with `patch`'s fields replaced (`PATCH /admin/exporters/{name}`): each
+    /// member given replaces that field, `null` removes it (back to its default, or
+    /// refused when the kind needs it), and the result is checked whole, as a new config
+    /// would be. `name` and `kind` cannot change: a different destination kind is a new
+    /// exporter with its own cursor.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidConfig`] naming the field, never quoting the bearer token.
+    pub fn patched(
+        &self,
+        patch: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, InvalidConfig> {
+        for fixed in ["name", "kind"] {
+            if patch.contains_key(fixed) {
+                return Err(InvalidConfig(format!(
+                    "an exporter's `{fixed}` cannot change; delete it and add a new one"
+                )));
+            }
+        }
+        if patch.is_empty() {
+            return Err(InvalidConfig("the patch changes nothing".into()));
+        }
+        let mut merged: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&self.to_stored_json())
+                .map_err(|e| InvalidConfig(e.to_string()))?;
+        for (field, value) in patch {
+            if value.is_null() {
+                merged.remove(field);
+            } else {
+                merged.insert(field.clone(), value.clone());
+            }
+        }
+        serde_json::from_value(serde_json::Value::Object(merged))
+            .map_err(|e| InvalidConfig(e.to_string()))
     }
 
     /// Reads [`ExporterConfig::to_stored_json`]'s text back.
@@ -328,8 +486,8 @@ mod tests {
     fn names_kinds_and_fields_of_another_kind_are_checked() {
         assert!(parse(json!({"name": "a b", "kind": "file", "path": "/tmp/x"})).is_err());
         assert!(parse(json!({"name": "", "kind": "file", "path": "/tmp/x"})).is_err());
-        let e = parse(json!({"name": "a", "kind": "syslog"})).unwrap_err();
-        assert!(e.contains("not available yet"), "{e}");
+        let e = parse(json!({"name": "a", "kind": "kafka"})).unwrap_err();
+        assert!(e.contains("`http`, `file` or `syslog`"), "{e}");
         let e = parse(json!({"name": "a", "kind": "file", "path": "/tmp/x", "url": "https://x"}))
             .unwrap_err();
         assert!(e.contains("does not apply"), "{e}");
@@ -337,5 +495,113 @@ mod tests {
             .unwrap_err();
         assert!(e.contains("batch_max"), "{e}");
         assert!(parse(json!({"name": "a", "kind": "file", "path": "/tmp/x", "extra": 1})).is_err());
+    }
+
+    #[test]
+    fn a_syslog_exporter_takes_any_host_and_port_and_round_trips_through_the_stored_json() {
+        let c = parse(json!({"name": "rsyslog", "kind": "syslog",
+            "address": "collector.example:6514", "hostname": "idp-1.example",
+            "app_name": "jagspec-it", "batch_max": 7}))
+        .unwrap();
+        assert_eq!(c.kind(), "syslog");
+        assert_eq!(c.destination(), "collector.example:6514");
+        assert_eq!(c.batch_max(), 7);
+        assert_eq!(
+            ExporterConfig::from_stored_json(&c.to_stored_json()).unwrap(),
+            c
+        );
+
+        let plain = parse(json!({"name": "s", "kind": "syslog", "address": "[::1]:514"})).unwrap();
+        assert_eq!(
+            plain.target,
+            Target::Syslog {
+                address: "[::1]:514".into(),
+                hostname: None,
+                app_name: None,
+                batch_max: DEFAULT_BATCH_MAX,
+            }
+        );
+        assert_eq!(
+            ExporterConfig::from_stored_json(&plain.to_stored_json()).unwrap(),
+            plain
+        );
+        assert!(!plain.to_stored_json().contains("hostname"));
+        assert!(parse(json!({"name": "s", "kind": "syslog", "address": "10.0.0.7:601"})).is_ok());
+    }
+
+    #[test]
+    fn a_syslog_exporter_refuses_a_bad_address_header_fields_and_the_fields_of_other_kinds() {
+        let syslog = |extra: serde_json::Value| {
+            let mut v = json!({"name": "s", "kind": "syslog", "address": "127.0.0.1:514"});
+            for (k, x) in extra.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            parse(v)
+        };
+        for address in [
+            "127.0.0.1",
+            "127.0.0.1:0",
+            "127.0.0.1:65536",
+            "host:port",
+            ":514",
+            "::1:514",
+            "a b:514",
+            "host..example:514",
+            "",
+        ] {
+            let e = syslog(json!({"address": address})).unwrap_err();
+            assert!(e.contains("`address`"), "{address}: {e}");
+        }
+        let e = parse(json!({"name": "s", "kind": "syslog"})).unwrap_err();
+        assert!(e.contains("needs an `address`"), "{e}");
+        for (field, value) in [
+            ("url", json!("https://x.example")),
+            ("bearer_token", json!("t")),
+            ("envelope", json!("ndjson")),
+            ("path", json!("/tmp/x")),
+        ] {
+            let e = syslog(json!({ field: value })).unwrap_err();
+            assert!(e.contains(&format!("`{field}` does not apply")), "{e}");
+        }
+        let long = "h".repeat(256);
+        for bad in ["", "two words", "caf\u{e9}", long.as_str()] {
+            let e = syslog(json!({"hostname": bad})).unwrap_err();
+            assert!(e.contains("`hostname`"), "{e}");
+        }
+        assert!(syslog(json!({"hostname": "h".repeat(255)})).is_ok());
+        assert!(syslog(json!({"app_name": "a".repeat(48)})).is_ok());
+        let e = syslog(json!({"app_name": "a".repeat(49)})).unwrap_err();
+        assert!(e.contains("`app_name`"), "{e}");
+        let e = parse(json!({"name": "f", "kind": "file", "path": "/tmp/x",
+            "address": "127.0.0.1:514"}))
+        .unwrap_err();
+        assert!(e.contains("`address` does not apply"), "{e}");
+    }
+
+    #[test]
+    fn a_patch_replaces_or_removes_fields_and_is_checked_whole() {
+        let c = parse(json!({"name": "siem", "kind": "http",
+            "url": "https://siem.example/in", "bearer_token": "tok-123", "batch_max": 7}))
+        .unwrap();
+        let patch = |v: serde_json::Value| c.patched(v.as_object().unwrap());
+        let moved = patch(json!({"url": "https://siem2.example/in", "batch_max": null})).unwrap();
+        assert_eq!(moved.destination(), "https://siem2.example/in");
+        assert_eq!(moved.batch_max(), DEFAULT_BATCH_MAX);
+        assert_eq!(moved.name, "siem");
+        assert!(matches!(&moved.target, Target::Http { bearer_token, .. }
+            if bearer_token.secret() == "tok-123"));
+        for (bad, needle) in [
+            (json!({"kind": "file"}), "cannot change"),
+            (json!({"name": "other"}), "cannot change"),
+            (json!({}), "changes nothing"),
+            (json!({"url": null}), "needs a `url`"),
+            (json!({"path": "/tmp/x"}), "does not apply"),
+            (json!({"batch_max": 0}), "batch_max"),
+            (json!({"colour": "red"}), "colour"),
+        ] {
+            let e = patch(bad.clone()).unwrap_err().to_string();
+            assert!(e.contains(needle), "{bad}: {e}");
+            assert!(!e.contains("tok-123"), "{e}");
+        }
     }
 }

@@ -96,8 +96,8 @@ pub fn syslog_5424(event: &AuditEvent, hostname: &str, app_name: &str) -> String
     sd.push(']');
     format!(
         "<{pri}>1 {timestamp} {} {} - token-request {sd} \u{feff}{}",
-        header_field(hostname),
-        header_field(app_name),
+        header_field(hostname, 255),
+        header_field(app_name, 48),
         event_json(event)
     )
 }
@@ -119,12 +119,13 @@ fn sd_escape(value: &str) -> String {
     out
 }
 
-/// A header field is printable US-ASCII without spaces (§6.2), `-` when empty.
-fn header_field(value: &str) -> String {
+/// A header field is printable US-ASCII without spaces, at most `max` characters (§6.2:
+/// 255 for HOSTNAME, 48 for APP-NAME), `-` when empty.
+fn header_field(value: &str, max: usize) -> String {
     let cleaned: String = value
         .chars()
         .filter(|c| c.is_ascii_graphic())
-        .take(48)
+        .take(max)
         .collect();
     if cleaned.is_empty() {
         "-".into()
@@ -190,5 +191,17 @@ mod tests {
         assert_eq!(v["time"], "1800000000.123");
         assert_eq!(v["event"]["event_id"], "ev-1");
         assert_eq!(v["sourcetype"], "_json");
+    }
+
+    #[test]
+    fn a_hostname_keeps_up_to_255_characters_and_an_app_name_48() {
+        let host = "h".repeat(300);
+        let app = "a".repeat(60);
+        let message = syslog_5424(&event(), &host, &app);
+        let fields: Vec<&str> = message.splitn(5, ' ').collect();
+        assert_eq!(fields[2], "h".repeat(255));
+        assert_eq!(fields[3], "a".repeat(48));
+        let message = syslog_5424(&event(), " ", "");
+        assert_eq!(message.splitn(5, ' ').nth(2), Some("-"));
     }
 }

@@ -1,5 +1,6 @@
 //! Delivery by HTTP POST: NDJSON with `Authorization: Bearer`, or Splunk HEC's envelope
-//! with `Authorization: Splunk`. Success is any 2xx; anything else, a redirect, a refused
+//! with `Authorization: Splunk`. Success is any 2xx (for HEC, whose answer also carries a
+//! `code`, only with `code` 0 when the body says one); anything else, a redirect, a refused
 //! connection or no answer within the timeout is a failure, and the batch is retried.
 
 use super::config::Envelope;
@@ -9,6 +10,8 @@ use crate::types::Secret;
 
 /// The most of a refusal's body quoted in `last_error`.
 const QUOTED_BODY_CHARS: usize = 200;
+/// The most of an answer read.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// POSTs `events` to `url`; `Err` says why it failed (never with the token).
 pub(crate) async fn deliver(
@@ -34,10 +37,13 @@ pub(crate) async fn deliver(
         .await
         .map_err(|e| format!("POST {url}: {}", describe(&e)))?;
     let status = response.status();
+    let text = read_capped(response).await;
     if status.is_success() {
-        return Ok(());
+        return match envelope {
+            Envelope::SplunkHec => hec_answer(&text).map_err(|e| format!("POST {url}: {e}")),
+            Envelope::Ndjson => Ok(()),
+        };
     }
-    let text = response.text().await.unwrap_or_default();
     let quoted: String = text.trim().chars().take(QUOTED_BODY_CHARS).collect();
     Err(if quoted.is_empty() {
         format!("POST {url}: HTTP {status}")
@@ -62,4 +68,54 @@ fn describe(e: &reqwest::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// The answer's first [`MAX_ANSWER_BYTES`] as text: enough to judge and quote it, and a
+/// sink that streams without end cannot fill memory.
+async fn read_capped(mut response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = MAX_ANSWER_BYTES - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == MAX_ANSWER_BYTES {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// Splunk HEC answers `{"text":"Success","code":0}`; any other `code` is a refusal even
+/// under a 2xx (HEC's documented codes: 0 success, 1–27 errors). A body that is not
+/// HEC's JSON (a proxy, another collector) is judged by its status alone.
+fn hec_answer(body: &str) -> Result<(), String> {
+    let Ok(answer) = serde_json::from_str::<serde_json::Value>(body) else {
+        return Ok(());
+    };
+    match answer.get("code").and_then(serde_json::Value::as_i64) {
+        None | Some(0) => Ok(()),
+        Some(code) => {
+            let text = answer
+                .get("text")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("");
+            let text: String = text.chars().take(QUOTED_BODY_CHARS).collect();
+            Err(format!("HEC answered code {code}: {text}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hec_answer;
+
+    #[test]
+    fn a_hec_answer_succeeds_only_with_code_zero_or_without_a_code() {
+        assert!(hec_answer(r#"{"text":"Success","code":0}"#).is_ok());
+        assert!(hec_answer("").is_ok());
+        assert!(hec_answer("ok").is_ok());
+        assert_eq!(
+            hec_answer(r#"{"text":"Invalid data format","code":6}"#).unwrap_err(),
+            "HEC answered code 6: Invalid data format"
+        );
+    }
 }

@@ -13,7 +13,7 @@
 //! one-second fallback poll), so an idle exporter costs nothing.
 
 use super::config::{ExporterConfig, InvalidConfig, Target};
-use super::{file, http};
+use super::{file, http, syslog};
 use crate::audit::{AuditError, AuditEvent, AuditLog};
 use crate::db::{self, DbError};
 use crate::jose::Clock;
@@ -32,7 +32,8 @@ pub struct ExportTiming {
     pub backoff_base: Duration,
     /// No retry waits longer than this.
     pub backoff_cap: Duration,
-    /// An HTTP delivery without a complete answer by then has failed.
+    /// An HTTP delivery without a complete answer by then has failed. Also bounds a
+    /// syslog delivery's connect, and then its write.
     pub http_timeout: Duration,
     /// An idle worker looks for new events at least this often, in case a commit
     /// notification was missed (another process writing the same database).
@@ -67,6 +68,18 @@ impl ExportTiming {
     }
 }
 
+/// Where a new exporter's cursor starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartAt {
+    /// Every event in the log, the oldest first: a new SIEM gets the history.
+    #[default]
+    Beginning,
+    /// Only events written after the exporter is added: the history is already
+    /// elsewhere.
+    End,
+}
+
 /// Why an exporter operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -99,9 +112,9 @@ pub enum ExportError {
 pub struct ExporterStatus {
     /// The exporter's name.
     pub name: String,
-    /// `http` or `file`.
+    /// `http`, `file` or `syslog`.
     pub kind: &'static str,
-    /// The URL (http) or the path (file).
+    /// The URL (http), the path (file) or `host:port` (syslog).
     pub target: String,
     /// The HTTP body format (`ndjson` or `splunk_hec`); absent for a file.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -239,9 +252,26 @@ impl Exporters {
     /// [`ExportError::NameTaken`] if the name is in use, [`ExportError::Sqlite`] if
     /// SQLite refuses.
     pub async fn add(&self, config: ExporterConfig) -> Result<ExporterStatus, ExportError> {
+        self.add_starting_at(config, StartAt::Beginning).await
+    }
+
+    /// Stores `config` with its cursor at `start` and starts its worker.
+    ///
+    /// # Errors
+    ///
+    /// As [`Exporters::add`]; [`ExportError::Audit`] if the log's end cannot be read.
+    pub async fn add_starting_at(
+        &self,
+        config: ExporterConfig,
+        start: StartAt,
+    ) -> Result<ExporterStatus, ExportError> {
         let ctx = Arc::clone(&self.ctx);
         let stored = config.clone();
         blocking(move || {
+            let first_cursor = match start {
+                StartAt::Beginning => 0,
+                StartAt::End => ctx.audit.last_seq()?,
+            };
             let now = ctx.clock.now_millis();
             let mut conn = ctx.db();
             let tx = conn.transaction()?;
@@ -253,8 +283,8 @@ impl Exporters {
                 return Err(ExportError::NameTaken(stored.name));
             }
             tx.execute(
-                "INSERT INTO exporter_cursors (name, last_seq) VALUES (?1, 0)",
-                [&stored.name],
+                "INSERT INTO exporter_cursors (name, last_seq) VALUES (?1, ?2)",
+                params![stored.name, first_cursor],
             )?;
             tx.commit()?;
             Ok(())
@@ -263,6 +293,82 @@ impl Exporters {
         let name = config.name.clone();
         self.spawn(config);
         self.status(&name).await?.ok_or(ExportError::Unknown(name))
+    }
+
+    /// Changes `name`'s destination or batch size ([`ExporterConfig::patched`]) and
+    /// restarts its worker with the new config. The cursor stays: delivery goes on from
+    /// the first event not yet delivered, now to the new destination. A batch in flight
+    /// when the worker restarts is sent again (at least once).
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Unknown`] if there is no such exporter, [`ExportError::Invalid`] if
+    /// the patched config is refused (nothing changes then), [`ExportError::Sqlite`] if
+    /// SQLite refuses.
+    pub async fn update(
+        &self,
+        name: &str,
+        patch: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<ExporterStatus, ExportError> {
+        let ctx = Arc::clone(&self.ctx);
+        let n = name.to_owned();
+        let current = blocking(move || {
+            ctx.db()
+                .query_row("SELECT config FROM exporters WHERE name = ?1", [&n], |r| {
+                    r.get::<_, String>(0)
+                })
+                .optional()?
+                .ok_or(ExportError::Unknown(n))
+        })
+        .await?;
+        let config = ExporterConfig::from_stored_json(&current)?.patched(&patch)?;
+        // Stopped before the write, so no worker delivers to the old destination after
+        // the new one is stored.
+        let worker = self.lock_workers().remove(name);
+        if let Some(worker) = worker {
+            worker.abort();
+            let _ = worker.await;
+        }
+        let ctx = Arc::clone(&self.ctx);
+        let stored = config.clone();
+        let written = blocking(move || {
+            let mut conn = ctx.db();
+            let tx = conn.transaction()?;
+            let changed = tx.execute(
+                "UPDATE exporters SET config = ?2 WHERE name = ?1",
+                params![stored.name, stored.to_stored_json()],
+            )?;
+            if changed == 0 {
+                return Err(ExportError::Unknown(stored.name));
+            }
+            // A new destination starts without the old one's errors.
+            tx.execute(
+                "UPDATE exporter_cursors SET last_error = NULL, consecutive_failures = 0 \
+                 WHERE name = ?1",
+                [&stored.name],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await;
+        if let Err(e) = written {
+            // Deleted meanwhile, or SQLite refused: the stored config (if any) runs again.
+            let _ = self.start_named(name).await;
+            return Err(e);
+        }
+        let name = config.name.clone();
+        self.spawn(config);
+        self.status(&name).await?.ok_or(ExportError::Unknown(name))
+    }
+
+    /// Starts the worker of the stored exporter `name`, if it exists.
+    async fn start_named(&self, name: &str) -> Result<(), ExportError> {
+        let ctx = Arc::clone(&self.ctx);
+        let configs = blocking(move || load_configs(&ctx.db())).await?;
+        if let Some((config, _)) = configs.into_iter().find(|(c, _)| c.name == name) {
+            self.spawn(config);
+        }
+        Ok(())
     }
 
     /// Stops `name`'s worker and deletes the exporter and its cursor.
@@ -393,7 +499,7 @@ fn statuses(ctx: &Ctx, only: Option<&str>) -> Result<Vec<ExporterStatus>, Export
             target: config.destination(),
             envelope: match &config.target {
                 Target::Http { envelope, .. } => Some(*envelope),
-                Target::File { .. } => None,
+                Target::File { .. } | Target::Syslog { .. } => None,
             },
             batch_max: config.batch_max(),
             name: config.name,
@@ -494,6 +600,21 @@ async fn deliver(ctx: &Ctx, config: &ExporterConfig, events: &[AuditEvent]) -> R
             tokio::task::spawn_blocking(move || file::deliver(&path, &events))
                 .await
                 .map_err(|e| format!("the file write did not finish: {e}"))?
+        }
+        Target::Syslog {
+            address,
+            hostname,
+            app_name,
+            ..
+        } => {
+            syslog::deliver(
+                address,
+                hostname.as_deref(),
+                app_name.as_deref(),
+                ctx.timing.http_timeout,
+                events,
+            )
+            .await
         }
     }
 }

@@ -14,9 +14,9 @@ use super::model::{AlgChoice, Lifetime, ResourceServer, Scope};
 use super::server::IssuerState;
 use super::store::{NewResourceServer, ResourceServerPatch, Store, StoreError, TenantPatch};
 use crate::audit::{
-    AuditFilter, AuditPage, Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Outcome, export,
+    AuditEvent, AuditFilter, AuditPage, Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Outcome, export,
 };
-use crate::export::{ExportError, ExporterConfig};
+use crate::export::{ExportError, ExporterConfig, StartAt};
 use crate::jose::{Alg, KeyStatus, SigningKey};
 use crate::oauth::json_response;
 use crate::types::Kid;
@@ -78,7 +78,9 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/exporters", get(list_exporters).post(add_exporter))
         .route(
             "/exporters/{name}",
-            get(get_exporter).delete(delete_exporter),
+            get(get_exporter)
+                .patch(patch_exporter)
+                .delete(delete_exporter),
         )
         .fallback(unknown_endpoint)
         .method_not_allowed_fallback(method_not_allowed)
@@ -1049,9 +1051,14 @@ async fn audit_events(
 const NEXT_CURSOR: &str = "x-next-cursor";
 
 /// `GET /audit-events/export?format=ndjson|csv`: every matching event, oldest first, as a
-/// download. Read in pages of [`MAX_PAGE_SIZE`] on the blocking pool, so no read holds the
-/// log's read connection for long; the body is built from the pages (axum's streaming
-/// bodies need a `Stream` or `http_body::Frame`, from crates this package does not name).
+/// download streamed page by page: each page of [`MAX_PAGE_SIZE`] is read on the blocking
+/// pool (no read holds the log's read connection for long) and sent before the next is
+/// read, so a download of the whole log costs one page of memory, and a client that reads
+/// slowly holds back the reads (the channel between them holds [`EXPORT_PAGES_AHEAD`]).
+///
+/// The first page is read before the answer starts, so a log that cannot be read is an
+/// honest 500. A read that fails later ends the body without its last chunk: the client
+/// sees a broken transfer, never a download that looks complete.
 async fn export_audit_events(
     _: AdminAuth,
     State(state): State<Shared>,
@@ -1059,10 +1066,6 @@ async fn export_audit_events(
 ) -> Reply {
     let query = LogQuery::parse(raw.as_deref(), LogEndpoint::Export)?;
     let format = query.format;
-    let mut body = Vec::new();
-    if format == ExportFormat::Csv {
-        export::csv_header(&mut body);
-    }
     // The log as it is now: events written while the download runs are left for the next
     // one (from the last event's cursor), so the download always ends.
     let audit = state.audit.clone();
@@ -1070,21 +1073,67 @@ async fn export_audit_events(
         .await
         .map_err(|e| ApiError::server_error(format!("reading the audit log did not finish: {e}")))?
         .map_err(|e| ApiError::server_error(format!("reading the audit log failed: {e}")))?;
-    let mut after = query.cursor;
-    while up_to.is_some() {
-        let page = read_page(&state, query.filter.clone(), after, up_to, MAX_PAGE_SIZE).await?;
-        for event in &page.events {
+    let encode = move |events: &[AuditEvent], first: bool| {
+        let mut chunk = Vec::new();
+        if first && format == ExportFormat::Csv {
+            export::csv_header(&mut chunk);
+        }
+        for event in events {
             match format {
-                ExportFormat::Ndjson => export::ndjson_line(&mut body, event),
-                ExportFormat::Csv => export::csv_row(&mut body, event),
+                ExportFormat::Ndjson => export::ndjson_line(&mut chunk, event),
+                ExportFormat::Csv => export::csv_row(&mut chunk, event),
             }
         }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
+        Bytes::from(chunk)
+    };
+    let first = match up_to {
+        Some(_) => {
+            read_page(
+                &state,
+                query.filter.clone(),
+                query.cursor,
+                up_to,
+                MAX_PAGE_SIZE,
+            )
+            .await?
         }
+        None => AuditPage::default(),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(EXPORT_PAGES_AHEAD);
+    // The first chunk always fits: the channel is empty and holds at least one.
+    let _ = tx.try_send(Ok(encode(&first.events, true)));
+    if let Some(mut after) = first.next {
+        let filter = query.filter;
+        tokio::spawn(async move {
+            loop {
+                let page = match read_page(
+                    &state,
+                    filter.clone(),
+                    Some(after),
+                    up_to,
+                    MAX_PAGE_SIZE,
+                )
+                .await
+                {
+                    Ok(page) => page,
+                    Err(e) => {
+                        tracing::warn!(error = %e.description, "the system-log download stopped");
+                        let _ = tx.send(Err(std::io::Error::other(e.description))).await;
+                        return;
+                    }
+                };
+                // A send fails only when the client has gone: stop reading.
+                if tx.send(Ok(encode(&page.events, false))).await.is_err() {
+                    return;
+                }
+                match page.next {
+                    Some(next) => after = next,
+                    None => return,
+                }
+            }
+        });
     }
-    let mut response = (StatusCode::OK, body).into_response();
+    let mut response = axum::body::Body::from_stream(ChannelStream(rx)).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -1096,6 +1145,24 @@ async fn export_audit_events(
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// Pages read ahead of a download's client.
+const EXPORT_PAGES_AHEAD: usize = 2;
+
+/// An mpsc receiver as a `Stream` (what `Body::from_stream` takes), without a stream
+/// utility crate for ten lines.
+struct ChannelStream(tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>);
+
+impl futures_core::Stream for ChannelStream {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1131,13 +1198,43 @@ async fn get_exporter(
 }
 
 /// Adds an exporter (checked by [`ExporterConfig`]'s parse) and starts it at the
-/// beginning of the log.
+/// beginning of the log, or with `"start_at": "end"` after the last event written.
 async fn add_exporter(
     _: AdminAuth,
     State(state): State<Shared>,
-    AdminJson(config): AdminJson<ExporterConfig>,
+    AdminJson(mut body): AdminJson<serde_json::Map<String, serde_json::Value>>,
 ) -> Reply {
-    Ok(created(&state.exporters.add(config).await?))
+    // `start_at` is where the cursor starts, not part of the destination's config.
+    let start = match body.remove("start_at") {
+        None => StartAt::Beginning,
+        Some(value) => serde_json::from_value(value).map_err(|_| {
+            ApiError::bad_request("`start_at` is \"beginning\" (the default) or \"end\"")
+        })?,
+    };
+    let config: ExporterConfig = serde_json::from_value(serde_json::Value::Object(body))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(created(
+        &state.exporters.add_starting_at(config, start).await?,
+    ))
+}
+
+/// `PATCH /exporters/{name}`: replaces the fields given (`null` removes one), keeps the
+/// cursor, restarts delivery to the new destination. `name` and `kind` cannot change.
+async fn patch_exporter(
+    _: AdminAuth,
+    State(state): State<Shared>,
+    AdminPath(name): AdminPath<String>,
+    AdminJson(patch): AdminJson<serde_json::Map<String, serde_json::Value>>,
+) -> Reply {
+    let updated = state
+        .exporters
+        .update(&name, patch)
+        .await
+        .map_err(|e| match e {
+            ExportError::Unknown(n) => ExportError::Unknown(shorten(&n)),
+            other => other,
+        })?;
+    Ok(ok(&updated))
 }
 
 async fn delete_exporter(

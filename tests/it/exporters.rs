@@ -1,6 +1,7 @@
 //! System-log exporters: every audit event forwarded, at least once, in order, never lost.
-//! NDJSON over HTTP with bearer auth, retries through a failing sink, Splunk HEC's
-//! envelope into the mock SIEM, a file, delivery resumed after a restart, and the admin
+//! NDJSON over HTTP with bearer auth; retries through a sink that answers 503, refuses
+//! connections, answers too slowly, or answers HEC's "busy" code under 200; Splunk HEC's
+//! envelope into the mock SIEM; a file; delivery resumed after a restart; and the admin
 //! API's checks (the bearer token never shown).
 //!
 //! No sleep decides an outcome: each test waits for a condition with a deadline.
@@ -169,23 +170,36 @@ fn without_duplicates(received: Vec<AuditEvent>) -> Vec<AuditEvent> {
 }
 
 /// A wiremock responder that answers 503 while `down`, else 200, and keeps the bodies it
-/// accepted.
+/// accepted. While `slow`, it keeps the body and then answers only after the exporter's
+/// timeout (a collector that stored the batch but whose answer never arrived in time).
+/// While `hec_busy`, it answers 200 with Splunk HEC's "server is busy" code.
 #[derive(Clone, Default)]
 struct Switchable {
     down: Arc<AtomicBool>,
+    slow: Arc<AtomicBool>,
+    hec_busy: Arc<AtomicBool>,
     accepted: Arc<Mutex<Vec<String>>>,
 }
 
 impl Respond for Switchable {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         if self.down.load(Ordering::SeqCst) {
-            ResponseTemplate::new(503).set_body_string("collector is down")
+            return ResponseTemplate::new(503).set_body_string("collector is down");
+        }
+        if self.hec_busy.load(Ordering::SeqCst) {
+            return ResponseTemplate::new(200)
+                .set_body_json(json!({"text": "Server is busy", "code": 9}));
+        }
+        self.accepted
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&request.body).into_owned());
+        let answer =
+            ResponseTemplate::new(200).set_body_json(json!({"text": "Success", "code": 0}));
+        if self.slow.load(Ordering::SeqCst) {
+            answer.set_delay(fast().http_timeout * 4)
         } else {
-            self.accepted
-                .lock()
-                .unwrap()
-                .push(String::from_utf8_lossy(&request.body).into_owned());
-            ResponseTemplate::new(200)
+            answer
         }
     }
 }
@@ -304,6 +318,147 @@ async fn a_sink_that_fails_first_gets_every_event_once_it_recovers_and_the_statu
         s["last_error"].is_null() && s["consecutive_failures"] == 0 && s["lag"] == 0
     })
     .await;
+    issuer.issuer.stop().await;
+}
+
+#[tokio::test]
+async fn a_sink_that_refuses_connections_gets_every_event_once_something_listens_on_its_port() {
+    let db = TempDb::new("exporters-refused");
+    let issuer = Issuer::with_examples(&db).await;
+    // A port that was free a moment ago and now refuses: bound, then closed.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    issuer
+        .add_exporter(http_exporter("siem", &format!("http://{addr}/ingest")))
+        .await;
+    issuer.token_requests(8).await;
+    eventually("the status shows the refused connection", || async {
+        let s = issuer.status_of("siem").await;
+        s["consecutive_failures"].as_i64().unwrap_or(0) >= 2
+            && s["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("cannot connect"))
+    })
+    .await;
+    assert_eq!(issuer.status_of("siem").await["lag"], 8);
+
+    let sink = Switchable::default();
+    let socket = std::net::TcpListener::bind(addr).unwrap();
+    let server = MockServer::builder().listener(socket).start().await;
+    Mock::given(method("POST"))
+        .and(path("/ingest"))
+        .respond_with(sink.clone())
+        .mount(&server)
+        .await;
+    let expected = issuer.events();
+    eventually("every event arrived once the port listens", || async {
+        without_duplicates(lines_as_events(&sink.accepted())).len() >= expected.len()
+    })
+    .await;
+    assert_eq!(
+        without_duplicates(lines_as_events(&sink.accepted())),
+        expected
+    );
+    eventually("the error clears", || async {
+        let s = issuer.status_of("siem").await;
+        s["last_error"].is_null() && s["lag"] == 0
+    })
+    .await;
+    issuer.issuer.stop().await;
+}
+
+#[tokio::test]
+async fn a_sink_that_answers_too_slowly_gets_every_event_again_with_the_same_event_ids() {
+    let db = TempDb::new("exporters-slow");
+    let issuer = Issuer::with_examples(&db).await;
+    let sink = Switchable::default();
+    sink.slow.store(true, Ordering::SeqCst);
+    let server = ndjson_sink(sink.clone()).await;
+    issuer
+        .add_exporter(http_exporter("siem", &format!("{}/ingest", server.uri())))
+        .await;
+    issuer.token_requests(6).await;
+    eventually("a delivery has timed out", || async {
+        let s = issuer.status_of("siem").await;
+        s["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("timed out"))
+    })
+    .await;
+    // The sink kept the batch it never answered in time: the exporter must not count it
+    // as delivered.
+    assert!(!sink.accepted().is_empty());
+    assert_eq!(issuer.status_of("siem").await["lag"], 6);
+
+    sink.slow.store(false, Ordering::SeqCst);
+    let expected = issuer.events();
+    eventually("every event arrived once the sink is fast", || async {
+        issuer.status_of("siem").await["lag"] == 0
+    })
+    .await;
+    let received = lines_as_events(&sink.accepted());
+    assert!(
+        received.len() > expected.len(),
+        "the timed-out batch was sent again ({} lines for {} events)",
+        received.len(),
+        expected.len()
+    );
+    assert_eq!(without_duplicates(received), expected);
+    issuer.issuer.stop().await;
+}
+
+#[tokio::test]
+async fn a_hec_answer_with_a_nonzero_code_is_a_failure_even_under_http_200() {
+    let db = TempDb::new("exporters-hec-code");
+    let issuer = Issuer::with_examples(&db).await;
+    let sink = Switchable::default();
+    sink.hec_busy.store(true, Ordering::SeqCst);
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/collector/event"))
+        .and(header(
+            "authorization",
+            format!("Splunk {SINK_TOKEN}").as_str(),
+        ))
+        .respond_with(sink.clone())
+        .mount(&server)
+        .await;
+    issuer
+        .add_exporter(json!({
+            "name": "splunk", "kind": "http", "envelope": "splunk_hec",
+            "url": format!("{}/services/collector/event", server.uri()),
+            "bearer_token": SINK_TOKEN,
+        }))
+        .await;
+    issuer.token_requests(4).await;
+    eventually("the status shows HEC's code", || async {
+        let s = issuer.status_of("splunk").await;
+        s["last_error"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("HEC answered code 9: Server is busy"))
+    })
+    .await;
+    assert_eq!(issuer.status_of("splunk").await["lag"], 4);
+
+    sink.hec_busy.store(false, Ordering::SeqCst);
+    eventually("the lag drains once HEC answers code 0", || async {
+        issuer.status_of("splunk").await["lag"] == 0
+    })
+    .await;
+    let ids: Vec<String> = sink
+        .accepted()
+        .iter()
+        .flat_map(|b| b.lines().map(str::to_owned).collect::<Vec<_>>())
+        .map(|l| serde_json::from_str::<Value>(&l).unwrap()["event"]["event_id"].to_string())
+        .collect();
+    let want: Vec<String> = issuer
+        .events()
+        .iter()
+        .map(|e| Value::from(e.event_id.clone()).to_string())
+        .collect();
+    assert_eq!(ids, want);
     issuer.issuer.stop().await;
 }
 
@@ -434,6 +589,132 @@ async fn after_a_restart_delivery_resumes_from_the_cursor_and_nothing_is_lost() 
     second.issuer.stop().await;
 }
 
+/// A sink like [`ndjson_sink`] that requires `token`.
+async fn ndjson_sink_with_token(responder: Switchable, token: &str) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/ingest"))
+        .and(header("authorization", format!("Bearer {token}").as_str()))
+        .respond_with(responder)
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn patching_an_exporter_moves_delivery_to_the_new_destination_from_where_it_stood() {
+    let db = TempDb::new("exporters-patch");
+    let issuer = Issuer::with_examples(&db).await;
+    let (old_sink, new_sink) = (Switchable::default(), Switchable::default());
+    let old_server = ndjson_sink(old_sink.clone()).await;
+    let new_token = "sink-token-rotated-41c2";
+    let new_server = ndjson_sink_with_token(new_sink.clone(), new_token).await;
+    issuer
+        .add_exporter(http_exporter(
+            "siem",
+            &format!("{}/ingest", old_server.uri()),
+        ))
+        .await;
+    issuer.token_requests(5).await;
+    eventually("the old sink has caught up", || async {
+        issuer.status_of("siem").await["lag"] == 0
+    })
+    .await;
+    let before = issuer.events();
+    assert_eq!(
+        without_duplicates(lines_as_events(&old_sink.accepted())),
+        before
+    );
+
+    let patch = |body: Value| issuer.admin(reqwest::Method::PATCH, "/exporters/siem", Some(body));
+    // Refused patches change nothing.
+    for (body, needle) in [
+        (json!({"kind": "file"}), "cannot change"),
+        (json!({"url": null}), "needs a `url`"),
+        (json!({"path": "/tmp/x"}), "does not apply"),
+        (json!({}), "changes nothing"),
+    ] {
+        let (status, text) = patch(body.clone()).await;
+        assert_eq!(status, 400, "{body}: {text}");
+        assert!(text.contains(needle), "{body}: {text}");
+        assert!(!text.contains(SINK_TOKEN), "{text}");
+    }
+    let (status, text) = issuer
+        .admin(
+            reqwest::Method::PATCH,
+            "/exporters/nobody",
+            Some(json!({"batch_max": 2})),
+        )
+        .await;
+    assert_eq!(status, 404, "{text}");
+
+    let (status, text) = patch(json!({
+        "url": format!("{}/ingest", new_server.uri()),
+        "bearer_token": new_token,
+        "batch_max": 2,
+    }))
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(!text.contains(new_token), "{text}");
+    let updated: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(updated["target"], format!("{}/ingest", new_server.uri()));
+    assert_eq!(updated["batch_max"], 2);
+    assert_eq!(updated["last_seq"], before.len());
+
+    issuer.token_requests(4).await;
+    let all = issuer.events();
+    eventually(
+        "the new sink has the events written after the patch",
+        || async { without_duplicates(lines_as_events(&new_sink.accepted())).len() >= 4 },
+    )
+    .await;
+    assert_eq!(
+        without_duplicates(lines_as_events(&new_sink.accepted())),
+        all[before.len()..],
+        "only what the old sink had not received, in order"
+    );
+    assert!(new_sink.accepted().iter().all(|b| b.lines().count() <= 2));
+    assert_eq!(
+        without_duplicates(lines_as_events(&old_sink.accepted())),
+        before,
+        "nothing more reached the old destination"
+    );
+    issuer.issuer.stop().await;
+}
+
+#[tokio::test]
+async fn an_exporter_added_at_the_end_of_the_log_sends_only_events_written_afterwards() {
+    let db = TempDb::new("exporters-start-at-end");
+    let issuer = Issuer::with_examples(&db).await;
+    issuer.token_requests(5).await;
+    let sink = Switchable::default();
+    let server = ndjson_sink(sink.clone()).await;
+    let url = format!("{}/ingest", server.uri());
+    let mut config = http_exporter("siem", &url);
+    config["start_at"] = json!("middle");
+    let (status, text) = issuer
+        .admin(reqwest::Method::POST, "/exporters", Some(config.clone()))
+        .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("start_at"), "{text}");
+
+    config["start_at"] = json!("end");
+    let added = issuer.add_exporter(config).await;
+    assert_eq!(added["last_seq"], 5);
+    assert_eq!(added["lag"], 0);
+    issuer.token_requests(3).await;
+    let all = issuer.events();
+    eventually("the three new events arrived", || async {
+        without_duplicates(lines_as_events(&sink.accepted())).len() >= 3
+    })
+    .await;
+    assert_eq!(
+        without_duplicates(lines_as_events(&sink.accepted())),
+        all[5..]
+    );
+    issuer.issuer.stop().await;
+}
+
 #[tokio::test]
 async fn the_admin_api_refuses_bad_exporters_and_never_shows_the_bearer_token() {
     let db = TempDb::new("exporters-admin");
@@ -457,7 +738,7 @@ async fn the_admin_api_refuses_bad_exporters_and_never_shows_the_bearer_token() 
             json!({"name": "a b", "kind": "file", "path": "/tmp/x"}),
             "name",
         ),
-        (json!({"name": "a", "kind": "syslog"}), "not available yet"),
+        (json!({"name": "a", "kind": "syslog"}), "address"),
         (
             json!({"name": "a", "kind": "kafka"}),
             "unknown exporter kind",

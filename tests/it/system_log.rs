@@ -617,7 +617,7 @@ async fn the_ndjson_download_holds_every_matching_event_one_per_line() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_download_of_more_events_than_a_page_holds_has_each_event_once() {
+async fn the_download_of_more_events_than_a_page_holds_is_streamed_with_each_event_once() {
     let log = Log::start("export-many").await;
     // 2,500 events straight into the log (the issuer's own log, concurrently, so group
     // commit keeps it quick): more than two of the export's internal pages of 1,000.
@@ -645,6 +645,9 @@ async fn the_download_of_more_events_than_a_page_holds_has_each_event_once() {
     assert_eq!(all.len(), 2500);
 
     let reply = log.get("/admin/audit-events/export?format=ndjson").await;
+    // Streamed page by page: no length is known when the answer starts.
+    assert_eq!(reply.header("content-length"), None);
+    assert_eq!(reply.header("transfer-encoding"), Some("chunked"));
     let lines: Vec<AuditEvent> = reply
         .text
         .lines()
@@ -1158,8 +1161,78 @@ fn logs_reads_the_system_log_of_serve_as_a_table_and_as_csv() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401"));
 
+    // The exporters: none yet; then a file exporter, shown with its lag until it has
+    // caught up with the three events.
+    let out = jagspec(&["logs", "--manifest", manifest_arg, "--exporters"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "no exporters\n");
+    let export_path = dir.join("exported.ndjson");
+    runtime.block_on(async {
+        let added = reqwest::Client::new()
+            .post(format!("{admin_url}/exporters"))
+            .bearer_auth(admin_token)
+            .json(&serde_json::json!({"name": "archive", "kind": "file",
+                "path": export_path.to_str().unwrap()}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(added.status(), 201);
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = jagspec(&[
+            "logs",
+            "--manifest",
+            manifest_arg,
+            "--exporters",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(out.status.code(), Some(0));
+        let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0]["name"], "archive");
+        if list[0]["lag"] == 0 {
+            assert_eq!(list[0]["last_seq"], 3);
+            assert!(list[0]["last_success_ms"].is_i64());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the exporter lags: {list:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = jagspec(&["logs", "--manifest", manifest_arg, "--exporters"]);
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 2, "{table}");
+    assert!(lines[0].starts_with("NAME     KIND  TARGET"), "{table}");
+    assert!(
+        lines[1].starts_with(&format!("archive  file  {}  0  ", export_path.display())),
+        "{table}"
+    );
+    assert!(lines[1].ends_with("  0         -"), "{table}");
+
     // Bad input: exit 2, nothing on standard output.
     for args in [
+        vec![
+            "logs",
+            "--manifest",
+            manifest_arg,
+            "--exporters",
+            "--outcome",
+            "denied",
+        ],
+        vec![
+            "logs",
+            "--manifest",
+            manifest_arg,
+            "--exporters",
+            "--format",
+            "csv",
+        ],
         vec!["logs", "--manifest", manifest_arg, "--since", "yesterday"],
         vec!["logs", "--manifest", manifest_arg, "--outcome", "maybe"],
         vec!["logs", "--manifest", manifest_arg, "--limit", "0"],
