@@ -37,7 +37,7 @@ use std::time::Instant;
 use tokio::sync::Semaphore;
 
 /// The spec clauses each requirement ID cites (protocol-requirements.md §3; the seeds).
-pub const CLAUSES: [(&str, &str); 69] = [
+pub const CLAUSES: [(&str, &str); 73] = [
     ("IDP-01", "ID-JAG §4.3 (audience)"),
     (
         "IDP-03",
@@ -202,6 +202,22 @@ pub const CLAUSES: [(&str, &str); 69] = [
     (
         "SEED-algorithm-mismatch",
         "register: Troubleshoot — signature-algorithm mismatch; audit: Debug a signature rejection",
+    ),
+    (
+        "SEED-audit-fields",
+        "audit: What's recorded — user, client, system, scopes with per-scope outcome, token ID, signing key ID, algorithm, lifetime, status detail",
+    ),
+    (
+        "SEED-system-log-read",
+        "audit: Read and download system logs",
+    ),
+    (
+        "SEED-system-log-exporter",
+        "audit: Audit MCP access in your SIEM — the System log exporter forwards every token request C1 records",
+    ),
+    (
+        "SEED-issuance-only",
+        "audit: What C1 sees — the issuance decision, not the agent's later calls to the MCP server",
     ),
 ];
 
@@ -385,19 +401,20 @@ async fn run_check(spec: &TargetSpec, shared: Option<Arc<Target>>, check: &Check
                 result.finding = Some(finding);
                 return finish(result, started);
             }
-            Err(StepOutcome::NeedsIsolation) if !spec.can_isolate() => {
+            Err(StepOutcome::NeedsIsolation(reason)) if !spec.can_isolate() => {
                 result.outcome = Outcome::Skip;
                 result.finding = Some(Finding {
-                    step: "(the check changes the target)".into(),
+                    step: "(the check needs a target of its own)".into(),
                     expected: String::new(),
-                    actual: "this check changes the target's configuration or clock, and \
-                             jagspec changes only the targets it runs itself (`reference`)"
-                        .into(),
+                    actual: format!(
+                        "{reason}, and jagspec runs such checks only on the targets it starts \
+                         itself (`reference`)"
+                    ),
                     exchange: None,
                 });
                 return finish(result, started);
             }
-            Err(StepOutcome::NeedsIsolation) => {}
+            Err(StepOutcome::NeedsIsolation(_)) => {}
         }
     }
     let target = match spec.provision().await {
@@ -427,14 +444,17 @@ async fn run_check(spec: &TargetSpec, shared: Option<Arc<Target>>, check: &Check
 /// How a run of a check's steps ended, when not every step passed.
 enum StepOutcome {
     Graded(Outcome, Finding),
-    NeedsIsolation,
+    /// Why the check needs a target of its own.
+    NeedsIsolation(&'static str),
 }
 
 async fn run_steps(check: &Check, mut world: steps::World) -> Result<(), StepOutcome> {
     for step in &check.steps {
         let (outcome, expected, actual) = match steps::run(&mut world, &step.text).await {
             Ok(()) => continue,
-            Err(steps::StepError::NeedsIsolation) => return Err(StepOutcome::NeedsIsolation),
+            Err(steps::StepError::NeedsIsolation(reason)) => {
+                return Err(StepOutcome::NeedsIsolation(reason));
+            }
             Err(steps::StepError::Fail { expected, actual }) => {
                 let graded = match check.level {
                     Level::Must => Outcome::Fail,

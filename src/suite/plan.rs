@@ -7,7 +7,7 @@ use gherkin::{Feature, GherkinEnv, StepType};
 
 /// The feature files, embedded so the installed binary runs them (a test checks this list
 /// against `features/`).
-pub const FEATURES: [(&str, &str); 5] = [
+pub const FEATURES: [(&str, &str); 6] = [
     (
         "features/issuer-denials.feature",
         include_str!("../../features/issuer-denials.feature"),
@@ -27,6 +27,10 @@ pub const FEATURES: [(&str, &str); 5] = [
     (
         "features/hostile-id-jags.feature",
         include_str!("../../features/hostile-id-jags.feature"),
+    ),
+    (
+        "features/system-log.feature",
+        include_str!("../../features/system-log.feature"),
     ),
 ];
 

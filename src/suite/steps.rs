@@ -10,6 +10,7 @@ use crate::oauth::{
 use crate::types::Secret;
 use regex::Regex;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 /// Why a step did not pass.
@@ -24,10 +25,18 @@ pub(crate) enum StepError {
     Warn { expected: String, actual: String },
     /// No step definition matches the sentence.
     Undefined,
-    /// The step changes the target (its clock, its configuration) and the check runs on a
-    /// target shared with others: the runner reruns it on a target of its own.
-    NeedsIsolation,
+    /// The step needs a target of its own (it changes the target, or counts what only it
+    /// may write) and the check runs on a shared one: the runner reruns it on a target of
+    /// its own, or skips it with this reason where it cannot start one.
+    NeedsIsolation(&'static str),
 }
+
+/// Why a check needs a target of its own: the skip reason where jagspec cannot start one.
+const CHANGES_TARGET: &str = "this check changes the target's configuration or clock";
+const ADDS_EXPORTER: &str = "this check adds a system-log exporter through jagspec's admin API, \
+                             and exporter configuration is vendor-specific";
+const COUNTS_LOG: &str = "this check counts every event of the target's system log, which is \
+                          exact only on a log no other check writes to";
 
 fn fail(expected: impl Into<String>, actual: impl Into<String>) -> StepError {
     StepError::Fail {
@@ -66,6 +75,24 @@ pub(crate) struct World {
     concurrent: Vec<Answer>,
     /// What the authorization server did with each Wycheproof case.
     wycheproof: Vec<WycheproofOutcome>,
+    /// The `scope` the last token exchange asked for.
+    requested_scope: Option<String>,
+    /// The system log's event ids when a step noted them.
+    noted_events: Option<std::collections::BTreeSet<String>>,
+    /// The SIEM sink the suite runs for an exporter it added.
+    siem: Option<SuiteSiem>,
+}
+
+/// A SIEM sink the suite serves on loopback, and the exporter pointed at it.
+struct SuiteSiem {
+    sink: std::sync::Arc<crate::mocks::siem::SiemSink>,
+    /// Stops serving when the check's world is dropped.
+    _served: crate::served::Served,
+    exporter: String,
+    hec: bool,
+    /// The events the log held before the exporter was added: the seed promises what is
+    /// recorded "from then on"; these may arrive too, but need not.
+    before: std::collections::BTreeSet<String>,
 }
 
 /// One Wycheproof case's redemption.
@@ -92,6 +119,9 @@ impl World {
             saved_server: None,
             concurrent: Vec::new(),
             wycheproof: Vec::new(),
+            requested_scope: None,
+            noted_events: None,
+            siem: None,
         }
     }
 }
@@ -127,7 +157,7 @@ impl std::fmt::Display for StepError {
             }
             Self::Skip(reason) => f.write_str(reason),
             Self::Undefined => f.write_str("no step definition matches"),
-            Self::NeedsIsolation => f.write_str("the step would change the target"),
+            Self::NeedsIsolation(reason) => write!(f, "needs a target of its own: {reason}"),
         }
     }
 }
@@ -189,10 +219,21 @@ enum Def {
     McpAccepts,
     RedeemWycheproof,
     WycheproofGraded,
+    AuditEveryField,
+    FilterFinds,
+    Download,
+    AuditAlgVsAs,
+    AuditKeyInJwks,
+    NoteLog,
+    McpSession,
+    OneMoreEvent,
+    AddExporter,
+    SinkHoldsAll,
+    ExporterCaughtUp,
 }
 
 static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
-    let defs: [(&str, Def); 54] = [
+    let defs: [(&str, Def); 65] = [
         (
             r#"^the user "([^"]+)" has signed in with the client$"#,
             Def::SignedIn,
@@ -376,6 +417,47 @@ static DEFS: LazyLock<Vec<(Regex, Def)>> = LazyLock::new(|| {
             r"^every invalid case is refused, and an acceptable one that is accepted is a warning$",
             Def::WycheproofGraded,
         ),
+        (
+            r"^the system log's event of the request records every field of the audit page$",
+            Def::AuditEveryField,
+        ),
+        (
+            r"^filtering the system log by its (.+) lists the event, and only events that match$",
+            Def::FilterFinds,
+        ),
+        (
+            r"^the system log's (NDJSON|CSV) download holds the event with every field unchanged$",
+            Def::Download,
+        ),
+        (
+            r"^the system log's event of the request records (the algorithm|an algorithm other than the one) its authorization server verifies$",
+            Def::AuditAlgVsAs,
+        ),
+        (
+            r"^the system log's event of the request records the key the issuer's JWKS publishes for that algorithm$",
+            Def::AuditKeyInJwks,
+        ),
+        (r"^the system log's events so far are noted$", Def::NoteLog),
+        (
+            r"^the access token calls initialize, tools/list and tools/call at the role's MCP server$",
+            Def::McpSession,
+        ),
+        (
+            r"^the system log holds one event more than was noted, the request's$",
+            Def::OneMoreEvent,
+        ),
+        (
+            r"^the administrator adds an http exporter with the (ndjson|splunk_hec) envelope, pointed at a SIEM sink the suite runs$",
+            Def::AddExporter,
+        ),
+        (
+            r"^within (\d+) seconds the SIEM sink holds every event recorded since the exporter was added, every field as the system log lists it$",
+            Def::SinkHoldsAll,
+        ),
+        (
+            r"^within (\d+) seconds the exporter's status shows lag 0 and a last success$",
+            Def::ExporterCaughtUp,
+        ),
     ];
     defs.into_iter()
         .map(|(pattern, def)| {
@@ -396,6 +478,10 @@ pub(crate) fn is_defined(text: &str) -> bool {
         Some(c) if matches!(def, Def::ReSignTyp) => {
             parse_change(c.get(1).map_or("", |m| m.as_str())).is_ok()
         }
+        // So is the list of filters.
+        Some(c) if matches!(def, Def::FilterFinds) => {
+            filter_fields(c.get(1).map_or("", |m| m.as_str())).is_ok()
+        }
         Some(_) => true,
     })
 }
@@ -415,20 +501,24 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
         return Err(StepError::Undefined);
     };
     let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
-    let mutating = matches!(
-        def,
+    let isolation = match def {
         Def::ClockMoves
-            | Def::AdminDisables
-            | Def::AdminEnables
-            | Def::AdminDisablesTenant
-            | Def::AdminRegistersWith
-            | Def::AdminChangesAudience
-            | Def::AdminSetsHook
-            | Def::AdminAddsTargetUrl
-            | Def::AdminSetsAsAlg
-    );
-    if mutating && !world.isolated {
-        return Err(StepError::NeedsIsolation);
+        | Def::AdminDisables
+        | Def::AdminEnables
+        | Def::AdminDisablesTenant
+        | Def::AdminRegistersWith
+        | Def::AdminChangesAudience
+        | Def::AdminSetsHook
+        | Def::AdminAddsTargetUrl
+        | Def::AdminSetsAsAlg => Some(CHANGES_TARGET),
+        Def::AddExporter => Some(ADDS_EXPORTER),
+        Def::NoteLog => Some(COUNTS_LOG),
+        _ => None,
+    };
+    if let Some(reason) = isolation
+        && !world.isolated
+    {
+        return Err(StepError::NeedsIsolation(reason));
     }
     match def {
         Def::SignedIn => sign_in(world, &arg(0)).await,
@@ -798,6 +888,21 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
         }
         Def::McpAccepts => mcp_accepts(world).await,
         Def::RedeemWycheproof => redeem_wycheproof(world).await,
+        Def::AuditEveryField => audit_records_every_field(world).await,
+        Def::FilterFinds => filter_finds(world, &arg(0)).await,
+        Def::Download => download_holds(world, &arg(0)).await,
+        Def::AuditAlgVsAs => audit_alg_against_as(world, arg(0) == "the algorithm").await,
+        Def::AuditKeyInJwks => audit_key_in_jwks(world).await,
+        Def::NoteLog => {
+            let events = list_events(world, &[]).await?;
+            world.noted_events = Some(events.iter().map(|e| show(&e["event_id"])).collect());
+            Ok(())
+        }
+        Def::McpSession => mcp_session(world).await,
+        Def::OneMoreEvent => one_more_event(world).await,
+        Def::AddExporter => add_exporter(world, &arg(0)).await,
+        Def::SinkHoldsAll => sink_holds_every_event(world, arg(0).parse().unwrap_or(10)).await,
+        Def::ExporterCaughtUp => exporter_caught_up(world, arg(0).parse().unwrap_or(10)).await,
         Def::WycheproofGraded => {
             let accepted_invalid: Vec<&WycheproofOutcome> = world
                 .wycheproof
@@ -861,13 +966,7 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
             must_have_succeeded(world)
         }
         Def::AdminSetsAsAlg => {
-            let role = role(world)?;
-            let alg = role
-                .authorization_server
-                .as_ref()
-                .and_then(|a| world.target.authorization_servers.get(a))
-                .map(|a| a.alg)
-                .ok_or_else(|| StepError::Skip("the role names no authorization server".into()))?;
+            let alg = verified_alg(world)?;
             patch_role_server(world, serde_json::json!({ "alg": alg.as_str() })).await?;
             must_have_succeeded(world)
         }
@@ -1432,7 +1531,7 @@ async fn offers(world: &mut World, name: &str) -> Result<(), StepError> {
         return Ok(());
     };
     if !world.isolated {
-        return Err(StepError::NeedsIsolation);
+        return Err(StepError::NeedsIsolation(CHANGES_TARGET));
     }
     let Some(admin) = world.target.admin.clone() else {
         return Err(StepError::Skip(format!(
@@ -1511,6 +1610,8 @@ async fn request_id_jag(world: &mut World, variant: Variant) -> Result<(), StepE
         };
         subject.replace_range(at..=at, changed);
     }
+    let scope = variant.scope.unwrap_or(role.scope.clone());
+    world.requested_scope = Some(scope.clone());
     let mut form = vec![
         ("grant_type".to_owned(), TOKEN_EXCHANGE_GRANT.to_owned()),
         (
@@ -1520,10 +1621,7 @@ async fn request_id_jag(world: &mut World, variant: Variant) -> Result<(), StepE
                 .unwrap_or_else(|| ID_JAG_TOKEN_TYPE.to_owned()),
         ),
         ("audience".to_owned(), role.audience.clone()),
-        (
-            "scope".to_owned(),
-            variant.scope.unwrap_or(role.scope.clone()),
-        ),
+        ("scope".to_owned(), scope),
         ("subject_token".to_owned(), subject),
         ("subject_token_type".to_owned(), ID_TOKEN_TYPE.to_owned()),
     ];
@@ -1677,7 +1775,13 @@ async fn admin_call(
         headers: Vec::new(),
         exchange: Exchange {
             request: format!("{method} {url}"),
-            request_body: body.map(|b| b.to_string()).unwrap_or_default(),
+            // An exporter's bearer token is a credential too.
+            request_body: body
+                .map(|mut b| {
+                    redact_json(&mut b);
+                    b.to_string()
+                })
+                .unwrap_or_default(),
             status,
             response_body: crate::oauth::shorten(&text),
         },
@@ -1795,6 +1899,11 @@ async fn audit_event(world: &World) -> Result<Value, StepError> {
 
 async fn audit_records_token(world: &World) -> Result<(), StepError> {
     let event = audit_event(world).await?;
+    token_fields_match(world, &event)
+}
+
+/// The event's token ID, signing key ID, algorithm and lifetime are the last ID-JAG's.
+fn token_fields_match(world: &World, event: &Value) -> Result<(), StepError> {
     let (header, claims) = id_jag_parts(world)?;
     let lifetime = claims["exp"]
         .as_i64()
@@ -1823,6 +1932,883 @@ async fn audit_records_token(world: &World) -> Result<(), StepError> {
         }
     }
     Ok(())
+}
+
+/// The system log as jagspec's admin API serves it (docs/admin-api.md): filters, pages,
+/// downloads and exporters. A profile's `[audit] events_url` reads one request's events
+/// only, so these steps skip there.
+fn system_log(world: &World) -> Result<super::target::AdminAccess, StepError> {
+    world.target.admin.clone().ok_or_else(|| {
+        StepError::Skip(
+            "the target's system log is read by request id only (a profile's `[audit] \
+             events_url`): filtering, downloading and counting it need jagspec's admin API"
+                .into(),
+        )
+    })
+}
+
+/// Every event the system log lists under `filters`, oldest first, following each next
+/// page to the last.
+async fn list_events(world: &World, filters: &[(&str, &str)]) -> Result<Vec<Value>, StepError> {
+    let admin = system_log(world)?;
+    let mut events = Vec::new();
+    let mut cursor: Option<String> = None;
+    // A bound, so a target whose every page names a next one fails instead of looping.
+    for _ in 0..1000 {
+        // Built before any await: the serializer is not `Send`.
+        let query = {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            for (name, value) in filters {
+                query.append_pair(name, value);
+            }
+            query.append_pair("limit", "1000");
+            if let Some(c) = &cursor {
+                query.append_pair("cursor", c);
+            }
+            query.finish()
+        };
+        let url = format!("{}/audit-events?{query}", admin.url);
+        let response = world
+            .http
+            .get(&url)
+            .bearer_auth(admin.token.secret())
+            .send()
+            .await
+            .map_err(|e| fail(format!("GET {url}"), e.to_string()))?;
+        let status = response.status();
+        let next = response
+            .headers()
+            .get("x-next-cursor")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let text = response.text().await.unwrap_or_default();
+        let page: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(fail(
+                format!("GET {url} → 200"),
+                format!("HTTP {status}: {}", crate::oauth::shorten(&text)),
+            ));
+        }
+        let Some(page) = page.as_array() else {
+            return Err(fail(
+                format!("a JSON array of audit events from GET {url}"),
+                crate::oauth::shorten(&text),
+            ));
+        };
+        events.extend(page.iter().cloned());
+        match next {
+            Some(c) => cursor = Some(c),
+            None => return Ok(events),
+        }
+    }
+    Err(fail(
+        "the system log's last page within 1000 pages",
+        "a next page named on every one",
+    ))
+}
+
+/// The event fields (also the filters' names) of "user, client, system and outcome".
+fn filter_fields(list: &str) -> Result<Vec<&'static str>, StepError> {
+    claim_list(list)
+        .iter()
+        .map(|name| match name.as_str() {
+            "user" => Ok("user"),
+            "client" => Ok("client"),
+            "system" => Ok("system"),
+            "outcome" => Ok("outcome"),
+            "status detail" => Ok("status_detail"),
+            _ => Err(StepError::Undefined),
+        })
+        .collect()
+}
+
+/// Each filter alone, with the request's own value, lists the request's event as the
+/// request id showed it, and lists nothing the filter should have left out.
+async fn filter_finds(world: &World, list: &str) -> Result<(), StepError> {
+    let event = audit_event(world).await?;
+    let id = show(&event["event_id"]);
+    for field in filter_fields(list)? {
+        let Some(value) = event[field].as_str() else {
+            return Err(fail(
+                format!("the request's event to record a `{field}` to filter by"),
+                show(&event[field]),
+            ));
+        };
+        let listed = list_events(world, &[(field, value)]).await?;
+        if let Some(other) = listed.iter().find(|e| e[field].as_str() != Some(value)) {
+            return Err(fail(
+                format!("only events whose `{field}` is `{value}` under `?{field}=`"),
+                format!(
+                    "event `{}` with `{field}` `{}`",
+                    show(&other["event_id"]),
+                    show(&other[field])
+                ),
+            ));
+        }
+        match listed.iter().find(|e| e["event_id"] == event["event_id"]) {
+            Some(found) if *found == event => {}
+            Some(found) => {
+                return Err(fail(
+                    format!("event `{id}` under `?{field}=` as the request id shows it"),
+                    difference(&event, found),
+                ));
+            }
+            None => {
+                return Err(fail(
+                    format!("the request's event `{id}` under `?{field}={value}`"),
+                    format!("{} events, not that one", listed.len()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first field where `found` differs from `want`, for a finding.
+fn difference(want: &Value, found: &Value) -> String {
+    let (Some(w), Some(f)) = (want.as_object(), found.as_object()) else {
+        return format!("`{found}`");
+    };
+    w.keys()
+        .chain(f.keys().filter(|k| !w.contains_key(*k)))
+        .find(|k| w.get(*k) != f.get(*k))
+        .map_or_else(
+            || "the same event".to_owned(),
+            |k| {
+                format!(
+                    "`{k}` is `{}` where the system log has `{}`",
+                    f.get(k).map_or_else(|| "absent".to_owned(), show),
+                    w.get(k).map_or_else(|| "absent".to_owned(), show)
+                )
+            },
+        )
+}
+
+/// The download of the request's event (`?request_id=`), in `format`, holds exactly that
+/// event with every field as the listing shows it.
+async fn download_holds(world: &World, format: &str) -> Result<(), StepError> {
+    let admin = system_log(world)?;
+    let event = audit_event(world).await?;
+    let format = format.to_ascii_lowercase();
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("format", &format)
+        .append_pair("request_id", &show(&event["request_id"]))
+        .finish();
+    let url = format!("{}/audit-events/export?{query}", admin.url);
+    let response = world
+        .http
+        .get(&url)
+        .bearer_auth(admin.token.secret())
+        .send()
+        .await
+        .map_err(|e| fail(format!("GET {url}"), e.to_string()))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(fail(
+            format!("GET {url} → 200"),
+            format!("HTTP {status}: {}", crate::oauth::shorten(&text)),
+        ));
+    }
+    if format == "ndjson" {
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let [line] = lines.as_slice() else {
+            return Err(fail(
+                "one NDJSON line for the request",
+                format!("{} lines", lines.len()),
+            ));
+        };
+        let found: Value = serde_json::from_str(line)
+            .map_err(|e| fail("a JSON event on the NDJSON line", e.to_string()))?;
+        return if found == event {
+            Ok(())
+        } else {
+            Err(fail(
+                "the NDJSON line to be the listed event",
+                difference(&event, &found),
+            ))
+        };
+    }
+    let rows = parse_csv(&text);
+    let (Some(header), [row]) = (rows.first(), rows.get(1..).unwrap_or_default()) else {
+        return Err(fail(
+            "a CSV header and one row for the request",
+            format!("{} rows", rows.len()),
+        ));
+    };
+    let Some(fields) = event.as_object() else {
+        return Err(fail("a JSON object for the event", event.to_string()));
+    };
+    for (name, value) in fields {
+        let want = csv_field(name, value);
+        let Some(at) = header.iter().position(|h| h == name) else {
+            return Err(fail(
+                format!("a `{name}` column in the CSV header"),
+                header.join(","),
+            ));
+        };
+        let found = row.get(at).map_or("(no such field)", String::as_str);
+        expect_eq(&format!("CSV column `{name}`"), &want, found)?;
+    }
+    Ok(())
+}
+
+/// An event field as the CSV download writes it (docs/admin-api.md): `scopes` as
+/// `scope:outcome` items, an absent value empty, text that a spreadsheet would run as a
+/// formula behind a `'`.
+fn csv_field(name: &str, value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::Array(items) if name == "scopes" => items
+            .iter()
+            .map(|s| format!("{}:{}", show(&s["scope"]), show(&s["outcome"])))
+            .collect::<Vec<_>>()
+            .join(" "),
+        Value::String(s) if s.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{s}"),
+        other => show(other),
+    }
+}
+
+/// RFC 4180 records: fields split at commas outside double quotes, `""` a quote inside
+/// them, records ended by CRLF (or LF).
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if quoted {
+            if c != '"' {
+                field.push(c);
+            } else if chars.peek() == Some(&'"') {
+                chars.next();
+                field.push('"');
+            } else {
+                quoted = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => quoted = true,
+            ',' => row.push(std::mem::take(&mut field)),
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            other => field.push(other),
+        }
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows
+}
+
+/// The audit page's table for the request's event, each field against what was asked and
+/// what was issued: user, client, system, every requested scope with its outcome, the
+/// outcome; on a grant the ID-JAG's token ID, key ID, algorithm and lifetime; on a denial
+/// a status detail and no token fields (no token was issued).
+async fn audit_records_every_field(world: &World) -> Result<(), StepError> {
+    let event = audit_event(world).await?;
+    let role = role(world)?;
+    let exchange = world
+        .exchange
+        .as_ref()
+        .ok_or_else(|| fail("a token exchange made by an earlier step", "none"))?;
+    let pairs = [
+        ("user", subject_sub(world)?),
+        ("client", world.target.client.client_id.clone()),
+        ("system", role.audience.clone()),
+    ];
+    for (field, want) in pairs {
+        let found = event[field].as_str().unwrap_or("absent");
+        expect_eq(&format!("the event's `{field}`"), &want, found)?;
+    }
+    let granted = exchange.status == 200;
+    let requested = world.requested_scope.clone().unwrap_or(role.scope);
+    let requested: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
+    // RFC 6749 §5.1: an absent `scope` is the scope requested.
+    let granted_scopes: Vec<&str> = match exchange.body["scope"].as_str() {
+        _ if !granted => Vec::new(),
+        Some(s) => s.split(' ').collect(),
+        None => requested.clone(),
+    };
+    let mut want: Vec<String> = requested
+        .iter()
+        .map(|s| {
+            let outcome = if granted_scopes.contains(s) {
+                "granted"
+            } else {
+                "denied"
+            };
+            format!("{s}:{outcome}")
+        })
+        .collect();
+    let mut found: Vec<String> = event["scopes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| format!("{}:{}", show(&s["scope"]), show(&s["outcome"])))
+        .collect();
+    want.sort();
+    found.sort();
+    expect_eq(
+        "the event's scopes with their outcomes",
+        &want.join(" "),
+        &found.join(" "),
+    )?;
+    let outcome = if granted { "granted" } else { "denied" };
+    expect_eq(
+        "the event's outcome",
+        outcome,
+        event["outcome"].as_str().unwrap_or("absent"),
+    )?;
+    if granted {
+        return token_fields_match(world, &event);
+    }
+    for field in ["token_id", "signing_key_id", "algorithm", "lifetime_secs"] {
+        if !event[field].is_null() {
+            return Err(fail(
+                format!("no `{field}` on a denial, which issues no token"),
+                show(&event[field]),
+            ));
+        }
+    }
+    if event["status_detail"].as_str().is_none_or(str::is_empty) {
+        return Err(fail(
+            "a status detail naming the denial's cause",
+            show(&event["status_detail"]),
+        ));
+    }
+    Ok(())
+}
+
+/// The algorithm the role's authorization server verifies, as the target describes it.
+fn verified_alg(world: &World) -> Result<crate::jose::Alg, StepError> {
+    let role = role(world)?;
+    role.authorization_server
+        .as_ref()
+        .and_then(|a| world.target.authorization_servers.get(a))
+        .map(|a| a.alg)
+        .ok_or_else(|| StepError::Skip("the role names no authorization server".into()))
+}
+
+/// The issuance record's algorithm against the one the authorization server verifies:
+/// equal (`same`), or different (the cause of a signature rejection).
+async fn audit_alg_against_as(world: &World, same: bool) -> Result<(), StepError> {
+    let event = audit_event(world).await?;
+    let verifies = verified_alg(world)?;
+    let Some(recorded) = event["algorithm"].as_str() else {
+        return Err(fail(
+            "an algorithm in the issuance record",
+            show(&event["algorithm"]),
+        ));
+    };
+    if same {
+        return expect_eq("the recorded algorithm", verifies.as_str(), recorded);
+    }
+    if recorded == verifies.as_str() {
+        return Err(fail(
+            format!(
+                "a recorded algorithm other than {verifies}, the one the authorization server verifies"
+            ),
+            format!("`{recorded}`"),
+        ));
+    }
+    Ok(())
+}
+
+/// The issuance record's key ID is a key the issuer's JWKS publishes, for the recorded
+/// algorithm (found by discovery, as an authorization server finds it).
+async fn audit_key_in_jwks(world: &World) -> Result<(), StepError> {
+    let event = audit_event(world).await?;
+    let (Some(kid), Some(alg)) = (
+        event["signing_key_id"].as_str(),
+        event["algorithm"].as_str(),
+    ) else {
+        return Err(fail(
+            "a signing key ID and an algorithm in the issuance record",
+            format!(
+                "`{}` and `{}`",
+                show(&event["signing_key_id"]),
+                show(&event["algorithm"])
+            ),
+        ));
+    };
+    let jwks = issuer_jwks(world).await?;
+    let keys = jwks["keys"].as_array().cloned().unwrap_or_default();
+    let Some(key) = keys.iter().find(|k| k["kid"] == kid) else {
+        let kids: Vec<String> = keys.iter().map(|k| show(&k["kid"])).collect();
+        return Err(fail(
+            format!("the issuer's JWKS to publish the recorded key `{kid}`"),
+            format!("the kids {}", kids.join(", ")),
+        ));
+    };
+    // A JWK's `alg` is optional (RFC 7517 §4.4); its key type must fit either way.
+    if let Some(published) = key["alg"].as_str() {
+        expect_eq(&format!("the `alg` of JWK `{kid}`"), alg, published)?;
+    }
+    let fits = match alg {
+        "ES256" => key["kty"] == "EC" && key["crv"] == "P-256",
+        "RS256" => key["kty"] == "RSA",
+        "EdDSA" => key["kty"] == "OKP" && key["crv"] == "Ed25519",
+        _ => false,
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(fail(
+            format!("JWK `{kid}` to be a key for {alg}"),
+            format!("kty `{}`, crv `{}`", show(&key["kty"]), show(&key["crv"])),
+        ))
+    }
+}
+
+/// The issuer's JWKS, through its metadata's `jwks_uri` (RFC 8414).
+async fn issuer_jwks(world: &World) -> Result<Value, StepError> {
+    let candidates = crate::wellknown::authorization_server_candidates(&world.target.issuer)
+        .map_err(|e| fail("the issuer's metadata URL", e.to_string()))?;
+    let mut tried = Vec::new();
+    for url in candidates {
+        let Ok(response) = world.http.get(&url).send().await else {
+            tried.push(format!("{url}: no answer"));
+            continue;
+        };
+        let status = response.status();
+        let metadata: Value = response.json().await.unwrap_or(Value::Null);
+        let Some(jwks_uri) = metadata["jwks_uri"]
+            .as_str()
+            .filter(|_| status.is_success())
+        else {
+            tried.push(format!("{url}: HTTP {status} without `jwks_uri`"));
+            continue;
+        };
+        let response = world
+            .http
+            .get(jwks_uri)
+            .send()
+            .await
+            .map_err(|e| fail(format!("GET {jwks_uri}"), e.to_string()))?;
+        let status = response.status();
+        let jwks: Value = response.json().await.unwrap_or(Value::Null);
+        return if status.is_success() && jwks["keys"].is_array() {
+            Ok(jwks)
+        } else {
+            Err(fail(
+                format!("a JWKS from {jwks_uri}"),
+                format!(
+                    "HTTP {status}: {}",
+                    crate::oauth::shorten(&jwks.to_string())
+                ),
+            ))
+        };
+    }
+    Err(fail(
+        "the issuer's metadata with a `jwks_uri`",
+        tried.join("; "),
+    ))
+}
+
+/// `initialize` (and the `initialized` notification), `tools/list` and `tools/call` of the
+/// first tool listed, at the role's MCP server with the last answer's access token: each
+/// must be answered, so that the calls really happened.
+async fn mcp_session(world: &World) -> Result<(), StepError> {
+    if !world.target.mcp_calls {
+        return Err(StepError::Skip(
+            "the target does not let the suite call its MCP server".into(),
+        ));
+    }
+    let role = role(world)?;
+    let token = last(world)?.body["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| fail("an access token from an earlier step", "none"))?;
+    let mut mcp = McpCaller {
+        http: &world.http,
+        url: &role.resource,
+        token: &token,
+        session: None,
+        version: None,
+    };
+    let init = mcp
+        .call(
+            1,
+            "initialize",
+            serde_json::json!({
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "jagspec", "version": env!("CARGO_PKG_VERSION")},
+            }),
+        )
+        .await?;
+    mcp.version = init["protocolVersion"].as_str().map(str::to_owned);
+    mcp.notify("notifications/initialized").await?;
+    let list = mcp.call(2, "tools/list", serde_json::json!({})).await?;
+    let Some(tool) = list["tools"][0]["name"].as_str() else {
+        return Err(fail("a tool in the tools/list result", list.to_string()));
+    };
+    let result = mcp
+        .call(
+            3,
+            "tools/call",
+            serde_json::json!({"name": tool, "arguments": {"text": "jagspec"}}),
+        )
+        .await?;
+    if result["isError"] == true {
+        return Err(fail(
+            format!("tools/call of `{tool}` to succeed"),
+            crate::oauth::shorten(&result.to_string()),
+        ));
+    }
+    Ok(())
+}
+
+/// JSON-RPC over MCP's streamable HTTP transport, one POST per message.
+struct McpCaller<'a> {
+    http: &'a reqwest::Client,
+    url: &'a str,
+    token: &'a str,
+    /// `Mcp-Session-Id`, when the server gave one.
+    session: Option<String>,
+    /// The protocol version `initialize` agreed.
+    version: Option<String>,
+}
+
+impl McpCaller<'_> {
+    async fn post(&mut self, body: &Value) -> Result<(u16, String, String), StepError> {
+        let mut request = self
+            .http
+            .post(self.url)
+            .bearer_auth(self.token)
+            .header("accept", "application/json, text/event-stream")
+            .json(body);
+        if let Some(s) = &self.session {
+            request = request.header("mcp-session-id", s);
+        }
+        if let Some(v) = &self.version {
+            request = request.header("mcp-protocol-version", v);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| fail(format!("an answer from POST {}", self.url), e.to_string()))?;
+        if let Some(s) = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+        {
+            self.session = Some(s.to_owned());
+        }
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = response.text().await.unwrap_or_default();
+        Ok((status, content_type, text))
+    }
+
+    /// A request's `result`; anything else fails the step.
+    async fn call(&mut self, id: u64, method: &str, params: Value) -> Result<Value, StepError> {
+        let body =
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let (status, content_type, text) = self.post(&body).await?;
+        // A server may answer as a one-event SSE stream: its last `data:` line.
+        let json = if content_type.starts_with("text/event-stream") {
+            text.lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .next_back()
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        } else {
+            text.clone()
+        };
+        let answer: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+        if status == 200 && answer.get("result").is_some() {
+            Ok(answer["result"].clone())
+        } else {
+            Err(fail(
+                format!(
+                    "HTTP 200 with a JSON-RPC result for `{method}` at {}",
+                    self.url
+                ),
+                format!("HTTP {status}: {}", crate::oauth::shorten(&text)),
+            ))
+        }
+    }
+
+    /// A notification: accepted with a 2xx and no result.
+    async fn notify(&mut self, method: &str) -> Result<(), StepError> {
+        let body = serde_json::json!({"jsonrpc": "2.0", "method": method});
+        let (status, _, text) = self.post(&body).await?;
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(fail(
+                format!("a 2xx for the `{method}` notification at {}", self.url),
+                format!("HTTP {status}: {}", crate::oauth::shorten(&text)),
+            ))
+        }
+    }
+}
+
+/// Exactly one event was written since the log was noted: the last token exchange's.
+async fn one_more_event(world: &World) -> Result<(), StepError> {
+    let noted = world
+        .noted_events
+        .as_ref()
+        .ok_or_else(|| fail("the system log noted by an earlier step", "none"))?;
+    let event = audit_event(world).await?;
+    let all = list_events(world, &[]).await?;
+    let new: Vec<&Value> = all
+        .iter()
+        .filter(|e| !noted.contains(&show(&e["event_id"])))
+        .collect();
+    if let [one] = new.as_slice()
+        && **one == event
+    {
+        return Ok(());
+    }
+    let shown: Vec<String> = new
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} (request {})",
+                show(&e["grant_type"]),
+                show(&e["outcome"]),
+                show(&e["request_id"])
+            )
+        })
+        .collect();
+    Err(fail(
+        format!(
+            "one new event, the token exchange's (request {})",
+            show(&event["request_id"])
+        ),
+        format!("{} new: {}", new.len(), shown.join("; ")),
+    ))
+}
+
+/// Serves a SIEM sink on loopback and adds an `http` exporter pointed at it.
+async fn add_exporter(world: &mut World, envelope: &str) -> Result<(), StepError> {
+    let before = list_events(world, &[])
+        .await?
+        .iter()
+        .map(|e| show(&e["event_id"]))
+        .collect();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| fail("a loopback port for the SIEM sink", e.to_string()))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| fail("the SIEM sink's address", e.to_string()))?;
+    let token = Secret::new(format!("siem-{}", crate::oauth::random_id()));
+    let sink = std::sync::Arc::new(crate::mocks::siem::SiemSink::new(
+        Some(token.clone()),
+        std::sync::Arc::new(crate::jose::SystemClock),
+    ));
+    let served = crate::served::Served::start(
+        listener,
+        std::sync::Arc::clone(&sink).router(),
+        "the suite's SIEM sink",
+    );
+    let hec = envelope == "splunk_hec";
+    // Splunk's own collector path for its envelope; the NDJSON sink takes any path.
+    let path = if hec {
+        "/services/collector/event"
+    } else {
+        "/ingest"
+    };
+    let name = format!("suite-siem-{}", crate::oauth::random_id());
+    let body = serde_json::json!({
+        "name": name,
+        "kind": "http",
+        "url": format!("http://{address}{path}"),
+        "bearer_token": token.secret(),
+        "envelope": envelope,
+        // Several deliveries, so batching is exercised as well.
+        "batch_max": 2,
+    });
+    world.siem = Some(SuiteSiem {
+        sink,
+        _served: served,
+        exporter: name,
+        hec,
+        before,
+    });
+    admin_call(world, reqwest::Method::POST, "/exporters", Some(body), true).await
+}
+
+/// How far the sink is from holding the system log.
+enum Delivered {
+    All,
+    Missing(String),
+}
+
+/// The events the sink received, by `event_id`, unwrapped from HEC envelopes; a malformed
+/// one, or a duplicate that differs, fails at once.
+fn received_events(siem: &SuiteSiem) -> Result<BTreeMap<String, Value>, StepError> {
+    let mut by_id = BTreeMap::new();
+    for value in siem.sink.events() {
+        let event = if siem.hec {
+            let event = value["event"].clone();
+            // HEC's `time` is epoch seconds; the envelope's must be the event's.
+            if let Some(time) = value
+                .get("time")
+                .and_then(|t| t.as_str().map_or_else(|| t.as_f64(), |s| s.parse().ok()))
+            {
+                #[allow(clippy::cast_possible_truncation)]
+                let ms = (time * 1000.0).round() as i64;
+                if Some(ms) != event["time_ms"].as_i64() {
+                    return Err(fail(
+                        "a HEC envelope whose `time` is its event's `time_ms`",
+                        crate::oauth::shorten(&value.to_string()),
+                    ));
+                }
+            }
+            event
+        } else {
+            value.clone()
+        };
+        let Some(id) = event["event_id"].as_str().map(str::to_owned) else {
+            return Err(fail(
+                if siem.hec {
+                    "a HEC envelope with an `event` carrying an `event_id`"
+                } else {
+                    "an NDJSON line that is an event with an `event_id`"
+                },
+                crate::oauth::shorten(&value.to_string()),
+            ));
+        };
+        match by_id.get(&id) {
+            // At least once: a duplicate is allowed, but only of the same event.
+            Some(first) if *first != event => {
+                return Err(fail(
+                    format!("every delivery of event `{id}` to be the same"),
+                    difference(first, &event),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                by_id.insert(id, event);
+            }
+        }
+    }
+    Ok(by_id)
+}
+
+/// Compares the sink with the system log once: the sink is read first, so an event it
+/// holds is already listed.
+async fn compare_sink(world: &World, siem: &SuiteSiem) -> Result<Delivered, StepError> {
+    let received = received_events(siem)?;
+    let listed = list_events(world, &[]).await?;
+    if let Some(extra) = received
+        .keys()
+        .find(|id| !listed.iter().any(|e| e["event_id"] == id.as_str()))
+    {
+        return Err(fail(
+            "only events the system log lists at the SIEM",
+            format!("event `{extra}`, which the system log does not list"),
+        ));
+    }
+    let mut missing = 0;
+    let mut required = 0;
+    for event in &listed {
+        let id = show(&event["event_id"]);
+        let since_added = !siem.before.contains(&id);
+        required += usize::from(since_added);
+        match received.get(&id) {
+            None if since_added => missing += 1,
+            None => {}
+            Some(got) if got == event => {}
+            Some(got) => {
+                return Err(fail(
+                    format!("event `{id}` at the SIEM as the system log lists it"),
+                    difference(event, got),
+                ));
+            }
+        }
+    }
+    Ok(if missing == 0 {
+        Delivered::All
+    } else {
+        Delivered::Missing(format!(
+            "{missing} of the {required} events recorded since the exporter was added not \
+             delivered"
+        ))
+    })
+}
+
+/// Waits, up to `secs`, until the sink holds every event recorded since the exporter was
+/// added, each as the system log lists it.
+async fn sink_holds_every_event(world: &World, secs: u64) -> Result<(), StepError> {
+    let siem = world
+        .siem
+        .as_ref()
+        .ok_or_else(|| fail("a SIEM sink started by an earlier step", "none"))?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let why = match compare_sink(world, siem).await? {
+            Delivered::All => return Ok(()),
+            Delivered::Missing(why) => why,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            let status = exporter_status(world, siem).await?;
+            return Err(fail(
+                format!(
+                    "every event recorded since the exporter was added at the SIEM within {secs} s"
+                ),
+                format!(
+                    "{why}; the exporter's last error: {}",
+                    show(&status["last_error"])
+                ),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn exporter_status(world: &World, siem: &SuiteSiem) -> Result<Value, StepError> {
+    let admin = system_log(world)?;
+    let path = format!("/exporters/{}", siem.exporter);
+    admin_get(&world.http, &admin.url, &path, admin.token.secret()).await
+}
+
+/// Waits, up to `secs`, until the exporter's status shows nothing left to deliver, a
+/// success and no error.
+async fn exporter_caught_up(world: &World, secs: u64) -> Result<(), StepError> {
+    let siem = world
+        .siem
+        .as_ref()
+        .ok_or_else(|| fail("an exporter added by an earlier step", "none"))?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let status = exporter_status(world, siem).await?;
+        if status["lag"] == 0
+            && status["last_success_ms"].is_i64()
+            && status["last_error"].is_null()
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(fail(
+                format!("within {secs} s: lag 0, a last success and no error"),
+                format!(
+                    "lag {}, last_success_ms {}, last_error {}",
+                    show(&status["lag"]),
+                    show(&status["last_success_ms"]),
+                    show(&status["last_error"])
+                ),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// One property of an ID-JAG changed before it is re-signed.
@@ -2257,13 +3243,14 @@ pub(crate) async fn post_form(
     })
 }
 
-const SECRET_NAMES: [&str; 6] = [
+const SECRET_NAMES: [&str; 7] = [
     "password",
     "client_secret",
     "subject_token",
     "assertion",
     "access_token",
     "id_token",
+    "bearer_token",
 ];
 
 fn redact_param(name: &str, value: &str) -> String {

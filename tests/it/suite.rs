@@ -106,6 +106,48 @@ async fn a_wrong_expectation_fails_a_should_warns_and_a_missing_role_skips() {
     );
 }
 
+const WRONG_SYSTEM_LOG: &str = r#"
+Feature: System-log expectations the reference does not meet
+  Background:
+    Given the user "alice" has signed in with the client
+
+  @SEED-issuance-only @must
+  Scenario: A second token request after the log is noted is one event too many
+    Given the target offers the ES256 server
+    And the system log's events so far are noted
+    When the client requests an ID-JAG for it
+    And the client requests an ID-JAG for it
+    Then the system log holds one event more than was noted, the request's
+
+  @SEED-algorithm-mismatch @must
+  Scenario: A server whose authorization server verifies its algorithm shows no mismatch
+    Given the target offers the ES256 server
+    When the client requests an ID-JAG for it
+    Then the system log's event of the request records an algorithm other than the one its authorization server verifies
+"#;
+
+#[tokio::test]
+async fn the_system_log_checks_fail_an_extra_event_and_a_mismatch_that_is_not_there() {
+    let report = run_features(
+        &TargetSpec::Reference,
+        &[("wrong.feature", WRONG_SYSTEM_LOG)],
+        &SuiteOptions::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let outcomes: Vec<Outcome> = report.checks.iter().map(|c| c.outcome).collect();
+    assert_eq!(outcomes, [Outcome::Fail, Outcome::Fail]);
+    let extra = report.checks[0].finding.as_ref().unwrap();
+    assert!(extra.actual.starts_with("2 new: "), "{extra:?}");
+    let mismatch = report.checks[1].finding.as_ref().unwrap();
+    assert_eq!(
+        mismatch.expected,
+        "a recorded algorithm other than ES256, the one the authorization server verifies"
+    );
+    assert_eq!(mismatch.actual, "`ES256`");
+}
+
 #[test]
 fn a_sentence_no_step_defines_is_refused_before_anything_runs() {
     let text = "Feature: F\n  @AS-15\n  Scenario: S\n    Given the moon is full\n";
@@ -257,6 +299,8 @@ fn alg_of(scenario: &str) -> Option<&'static str> {
 }
 
 const AS_FEATURE: &str = "features/authorization-server.feature";
+const PAUSED_IN_THE_SYSTEM_LOG: &str =
+    "Filtering the system log by the status detail \"Server paused\" finds the denial";
 const HOSTILE_FEATURE: &str = "features/hostile-id-jags.feature";
 
 #[tokio::test]
@@ -270,9 +314,11 @@ async fn an_issuer_that_ignores_the_kill_switch_fails_exactly_the_kill_switch_ch
             || scenario
                 == "Disabling a server denies its next token request, and enabling it \
                         restores it unchanged"
+            || scenario == PAUSED_IN_THE_SYSTEM_LOG
     });
-    // Not vacuous: the three paused-server rows and the kill-switch scenario.
-    assert_eq!(want.len(), 4);
+    // Not vacuous: the three paused-server rows, the kill-switch scenario and the system
+    // log's "Server paused" row.
+    assert_eq!(want.len(), 5);
     assert_eq!(not_passed(faults).await, want);
 }
 
@@ -292,9 +338,11 @@ async fn an_issuer_that_signs_with_the_tenant_default_fails_exactly_the_checks_o
                 || file == HOSTILE_FEATURE
                 || scenario.contains("server is signed with")))
             || scenario.starts_with("Setting the server's signing algorithm")
+            || scenario.starts_with("A token the authorization server rejects is debugged")
     });
-    // Not vacuous: every EdDSA and RS256 check that reads or redeems an ID-JAG, and the fix.
-    assert_eq!(want.len(), 105);
+    // Not vacuous: every EdDSA and RS256 check that reads or redeems an ID-JAG, and the fix
+    // (alone, and at the end of the system log's debugging path).
+    assert_eq!(want.len(), 106);
     assert_eq!(not_passed(faults).await, want);
 }
 
@@ -375,7 +423,7 @@ scope = "tools.read"
 }
 
 #[tokio::test]
-async fn through_a_profile_an_issuer_that_ignores_the_kill_switch_fails_the_paused_check_only() {
+async fn through_a_profile_an_issuer_that_ignores_the_kill_switch_fails_the_paused_checks_only() {
     let ecosystem = jagspec::mocks::Ecosystem::start_with(jagspec::mocks::EcosystemOptions {
         faults: jagspec::mocks::Faults {
             issuer: Some(jagspec::issuer::IssuerFault::IgnoreKillSwitch),
@@ -402,7 +450,27 @@ async fn through_a_profile_an_issuer_that_ignores_the_kill_switch_fails_the_paus
         .collect();
     assert_eq!(
         not_passed,
-        vec![("A paused server gets no token (ES256)", Outcome::Fail)]
+        vec![
+            ("A paused server gets no token (ES256)", Outcome::Fail),
+            (PAUSED_IN_THE_SYSTEM_LOG, Outcome::Fail)
+        ]
+    );
+    // An issuer's exporters are configured its own way: those checks skip, saying why.
+    let exporters: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| c.scenario.starts_with("An http exporter"))
+        .map(|c| {
+            assert_eq!(c.outcome, Outcome::Skip);
+            c.finding.as_ref().unwrap().actual.as_str()
+        })
+        .collect();
+    assert_eq!(exporters.len(), 2);
+    assert!(
+        exporters
+            .iter()
+            .all(|why| why.contains("exporter configuration is vendor-specific")),
+        "{exporters:?}"
     );
     // And the same profile against a sound issuer passes that check.
     let sound = jagspec::mocks::Ecosystem::start().await.unwrap();
