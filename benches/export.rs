@@ -1,0 +1,476 @@
+//! ID-JAG issuance with no system-log exporter, one, and two, in one run; and whether the
+//! exporters kept up.
+//!
+//! `export/<n>_exporters/<in_flight>` sends RFC 8693 token exchanges (ES256, the tenant
+//! default) to the reference issuer's router in-process (`tower::ServiceExt::oneshot`, as
+//! `issue_in_process` in `benches/issuer.rs`), `in_flight` at a time (32, then 128). Each
+//! configuration and load level gets an issuer of its own on a fresh SQLite file (WAL,
+//! `synchronous=FULL`), seeded from `fixtures/tenant-examples.toml` plus its exporters:
+//!
+//! * `0_exporters`: none;
+//! * `1_exporters`: `http` NDJSON (default batch of 100) to a loopback sink in this process
+//!   that counts the lines and answers 200 at once, keeping nothing;
+//! * `2_exporters`: the same `http` one, and a `file` exporter (NDJSON appended and fsynced
+//!   per batch) in the temporary directory, on the same disk as the database.
+//!
+//! Criterion's `thrpt` is issuance per second. Besides it, each configuration prints, per
+//! exporter: the events it delivered during the benchmark's window (from the first
+//! warm-up iteration to the end of the last sample) and so its delivery rate under load;
+//! its lag (events written, not yet delivered) at the end of the last sample; and the time
+//! from there until the lag is 0 (measured by a task that polls the exporters' status every
+//! 2 ms once the load stops). Nothing about the exporters is asserted: this measures.
+//!
+//! Everything (load client, issuer, audit writer, exporters, sink) shares one two-thread
+//! runtime and the machine's cores. Run with `cargo bench --bench export`; see
+//! `BENCHMARKS.md`.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use jagspec::export::ExporterStatus;
+use jagspec::issuer::{
+    ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, IssuerConfig, IssuerState, RunningIssuer, Seed,
+    TOKEN_EXCHANGE_GRANT,
+};
+use serde_json::Value;
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+/// Requests in flight, as in `benches/issuer.rs`.
+const IN_FLIGHT: [usize; 2] = [32, 128];
+
+/// Exporters per configuration.
+const CONFIGURATIONS: [usize; 3] = [0, 1, 2];
+
+/// A drain still unfinished after this long is reported as such.
+const DRAIN_LIMIT: Duration = Duration::from_secs(120);
+
+/// How often the drain watcher reads the exporters' status.
+const DRAIN_POLL: Duration = Duration::from_millis(2);
+
+const SEED: &str = include_str!("../fixtures/tenant-examples.toml");
+
+/// `Basic base64("agent:agent-secret")`.
+const AGENT_BASIC: &str = "Basic YWdlbnQ6YWdlbnQtc2VjcmV0";
+
+/// The token exchange of `benches/issuer.rs`, for the ES256 server.
+fn exchange_body(id_token: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", TOKEN_EXCHANGE_GRANT)
+        .append_pair("requested_token_type", ID_JAG_TOKEN_TYPE)
+        .append_pair("subject_token", id_token)
+        .append_pair("subject_token_type", ID_TOKEN_TYPE)
+        .append_pair("audience", "https://as.chat.example")
+        .finish()
+}
+
+/// Runs `iters` requests made by `request`, `in_flight` at a time; the wall time taken.
+/// Every request must succeed, or the figure would not mean anything.
+async fn concurrently<F, Fut>(iters: u64, in_flight: usize, request: F) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = u16> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(in_flight));
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(usize::try_from(iters).unwrap_or(0));
+    for _ in 0..iters {
+        let permit = Arc::clone(&permits)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is open");
+        let fut = request();
+        tasks.push(tokio::spawn(async move {
+            let status = fut.await;
+            drop(permit);
+            status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(
+            t.await.expect("a request task"),
+            200,
+            "issuance must succeed"
+        );
+    }
+    start.elapsed()
+}
+
+/// One token exchange through the router, in-process; its status.
+async fn exchange(router: axum::Router, body: String) -> u16 {
+    let request = axum::http::Request::post("/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", AGENT_BASIC)
+        .body(axum::body::Body::from(body))
+        .expect("a request");
+    let response = tower::ServiceExt::oneshot(router, request)
+        .await
+        .expect("the router answers");
+    let status = response.status().as_u16();
+    drop(axum::body::to_bytes(response.into_body(), 64 * 1024).await);
+    status
+}
+
+/// A collector that answers 200 at once and keeps only a count of the NDJSON lines it got,
+/// so a long run cannot fill memory (the mock `SiemSink` keeps every body).
+struct Sink {
+    url: String,
+    counts: Arc<Counts>,
+    served: JoinHandle<()>,
+}
+
+/// What the sink has received.
+#[derive(Default)]
+struct Counts {
+    /// Deliveries (POSTs).
+    posts: AtomicU64,
+    /// Non-empty NDJSON lines, one per event.
+    lines: AtomicU64,
+}
+
+impl Sink {
+    async fn start() -> Self {
+        async fn ingest(State(counts): State<Arc<Counts>>, body: Bytes) -> StatusCode {
+            let n = body
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count();
+            counts.posts.fetch_add(1, Ordering::Relaxed);
+            counts.lines.fetch_add(n as u64, Ordering::Relaxed);
+            StatusCode::OK
+        }
+        let counts = Arc::new(Counts::default());
+        let router = axum::Router::new()
+            .route("/ingest", axum::routing::post(ingest))
+            .with_state(Arc::clone(&counts));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback socket");
+        let url = format!(
+            "http://{}/ingest",
+            listener.local_addr().expect("its address")
+        );
+        let served = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .await
+                .expect("the sink serves");
+        });
+        Self {
+            url,
+            counts,
+            served,
+        }
+    }
+}
+
+/// The seed with `exporters` exporters: `siem` (http) first, then `archive` (file).
+fn seed_with(exporters: usize, sink_url: &str, file: &Path) -> Seed {
+    let mut toml = SEED.to_owned();
+    if exporters >= 1 {
+        write!(
+            toml,
+            "\n[[exporters]]\nname = \"siem\"\nkind = \"http\"\nurl = {sink_url:?}\n\
+             bearer_token = \"bench-sink-token\"\n"
+        )
+        .expect("a string takes writes");
+    }
+    if exporters >= 2 {
+        let path = file.display().to_string();
+        write!(
+            toml,
+            "\n[[exporters]]\nname = \"archive\"\nkind = \"file\"\npath = {path:?}\n"
+        )
+        .expect("a string takes writes");
+    }
+    Seed::from_toml(&toml).expect("the seed parses")
+}
+
+/// Where the log and the exporters stood at one moment.
+#[derive(Clone)]
+struct Snapshot {
+    at: Instant,
+    /// The log's last sequence number.
+    written: i64,
+    /// Transactions the audit writer has committed.
+    commits: u64,
+    /// The process's CPU time so far (user + system), where `/proc` tells it.
+    cpu: Option<Duration>,
+    exporters: Vec<ExporterStatus>,
+}
+
+/// This process's user + system CPU time, from `/proc/self/stat` (Linux; clock ticks of
+/// 10 ms, the kernel's `USER_HZ` on every mainstream architecture).
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // After the command name (which may contain spaces), field 3 onwards.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+async fn snapshot(state: &IssuerState) -> Snapshot {
+    let at = Instant::now();
+    let exporters = state.exporters.list().await.expect("the exporters' status");
+    Snapshot {
+        at,
+        written: state.audit.last_seq().expect("the log's end"),
+        commits: state.audit.commits(),
+        cpu: cpu_time(),
+        exporters,
+    }
+}
+
+/// Polls until every exporter's lag is 0; when that was seen, or `None` past the limit.
+async fn drained(state: Arc<IssuerState>) -> Option<Instant> {
+    let start = Instant::now();
+    loop {
+        if let Ok(list) = state.exporters.list().await
+            && list.iter().all(|s| s.lag == 0)
+        {
+            return Some(Instant::now());
+        }
+        if start.elapsed() > DRAIN_LIMIT {
+            return None;
+        }
+        tokio::time::sleep(DRAIN_POLL).await;
+    }
+}
+
+/// What one configuration measured besides criterion's figures.
+#[derive(Default)]
+struct Window {
+    first: Option<Snapshot>,
+    last: Option<Snapshot>,
+    watcher: Option<JoinHandle<Option<Instant>>>,
+}
+
+/// An issuer with `exporters` exporters on a fresh database, and the ID token it issued.
+struct Fixture {
+    issuer: RunningIssuer,
+    id_token: String,
+    sink: Sink,
+    dir: PathBuf,
+}
+
+impl Fixture {
+    async fn start(exporters: usize, in_flight: usize) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "jagspec-bench-export-{}-{exporters}-{in_flight}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let sink = Sink::start().await;
+        let config = IssuerConfig {
+            seed: Some(seed_with(exporters, &sink.url, &dir.join("archive.ndjson"))),
+            ..IssuerConfig::new(dir.join("issuer.db"))
+        };
+        let issuer = RunningIssuer::start(config)
+            .await
+            .expect("the issuer starts");
+        let login: Value = reqwest::Client::new()
+            .post(format!("{}/token", issuer.url))
+            .basic_auth("agent", Some("agent-secret"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "alice-password"),
+            ])
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .expect("login")
+            .json()
+            .await
+            .expect("a JSON login response");
+        let id_token = login["id_token"].as_str().expect("an id_token").to_owned();
+        Self {
+            issuer,
+            id_token,
+            sink,
+            dir,
+        }
+    }
+
+    async fn stop(self) {
+        self.issuer.stop().await;
+        self.sink.served.abort();
+        // A file delivery already on the blocking pool is not aborted with its worker and
+        // may still create the file while the directory is being removed: try again.
+        for _ in 0..20 {
+            if std::fs::remove_dir_all(&self.dir).is_ok() || !self.dir.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Events per second, `n` over `d`.
+fn rate(n: i64, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(f64::MIN_POSITIVE)
+}
+
+/// Prints what the exporters did in `window` and how long they took to drain; returns the
+/// summary line.
+fn report(id: &str, window: &Window, drained_at: Option<Option<Instant>>, sink: &Counts) -> String {
+    let (Some(first), Some(last)) = (&window.first, &window.last) else {
+        return format!("{id}: not measured");
+    };
+    let span = last.at.duration_since(first.at);
+    let written = last.written - first.written;
+    let commits = last.commits - first.commits;
+    let mut line = format!(
+        "{id}: window {:.2} s, {written} events written ({:.0}/s, {:.1} per commit)",
+        span.as_secs_f64(),
+        rate(written, span),
+        written as f64 / commits.max(1) as f64,
+    );
+    if let (Some(a), Some(b)) = (first.cpu, last.cpu) {
+        let cpu = b.saturating_sub(a);
+        write!(
+            line,
+            "; CPU {:.2} cores, {:.0} µs per event",
+            cpu.as_secs_f64() / span.as_secs_f64().max(f64::MIN_POSITIVE),
+            cpu.as_secs_f64() * 1e6 / written.max(1) as f64
+        )
+        .expect("a string takes writes");
+    }
+    for end in &last.exporters {
+        let start_seq = first
+            .exporters
+            .iter()
+            .find(|s| s.name == end.name)
+            .map_or(0, |s| s.last_seq);
+        let delivered = end.last_seq - start_seq;
+        write!(
+            line,
+            "; {} ({}): delivered {delivered} ({:.0}/s), lag at end {}",
+            end.name,
+            end.kind,
+            rate(delivered, span),
+            end.lag
+        )
+        .expect("a string takes writes");
+        if end.consecutive_failures > 0 {
+            write!(
+                line,
+                " [{} failures: {}]",
+                end.consecutive_failures,
+                end.last_error.as_deref().unwrap_or("")
+            )
+            .expect("a string takes writes");
+        }
+    }
+    if !last.exporters.is_empty() {
+        let max_lag = last.exporters.iter().map(|s| s.lag).max().unwrap_or(0);
+        match drained_at {
+            Some(Some(at)) => {
+                let took = at.saturating_duration_since(last.at);
+                write!(
+                    line,
+                    "; drained in {:.1} ms ({:.0} events/s)",
+                    took.as_secs_f64() * 1e3,
+                    rate(max_lag, took)
+                )
+                .expect("a string takes writes");
+            }
+            _ => write!(line, "; not drained within {} s", DRAIN_LIMIT.as_secs())
+                .expect("a string takes writes"),
+        }
+        if last.exporters.iter().any(|s| s.kind == "http") {
+            let posts = sink.posts.load(Ordering::Relaxed);
+            let lines = sink.lines.load(Ordering::Relaxed);
+            write!(
+                line,
+                "; sink got {lines} events in {posts} POSTs ({:.1} per POST)",
+                lines as f64 / posts.max(1) as f64
+            )
+            .expect("a string takes writes");
+        }
+    }
+    line
+}
+
+/// Runs one configuration's benchmark and its drain; the summary line.
+fn measure(c: &mut Criterion, runtime: &Runtime, exporters: usize, in_flight: usize) -> String {
+    let fixture = runtime.block_on(Fixture::start(exporters, in_flight));
+    let state = Arc::clone(&fixture.issuer.state);
+    let router = jagspec::issuer::router(Arc::clone(&state));
+    let window = RefCell::new(Window::default());
+    let id = format!("{exporters}_exporters/{in_flight}");
+
+    let mut group = c.benchmark_group("export");
+    group
+        .throughput(Throughput::Elements(1))
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    group.bench_function(&id, |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let watcher = window.borrow_mut().watcher.take();
+                if let Some(watcher) = watcher {
+                    watcher.abort();
+                }
+                if window.borrow().first.is_none() {
+                    let first = snapshot(&state).await;
+                    window.borrow_mut().first = Some(first);
+                }
+                let took = concurrently(iters, in_flight, || {
+                    exchange(router.clone(), exchange_body(&fixture.id_token))
+                })
+                .await;
+                // Untimed: where the exporters stand now, and a watcher for their drain in
+                // case this was the last sample.
+                let last = snapshot(&state).await;
+                let mut w = window.borrow_mut();
+                w.last = Some(last);
+                w.watcher = Some(tokio::spawn(drained(Arc::clone(&state))));
+                took
+            })
+        });
+    });
+    group.finish();
+
+    let mut window = window.into_inner();
+    let drained_at = window
+        .watcher
+        .take()
+        .map(|watcher| runtime.block_on(watcher).ok().flatten());
+    let line = report(&id, &window, drained_at, &fixture.sink.counts);
+    println!("{line}");
+    runtime.block_on(fixture.stop());
+    line
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let mut summary = Vec::new();
+    for in_flight in IN_FLIGHT {
+        for exporters in CONFIGURATIONS {
+            summary.push(measure(c, &runtime, exporters, in_flight));
+        }
+    }
+    println!("\nexporters:");
+    for line in summary {
+        println!("  {line}");
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
