@@ -139,8 +139,20 @@ pub struct ExporterStatus {
 
 /// What the workers and the registry share.
 struct Ctx {
-    /// The exporters' tables, on a connection of their own.
+    /// The exporters' configs, on a connection of their own (`synchronous = FULL`: an
+    /// exporter the admin API said was added survives a power cut).
     db: Mutex<Connection>,
+    /// The workers' cursor and error updates, with `synchronous = NORMAL`: in WAL mode
+    /// such a commit is not fsynced itself but by the next fsync of the log (the audit
+    /// writer's next commit), so it holds the database's one write lock for microseconds
+    /// instead of an fsync, and the audit writer, on the request path, waits less. A power
+    /// cut can undo the latest cursor advances; those batches are then sent again, which
+    /// at-least-once delivery allows (receivers drop duplicates by `event_id`).
+    cursors: Mutex<Connection>,
+    /// Held (shared) by every blocking file write, so that [`Exporters::stop`] can wait
+    /// for a write already handed to the blocking pool, which aborting its task does not
+    /// stop.
+    writes: Arc<tokio::sync::RwLock<()>>,
     audit: AuditLog,
     clock: Arc<dyn Clock>,
     timing: ExportTiming,
@@ -150,6 +162,10 @@ struct Ctx {
 impl Ctx {
     fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.db.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn cursors(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.cursors.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -182,6 +198,8 @@ impl Exporters {
         timing: ExportTiming,
     ) -> Result<Self, ExportError> {
         let conn = db::open(path)?;
+        let cursors = db::open(path)?;
+        cursors.pragma_update(None, "synchronous", "NORMAL")?;
         let http = reqwest::Client::builder()
             .timeout(timing.http_timeout)
             // A redirect is a failure: the token is not sent anywhere but the URL given.
@@ -191,6 +209,8 @@ impl Exporters {
         Ok(Self {
             ctx: Arc::new(Ctx {
                 db: Mutex::new(conn),
+                cursors: Mutex::new(cursors),
+                writes: Arc::default(),
                 audit,
                 clock,
                 timing,
@@ -418,14 +438,16 @@ impl Exporters {
         blocking(move || Ok(statuses(&ctx, Some(&name))?.pop())).await
     }
 
-    /// Stops every worker and waits for them. A delivery in flight is abandoned; its
-    /// batch is sent again after the next start (its cursor was not advanced).
+    /// Stops every worker and waits for them, and for a file write already under way, so
+    /// nothing is written after it returns. A delivery in flight is abandoned; its batch
+    /// is sent again after the next start (its cursor was not advanced).
     pub async fn stop(&self) {
         let workers = std::mem::take(&mut *self.lock_workers());
         for (_, worker) in workers {
             worker.abort();
             let _ = worker.await;
         }
+        let _ = self.ctx.writes.write().await;
     }
 
     fn spawn(&self, config: ExporterConfig) {
@@ -597,9 +619,13 @@ async fn deliver(ctx: &Ctx, config: &ExporterConfig, events: &[AuditEvent]) -> R
         Target::File { path, .. } => {
             let path = path.clone();
             let events = events.to_vec();
-            tokio::task::spawn_blocking(move || file::deliver(&path, &events))
-                .await
-                .map_err(|e| format!("the file write did not finish: {e}"))?
+            let writing = Arc::clone(&ctx.writes).read_owned().await;
+            tokio::task::spawn_blocking(move || {
+                let _writing = writing;
+                file::deliver(&path, &events)
+            })
+            .await
+            .map_err(|e| format!("the file write did not finish: {e}"))?
         }
         Target::Syslog {
             address,
@@ -625,7 +651,7 @@ async fn record_success(ctx: &Arc<Ctx>, name: &str, last: i64) -> Result<(), Exp
     let name = name.to_owned();
     blocking(move || {
         let now = c.clock.now_millis();
-        c.db().execute(
+        c.cursors().execute(
             "UPDATE exporter_cursors SET last_seq = ?2, last_success_ms = ?3, \
              last_attempt_ms = ?3, last_error = NULL, consecutive_failures = 0 \
              WHERE name = ?1",
@@ -642,7 +668,7 @@ async fn record_failure(ctx: &Arc<Ctx>, name: &str, error: &str, failures: u32) 
     let error = error.to_owned();
     let result = blocking(move || {
         let now = c.clock.now_millis();
-        c.db().execute(
+        c.cursors().execute(
             "UPDATE exporter_cursors SET last_error = ?2, last_attempt_ms = ?3, \
              consecutive_failures = ?4 WHERE name = ?1",
             params![n, error, now, i64::from(failures)],
