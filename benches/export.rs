@@ -24,16 +24,16 @@
 //! runtime and the machine's cores. Run with `cargo bench --bench export`; see
 //! `BENCHMARKS.md`.
 
+mod common;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use common::{IN_FLIGHT, concurrently, exchange_body};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use jagspec::Alg;
 use jagspec::export::ExporterStatus;
-use jagspec::issuer::{
-    ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, IssuerConfig, IssuerState, RunningIssuer, Seed,
-    TOKEN_EXCHANGE_GRANT,
-};
-use serde_json::Value;
+use jagspec::issuer::{IssuerConfig, IssuerState, RunningIssuer, Seed};
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -41,11 +41,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
-use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
-
-/// Requests in flight, as in `benches/issuer.rs`.
-const IN_FLIGHT: [usize; 2] = [32, 128];
 
 /// Exporters per configuration.
 const CONFIGURATIONS: [usize; 3] = [0, 1, 2];
@@ -57,67 +53,6 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(120);
 const DRAIN_POLL: Duration = Duration::from_millis(2);
 
 const SEED: &str = include_str!("../fixtures/tenant-examples.toml");
-
-/// `Basic base64("agent:agent-secret")`.
-const AGENT_BASIC: &str = "Basic YWdlbnQ6YWdlbnQtc2VjcmV0";
-
-/// The token exchange of `benches/issuer.rs`, for the ES256 server.
-fn exchange_body(id_token: &str) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", TOKEN_EXCHANGE_GRANT)
-        .append_pair("requested_token_type", ID_JAG_TOKEN_TYPE)
-        .append_pair("subject_token", id_token)
-        .append_pair("subject_token_type", ID_TOKEN_TYPE)
-        .append_pair("audience", "https://as.chat.example")
-        .finish()
-}
-
-/// Runs `iters` requests made by `request`, `in_flight` at a time; the wall time taken.
-/// Every request must succeed, or the figure would not mean anything.
-async fn concurrently<F, Fut>(iters: u64, in_flight: usize, request: F) -> Duration
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = u16> + Send + 'static,
-{
-    let permits = Arc::new(Semaphore::new(in_flight));
-    let start = Instant::now();
-    let mut tasks = Vec::with_capacity(usize::try_from(iters).unwrap_or(0));
-    for _ in 0..iters {
-        let permit = Arc::clone(&permits)
-            .acquire_owned()
-            .await
-            .expect("the semaphore is open");
-        let fut = request();
-        tasks.push(tokio::spawn(async move {
-            let status = fut.await;
-            drop(permit);
-            status
-        }));
-    }
-    for t in tasks {
-        assert_eq!(
-            t.await.expect("a request task"),
-            200,
-            "issuance must succeed"
-        );
-    }
-    start.elapsed()
-}
-
-/// One token exchange through the router, in-process; its status.
-async fn exchange(router: axum::Router, body: String) -> u16 {
-    let request = axum::http::Request::post("/token")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("authorization", AGENT_BASIC)
-        .body(axum::body::Body::from(body))
-        .expect("a request");
-    let response = tower::ServiceExt::oneshot(router, request)
-        .await
-        .expect("the router answers");
-    let status = response.status().as_u16();
-    drop(axum::body::to_bytes(response.into_body(), 64 * 1024).await);
-    status
-}
 
 /// A collector that answers 200 at once and keeps only a count of the NDJSON lines it got,
 /// so a long run cannot fill memory (the mock `SiemSink` keeps every body).
@@ -278,22 +213,7 @@ impl Fixture {
         let issuer = RunningIssuer::start(config)
             .await
             .expect("the issuer starts");
-        let login: Value = reqwest::Client::new()
-            .post(format!("{}/token", issuer.url))
-            .basic_auth("agent", Some("agent-secret"))
-            .form(&[
-                ("grant_type", "password"),
-                ("username", "alice"),
-                ("password", "alice-password"),
-            ])
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .expect("login")
-            .json()
-            .await
-            .expect("a JSON login response");
-        let id_token = login["id_token"].as_str().expect("an id_token").to_owned();
+        let id_token = common::alice_id_token(&issuer.url).await;
         Self {
             issuer,
             id_token,
@@ -422,7 +342,10 @@ fn measure(c: &mut Criterion, runtime: &Runtime, exporters: usize, in_flight: us
                     window.borrow_mut().first = Some(first);
                 }
                 let took = concurrently(iters, in_flight, || {
-                    exchange(router.clone(), exchange_body(&fixture.id_token))
+                    common::exchange_in_process(
+                        router.clone(),
+                        exchange_body(&fixture.id_token, Alg::ES256),
+                    )
                 })
                 .await;
                 // Untimed: where the exporters stand now, and a watcher for their drain in

@@ -15,28 +15,16 @@
 //!
 //! Run with `cargo bench --bench issuer`; see `BENCHMARKS.md`.
 
+mod common;
+
+use common::{IN_FLIGHT, concurrently, exchange_body};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use jagspec::issuer::{
-    ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, IssuerConfig, RunningIssuer, Seed, TOKEN_EXCHANGE_GRANT,
-};
+use jagspec::issuer::{IssuerConfig, RunningIssuer, Seed};
 use jagspec::{Alg, ID_JAG_TYP, fixtures};
 use serde_json::{Value, json};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
-
-/// Requests in flight, the load levels measured: a moderate one, and a busy IdP's.
-const IN_FLIGHT: [usize; 2] = [32, 128];
-
-/// The audience of the fixture tenant's server signing with `alg`.
-fn audience(alg: Alg) -> &'static str {
-    match alg {
-        Alg::ES256 => "https://as.chat.example",
-        Alg::EdDSA => "https://as.eddsa.example",
-        Alg::RS256 => "https://as.rsa.example",
-    }
-}
+use std::time::Duration;
 
 fn claims() -> Value {
     json!({
@@ -45,52 +33,6 @@ fn claims() -> Value {
         "iat": 1_800_000_000, "exp": 1_800_000_600,
         "resource": "https://mcp.chat.example/mcp", "scope": "chat.read",
     })
-}
-
-/// `Basic base64("agent:agent-secret")`.
-const AGENT_BASIC: &str = "Basic YWdlbnQ6YWdlbnQtc2VjcmV0";
-
-/// A token-exchange form body for the server signing with `alg`.
-fn exchange_body(id_token: &str, alg: Alg) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", TOKEN_EXCHANGE_GRANT)
-        .append_pair("requested_token_type", ID_JAG_TOKEN_TYPE)
-        .append_pair("subject_token", id_token)
-        .append_pair("subject_token_type", ID_TOKEN_TYPE)
-        .append_pair("audience", audience(alg))
-        .finish()
-}
-
-/// Runs `iters` requests made by `request`, `in_flight` at a time; the wall time taken.
-/// Every request must succeed, or the figure would not mean anything.
-async fn concurrently<F, Fut>(iters: u64, in_flight: usize, request: F) -> Duration
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = u16> + Send + 'static,
-{
-    let permits = Arc::new(Semaphore::new(in_flight));
-    let start = Instant::now();
-    let mut tasks = Vec::with_capacity(usize::try_from(iters).unwrap_or(0));
-    for _ in 0..iters {
-        let permit = Arc::clone(&permits)
-            .acquire_owned()
-            .await
-            .expect("the semaphore is open");
-        let fut = request();
-        tasks.push(tokio::spawn(async move {
-            let status = fut.await;
-            drop(permit);
-            status
-        }));
-    }
-    for t in tasks {
-        assert_eq!(
-            t.await.expect("a request task"),
-            200,
-            "issuance must succeed"
-        );
-    }
-    start.elapsed()
 }
 
 fn bench(c: &mut Criterion) {
@@ -111,25 +53,8 @@ fn bench(c: &mut Criterion) {
         let issuer = RunningIssuer::start(config)
             .await
             .expect("the issuer starts");
-        let login: Value = reqwest::Client::new()
-            .post(format!("{}/token", issuer.url))
-            .basic_auth("agent", Some("agent-secret"))
-            .form(&[
-                ("grant_type", "password"),
-                ("username", "alice"),
-                ("password", "alice-password"),
-            ])
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .expect("login")
-            .json()
-            .await
-            .expect("a JSON login response");
-        (
-            issuer,
-            login["id_token"].as_str().expect("an id_token").to_owned(),
-        )
+        let id_token = common::alice_id_token(&issuer.url).await;
+        (issuer, id_token)
     });
     let client = reqwest::Client::new();
     let token_endpoint = format!("{}/token", issuer.url);
@@ -155,19 +80,7 @@ fn bench(c: &mut Criterion) {
                     runtime.block_on(concurrently(iters, in_flight, || {
                         let router = router.clone();
                         let body = exchange_body(&id_token, alg);
-                        async move {
-                            let request = axum::http::Request::post("/token")
-                                .header("content-type", "application/x-www-form-urlencoded")
-                                .header("authorization", AGENT_BASIC)
-                                .body(axum::body::Body::from(body))
-                                .expect("a request");
-                            let response = tower::ServiceExt::oneshot(router, request)
-                                .await
-                                .expect("the router answers");
-                            let status = response.status().as_u16();
-                            drop(axum::body::to_bytes(response.into_body(), 64 * 1024).await);
-                            status
-                        }
+                        common::exchange_in_process(router, body)
                     }))
                 });
             });
