@@ -1208,9 +1208,9 @@ fn redemption_form(
     Ok((server, form))
 }
 
-/// Calls the role's resource as an MCP server (`initialize`) with the last answer's
-/// access token: the token the authorization server issued must open it.
-async fn mcp_accepts(world: &mut World) -> Result<(), StepError> {
+/// The role and the last answer's access token, for a call to the role's MCP server;
+/// skipped when the target does not let the suite call it.
+fn mcp_caller(world: &World) -> Result<(Role, String), StepError> {
     if !world.target.mcp_calls {
         return Err(StepError::Skip(
             "the target does not let the suite call its MCP server".into(),
@@ -1221,6 +1221,13 @@ async fn mcp_accepts(world: &mut World) -> Result<(), StepError> {
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| fail("an access token from an earlier step", "none"))?;
+    Ok((role, token))
+}
+
+/// Calls the role's resource as an MCP server (`initialize`) with the last answer's
+/// access token: the token the authorization server issued must open it.
+async fn mcp_accepts(world: &mut World) -> Result<(), StepError> {
+    let (role, token) = mcp_caller(world)?;
     let body = serde_json::json!({
         "jsonrpc": "2.0",
         "id": 1,
@@ -2416,16 +2423,7 @@ async fn issuer_jwks(world: &World) -> Result<Value, StepError> {
 /// first tool listed, at the role's MCP server with the last answer's access token: each
 /// must be answered, so that the calls really happened.
 async fn mcp_session(world: &World) -> Result<(), StepError> {
-    if !world.target.mcp_calls {
-        return Err(StepError::Skip(
-            "the target does not let the suite call its MCP server".into(),
-        ));
-    }
-    let role = role(world)?;
-    let token = last(world)?.body["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| fail("an access token from an earlier step", "none"))?;
+    let (role, token) = mcp_caller(world)?;
     let mut mcp = McpCaller {
         http: &world.http,
         url: &role.resource,

@@ -25,7 +25,7 @@ const T0: i64 = 1_800_000_000;
 const SEED: &str = include_str!("../../fixtures/tenant-examples.toml");
 
 /// Short backoff and timeout, so retries happen within a test's deadline.
-fn fast() -> ExportTiming {
+pub(crate) fn fast() -> ExportTiming {
     ExportTiming {
         backoff_base: Duration::from_millis(10),
         backoff_cap: Duration::from_millis(50),
@@ -34,13 +34,15 @@ fn fast() -> ExportTiming {
     }
 }
 
-struct Issuer {
-    issuer: RunningIssuer,
-    http: reqwest::Client,
+/// A reference issuer on the example tenant, with a fixed clock and short export timing;
+/// the syslog tests use it too.
+pub(crate) struct Issuer {
+    pub(crate) issuer: RunningIssuer,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Issuer {
-    async fn start(db: &TempDb, seed: Seed) -> Self {
+    pub(crate) async fn start(db: &TempDb, seed: Seed) -> Self {
         let issuer = RunningIssuer::start(IssuerConfig {
             seed: Some(seed),
             clock: Arc::new(FixedClock::at(T0)),
@@ -56,7 +58,7 @@ impl Issuer {
         }
     }
 
-    async fn with_examples(db: &TempDb) -> Self {
+    pub(crate) async fn with_examples(db: &TempDb) -> Self {
         Self::start(db, Seed::from_toml(SEED).unwrap()).await
     }
 
@@ -86,11 +88,11 @@ impl Issuer {
         }
     }
 
-    fn events(&self) -> Vec<AuditEvent> {
+    pub(crate) fn events(&self) -> Vec<AuditEvent> {
         self.issuer.state.audit.events().unwrap()
     }
 
-    async fn admin(
+    pub(crate) async fn admin(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -108,7 +110,7 @@ impl Issuer {
         (status, response.text().await.unwrap())
     }
 
-    async fn add_exporter(&self, config: Value) -> Value {
+    pub(crate) async fn add_exporter(&self, config: Value) -> Value {
         let (status, text) = self
             .admin(reqwest::Method::POST, "/exporters", Some(config))
             .await;
@@ -116,7 +118,7 @@ impl Issuer {
         serde_json::from_str(&text).unwrap()
     }
 
-    async fn status_of(&self, name: &str) -> Value {
+    pub(crate) async fn status_of(&self, name: &str) -> Value {
         let (status, text) = self.admin(reqwest::Method::GET, "/exporters", None).await;
         assert_eq!(status, 200, "{text}");
         let list: Vec<Value> = serde_json::from_str(&text).unwrap();
@@ -127,7 +129,7 @@ impl Issuer {
 }
 
 /// Waits until `check` holds, failing the test after ten seconds.
-async fn eventually<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -211,17 +213,40 @@ impl Switchable {
 }
 
 async fn ndjson_sink(responder: Switchable) -> MockServer {
-    let server = MockServer::start().await;
+    ndjson_sink_on(None, responder, SINK_TOKEN).await
+}
+
+/// An NDJSON collector at `/ingest` that requires `token`, on `socket` when given (a port
+/// the test chose earlier), else on a new one.
+async fn ndjson_sink_on(
+    socket: Option<std::net::TcpListener>,
+    responder: Switchable,
+    token: &str,
+) -> MockServer {
+    let server = match socket {
+        Some(socket) => MockServer::builder().listener(socket).start().await,
+        None => MockServer::start().await,
+    };
     Mock::given(method("POST"))
         .and(path("/ingest"))
-        .and(header(
-            "authorization",
-            format!("Bearer {SINK_TOKEN}").as_str(),
-        ))
+        .and(header("authorization", format!("Bearer {token}").as_str()))
         .respond_with(responder)
         .mount(&server)
         .await;
     server
+}
+
+/// Waits until `sink` has every event of `expected`, then asserts it got exactly those, in
+/// order, repeats only as identical copies.
+async fn assert_sink_gets(sink: &Switchable, expected: &[AuditEvent], what: &str) {
+    eventually(what, || async {
+        without_duplicates(lines_as_events(&sink.accepted())).len() >= expected.len()
+    })
+    .await;
+    assert_eq!(
+        without_duplicates(lines_as_events(&sink.accepted())),
+        expected
+    );
 }
 
 fn http_exporter(name: &str, url: &str) -> Value {
@@ -304,15 +329,12 @@ async fn a_sink_that_fails_first_gets_every_event_once_it_recovers_and_the_statu
     );
 
     sink.down.store(false, Ordering::SeqCst);
-    let expected = issuer.events();
-    eventually("every event arrived after recovery", || async {
-        without_duplicates(lines_as_events(&sink.accepted())).len() >= expected.len()
-    })
+    assert_sink_gets(
+        &sink,
+        &issuer.events(),
+        "every event arrived after recovery",
+    )
     .await;
-    assert_eq!(
-        without_duplicates(lines_as_events(&sink.accepted())),
-        expected
-    );
     eventually("the error clears", || async {
         let s = issuer.status_of("siem").await;
         s["last_error"].is_null() && s["consecutive_failures"] == 0 && s["lag"] == 0
@@ -346,21 +368,13 @@ async fn a_sink_that_refuses_connections_gets_every_event_once_something_listens
 
     let sink = Switchable::default();
     let socket = std::net::TcpListener::bind(addr).unwrap();
-    let server = MockServer::builder().listener(socket).start().await;
-    Mock::given(method("POST"))
-        .and(path("/ingest"))
-        .respond_with(sink.clone())
-        .mount(&server)
-        .await;
-    let expected = issuer.events();
-    eventually("every event arrived once the port listens", || async {
-        without_duplicates(lines_as_events(&sink.accepted())).len() >= expected.len()
-    })
+    let _server = ndjson_sink_on(Some(socket), sink.clone(), SINK_TOKEN).await;
+    assert_sink_gets(
+        &sink,
+        &issuer.events(),
+        "every event arrived once the port listens",
+    )
     .await;
-    assert_eq!(
-        without_duplicates(lines_as_events(&sink.accepted())),
-        expected
-    );
     eventually("the error clears", || async {
         let s = issuer.status_of("siem").await;
         s["last_error"].is_null() && s["lag"] == 0
@@ -558,47 +572,19 @@ async fn after_a_restart_delivery_resumes_from_the_cursor_and_nothing_is_lost() 
     first.issuer.stop().await;
 
     let sink = Switchable::default();
-    let server = MockServer::builder().listener(socket).start().await;
-    Mock::given(method("POST"))
-        .and(path("/ingest"))
-        .and(header(
-            "authorization",
-            format!("Bearer {SINK_TOKEN}").as_str(),
-        ))
-        .respond_with(sink.clone())
-        .mount(&server)
-        .await;
+    let _server = ndjson_sink_on(Some(socket), sink.clone(), SINK_TOKEN).await;
     let second = Issuer::with_examples(&db).await;
     second.token_requests(3).await;
     let expected = second.events();
     assert_eq!(&expected[..before.len()], &before[..]);
     assert_eq!(expected.len(), 9);
 
-    eventually("every event of both runs arrived", || async {
-        without_duplicates(lines_as_events(&sink.accepted())).len() >= expected.len()
-    })
-    .await;
-    assert_eq!(
-        without_duplicates(lines_as_events(&sink.accepted())),
-        expected
-    );
+    assert_sink_gets(&sink, &expected, "every event of both runs arrived").await;
     eventually("the lag is zero", || async {
         second.status_of("siem").await["lag"] == 0
     })
     .await;
     second.issuer.stop().await;
-}
-
-/// A sink like [`ndjson_sink`] that requires `token`.
-async fn ndjson_sink_with_token(responder: Switchable, token: &str) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/ingest"))
-        .and(header("authorization", format!("Bearer {token}").as_str()))
-        .respond_with(responder)
-        .mount(&server)
-        .await;
-    server
 }
 
 #[tokio::test]
@@ -608,7 +594,7 @@ async fn patching_an_exporter_moves_delivery_to_the_new_destination_from_where_i
     let (old_sink, new_sink) = (Switchable::default(), Switchable::default());
     let old_server = ndjson_sink(old_sink.clone()).await;
     let new_token = "sink-token-rotated-41c2";
-    let new_server = ndjson_sink_with_token(new_sink.clone(), new_token).await;
+    let new_server = ndjson_sink_on(None, new_sink.clone(), new_token).await;
     issuer
         .add_exporter(http_exporter(
             "siem",
@@ -663,16 +649,13 @@ async fn patching_an_exporter_moves_delivery_to_the_new_destination_from_where_i
 
     issuer.token_requests(4).await;
     let all = issuer.events();
-    eventually(
+    // Only what the old sink had not received, in order.
+    assert_sink_gets(
+        &new_sink,
+        &all[before.len()..],
         "the new sink has the events written after the patch",
-        || async { without_duplicates(lines_as_events(&new_sink.accepted())).len() >= 4 },
     )
     .await;
-    assert_eq!(
-        without_duplicates(lines_as_events(&new_sink.accepted())),
-        all[before.len()..],
-        "only what the old sink had not received, in order"
-    );
     assert!(new_sink.accepted().iter().all(|b| b.lines().count() <= 2));
     assert_eq!(
         without_duplicates(lines_as_events(&old_sink.accepted())),
@@ -704,14 +687,7 @@ async fn an_exporter_added_at_the_end_of_the_log_sends_only_events_written_after
     assert_eq!(added["lag"], 0);
     issuer.token_requests(3).await;
     let all = issuer.events();
-    eventually("the three new events arrived", || async {
-        without_duplicates(lines_as_events(&sink.accepted())).len() >= 3
-    })
-    .await;
-    assert_eq!(
-        without_duplicates(lines_as_events(&sink.accepted())),
-        all[5..]
-    );
+    assert_sink_gets(&sink, &all[5..], "the three new events arrived").await;
     issuer.issuer.stop().await;
 }
 

@@ -6,13 +6,11 @@
 //!
 //! No sleep decides an outcome: each test waits for a condition with a deadline.
 
+use crate::exporters::{Issuer, eventually};
 use crate::support::TempDb;
 use jagspec::audit::{AuditEvent, Outcome};
-use jagspec::export::{ExportTiming, format};
-use jagspec::issuer::{
-    ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, IssuerConfig, RunningIssuer, Seed, TOKEN_EXCHANGE_GRANT,
-};
-use jagspec::{FixedClock, Secret};
+use jagspec::export::format;
+use jagspec::issuer::{ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,11 +19,8 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
-const TOKEN: &str = "admin-token-of-the-syslog-tests";
-const T0: i64 = 1_800_000_000;
-/// [`T0`] as RFC 5424 writes it (the fixed clock stamps every event with it).
+/// The exporter tests' fixed clock (`T0`) as RFC 5424 writes it: it stamps every event.
 const T0_RFC3339: &str = "2027-01-15T08:00:00.000Z";
-const SEED: &str = include_str!("../../fixtures/tenant-examples.toml");
 const CHAT: &str = "https://as.chat.example";
 const PAUSED: &str = "https://as.paused.example";
 /// A user `sub` with every character RFC 5424 §6.3.3 escapes in a PARAM-VALUE. The admin
@@ -35,38 +30,8 @@ const ESCAPED_SUB: &str = "o\"brien]\\x";
 /// (notice) for a denial, as `format::syslog_5424` writes them.
 const FACILITY: u8 = 13;
 
-/// Short backoff and timeout, so retries happen within a test's deadline.
-fn fast() -> ExportTiming {
-    ExportTiming {
-        backoff_base: Duration::from_millis(10),
-        backoff_cap: Duration::from_millis(50),
-        http_timeout: Duration::from_millis(500),
-        idle_poll: Duration::from_millis(200),
-    }
-}
-
-struct Issuer {
-    issuer: RunningIssuer,
-    http: reqwest::Client,
-}
-
+/// The syslog tests' own requests, beside the exporter tests' [`Issuer`].
 impl Issuer {
-    async fn start(db: &TempDb) -> Self {
-        let issuer = RunningIssuer::start(IssuerConfig {
-            seed: Some(Seed::from_toml(SEED).unwrap()),
-            clock: Arc::new(FixedClock::at(T0)),
-            admin_token: Secret::new(TOKEN),
-            export_timing: fast(),
-            ..IssuerConfig::new(db.path())
-        })
-        .await
-        .unwrap();
-        Self {
-            issuer,
-            http: reqwest::Client::new(),
-        }
-    }
-
     /// A token request by the `agent` client; the status and the JSON answer.
     async fn token(&self, form: &[(&str, &str)]) -> (u16, Value) {
         let response = self
@@ -120,51 +85,6 @@ impl Issuer {
             };
             self.login("alice", password).await;
         }
-    }
-
-    fn events(&self) -> Vec<AuditEvent> {
-        self.issuer.state.audit.events().unwrap()
-    }
-
-    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self
-            .http
-            .request(method, format!("{}/admin{path}", self.issuer.url))
-            .bearer_auth(TOKEN);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        assert!(status.is_success(), "{path}: {status}: {text}");
-        serde_json::from_str(&text).unwrap()
-    }
-
-    async fn add_exporter(&self, config: Value) -> Value {
-        self.admin(reqwest::Method::POST, "/exporters", Some(config))
-            .await
-    }
-
-    async fn status_of(&self, name: &str) -> Value {
-        self.admin(reqwest::Method::GET, &format!("/exporters/{name}"), None)
-            .await
-    }
-}
-
-/// Waits until `check` holds, failing the test after `secs` seconds.
-async fn eventually<F, Fut>(what: &str, secs: u64, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -446,6 +366,17 @@ impl FrameSink {
         }
     }
 
+    /// How many different events the frames carry (repeats checked identical).
+    fn distinct_events(&self) -> usize {
+        by_event_id(
+            self.frames()
+                .into_iter()
+                .map(|f| (event_id_of(&parse_5424(&f).msg), f))
+                .collect(),
+        )
+        .len()
+    }
+
     fn frames(&self) -> Vec<String> {
         self.frames.lock().unwrap().clone()
     }
@@ -499,7 +430,7 @@ fn default_hostname() -> String {
 #[tokio::test]
 async fn a_syslog_exporter_sends_each_event_as_one_octet_counted_rfc_5424_message_over_tcp() {
     let db = TempDb::new("syslog-frames");
-    let issuer = Issuer::start(&db).await;
+    let issuer = Issuer::with_examples(&db).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let sink = FrameSink::default();
@@ -519,20 +450,13 @@ async fn a_syslog_exporter_sends_each_event_as_one_octet_counted_rfc_5424_messag
     assert_eq!(events.len(), 10);
     assert!(events.iter().any(|e| e.outcome == Outcome::Denied));
 
-    eventually("every event arrived", 10, || async {
-        by_event_id(
-            sink.frames()
-                .into_iter()
-                .map(|f| (event_id_of(&parse_5424(&f).msg), f))
-                .collect(),
-        )
-        .len()
-            >= events.len()
+    eventually("every event arrived", || async {
+        sink.distinct_events() >= events.len()
     })
     .await;
     assert_eq!(sink.errors(), Vec::<String>::new());
     check_frames(sink.frames(), &events, &default_hostname(), "jagspec");
-    eventually("the status shows no lag", 10, || async {
+    eventually("the status shows no lag", || async {
         let s = issuer.status_of("collector").await;
         s["lag"] == 0 && s["last_error"].is_null() && s["consecutive_failures"] == 0
     })
@@ -545,7 +469,7 @@ async fn a_syslog_exporter_sends_each_event_as_one_octet_counted_rfc_5424_messag
 async fn a_collector_that_refuses_connections_gets_every_event_once_it_listens_and_the_status_shows_why_meanwhile()
  {
     let db = TempDb::new("syslog-refused");
-    let issuer = Issuer::start(&db).await;
+    let issuer = Issuer::with_examples(&db).await;
     let port = free_port();
     let address = format!("127.0.0.1:{port}");
     issuer
@@ -557,7 +481,7 @@ async fn a_collector_that_refuses_connections_gets_every_event_once_it_listens_a
     issuer.logins(7).await;
 
     let refused = format!("cannot connect to {address}: ");
-    eventually("the status shows repeated refusals", 10, || async {
+    eventually("the status shows repeated refusals", || async {
         let s = issuer.status_of("collector").await;
         s["consecutive_failures"].as_i64().unwrap_or(0) >= 3
             && s["last_error"]
@@ -581,22 +505,12 @@ async fn a_collector_that_refuses_connections_gets_every_event_once_it_listens_a
     assert_eq!(events.len(), 9);
     eventually(
         "every event arrived after the collector came up",
-        10,
-        || async {
-            by_event_id(
-                sink.frames()
-                    .into_iter()
-                    .map(|f| (event_id_of(&parse_5424(&f).msg), f))
-                    .collect(),
-            )
-            .len()
-                >= events.len()
-        },
+        || async { sink.distinct_events() >= events.len() },
     )
     .await;
     assert_eq!(sink.errors(), Vec::<String>::new());
     check_frames(sink.frames(), &events, "idp.jagspec.test", "jagspec-it");
-    eventually("the error clears and the lag is zero", 10, || async {
+    eventually("the error clears and the lag is zero", || async {
         let s = issuer.status_of("collector").await;
         s["last_error"].is_null() && s["consecutive_failures"] == 0 && s["lag"] == 0
     })
@@ -767,7 +681,7 @@ fn text(line: &Value, field: &str) -> String {
 async fn a_real_rsyslogd_accepts_every_message_and_parses_each_back_to_the_audit_event() {
     let rsyslogd = Rsyslogd::start("it").await;
     let db = TempDb::new("syslog-rsyslogd");
-    let issuer = Issuer::start(&db).await;
+    let issuer = Issuer::with_examples(&db).await;
     issuer
         .add_exporter(json!({"name": "rsyslog", "kind": "syslog",
             "address": format!("127.0.0.1:{}", rsyslogd.port),
@@ -785,13 +699,14 @@ async fn a_real_rsyslogd_accepts_every_message_and_parses_each_back_to_the_audit
     );
     assert_eq!(issuer.exchange(&alice, PAUSED, "read").await, 400);
     // A user whose sub needs every SD escape: granted a login, denied the chat server.
-    issuer
+    let (status, answer) = issuer
         .admin(
             reqwest::Method::POST,
             "/users",
             Some(json!({"name": "quoted", "sub": ESCAPED_SUB, "password": "quoted-pw"})),
         )
         .await;
+    assert_eq!(status, 201, "{answer}");
     let quoted = issuer.login("quoted", "quoted-pw").await.unwrap();
     assert_eq!(issuer.exchange(&quoted, CHAT, "chat.read").await, 400);
     issuer.logins(3).await;
@@ -868,7 +783,7 @@ async fn a_real_rsyslogd_accepts_every_message_and_parses_each_back_to_the_audit
         received[&escaped.event_id]
     );
 
-    eventually("the status shows no lag", 10, || async {
+    eventually("the status shows no lag", || async {
         let s = issuer.status_of("rsyslog").await;
         s["lag"] == 0 && s["last_error"].is_null()
     })
