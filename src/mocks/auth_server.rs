@@ -244,6 +244,10 @@ pub struct AuthorizationServerSpec {
     pub clock: Arc<dyn Clock>,
     /// The key it signs access tokens with; its JWKS is what the MCP servers trust.
     pub access_token_key: SigningKey,
+    /// The client it fetches trusted issuers' metadata and JWKS with, shared by an
+    /// ecosystem's servers: building one loads the platform's root certificates, which
+    /// costs more than starting the server. Give it a timeout; redirects are not needed.
+    pub http: reqwest::Client,
     /// A deliberate defect, for the conformance suite's self-test only.
     #[doc(hidden)]
     pub fault: Option<AsFault>,
@@ -349,10 +353,7 @@ impl AuthorizationServer {
             redeemed: Mutex::new(BTreeMap::new()),
             access_token_key: spec.access_token_key,
             access_token_keys,
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(10))
-                .build()
-                .unwrap_or_default(),
+            http: spec.http,
             clock: spec.clock,
             config: spec.config,
             redemptions: Mutex::new(std::collections::VecDeque::new()),

@@ -107,6 +107,9 @@ pub enum EcosystemError {
     /// A key for the access tokens could not be made.
     #[error("generating an access-token key failed: {0}")]
     Key(String),
+    /// The authorization servers' HTTP client could not be built (its TLS roots).
+    #[error("the authorization servers' HTTP client could not be built: {0}")]
+    HttpClient(String),
     /// The port range overflows.
     #[error("the port range starting at {base} does not fit below 65536")]
     PortRange {
@@ -386,6 +389,11 @@ impl Ecosystem {
         let mut served = Vec::new();
         let mut authorization_servers = Vec::new();
         let mut manifest_as = Vec::new();
+        // One client for every authorization server's JWKS fetches (see the spec's field).
+        let as_http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| EcosystemError::HttpClient(e.to_string()))?;
         for (declaration, listener, url, mcp) in bound_as {
             let trusted_issuers = declaration
                 .server
@@ -417,6 +425,7 @@ impl Ecosystem {
                     .collect(),
                 clock: Arc::clone(&options.clock),
                 access_token_key,
+                http: as_http.clone(),
                 fault: options.faults.authorization_servers,
             }));
             served.push(Served::start(

@@ -339,15 +339,18 @@ pub async fn run_features(
         }
     };
     let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    // One client for the run: each build loads the platform's root certificates.
+    let http = steps::http_client();
     let mut tasks = tokio::task::JoinSet::new();
     for (index, check) in selected.into_iter().enumerate() {
         let spec = spec.clone();
         let limit = Arc::clone(&limit);
         let shared = shared.clone();
+        let http = http.clone();
         tasks.spawn(async move {
             // The semaphore is never closed, so acquiring only waits.
             let _permit = limit.acquire_owned().await.ok();
-            (index, run_check(&spec, shared, &check).await)
+            (index, run_check(&spec, shared, &check, http).await)
         });
     }
     let mut results = Vec::new();
@@ -376,7 +379,12 @@ pub async fn run_features(
 
 /// One check: its steps in order on the shared target, the first failure decides; rerun
 /// on a fresh target of its own if a step needs to change the target.
-async fn run_check(spec: &TargetSpec, shared: Option<Arc<Target>>, check: &Check) -> CheckResult {
+async fn run_check(
+    spec: &TargetSpec,
+    shared: Option<Arc<Target>>,
+    check: &Check,
+    http: reqwest::Client,
+) -> CheckResult {
     let started = Instant::now();
     let mut result = CheckResult {
         id: check.id.clone(),
@@ -394,7 +402,7 @@ async fn run_check(spec: &TargetSpec, shared: Option<Arc<Target>>, check: &Check
         duration_ms: 0,
     };
     if let Some(shared) = shared {
-        match run_steps(check, steps::World::new(shared, false)).await {
+        match run_steps(check, steps::World::new(shared, false, http.clone())).await {
             Ok(()) => return finish(result, started),
             Err(StepOutcome::Graded(outcome, finding)) => {
                 result.outcome = outcome;
@@ -430,7 +438,7 @@ async fn run_check(spec: &TargetSpec, shared: Option<Arc<Target>>, check: &Check
             return finish(result, started);
         }
     };
-    let outcome = run_steps(check, steps::World::new(Arc::clone(&target), true)).await;
+    let outcome = run_steps(check, steps::World::new(Arc::clone(&target), true, http)).await;
     if let Err(StepOutcome::Graded(outcome, finding)) = outcome {
         result.outcome = outcome;
         result.finding = Some(finding);

@@ -106,11 +106,17 @@ struct WycheproofOutcome {
 }
 
 impl World {
-    pub(crate) fn new(target: std::sync::Arc<Target>, isolated: bool) -> Self {
+    /// A check's state on `target`, calling it through `http` (one client per run: building
+    /// one loads the platform's root certificates, which costs more than most checks).
+    pub(crate) fn new(
+        target: std::sync::Arc<Target>,
+        isolated: bool,
+        http: reqwest::Client,
+    ) -> Self {
         Self {
             target,
             isolated,
-            http: http_client(),
+            http,
             id_token: None,
             role: None,
             last: None,
@@ -142,7 +148,7 @@ pub(crate) async fn mint_and_redeem(
     target: std::sync::Arc<Target>,
     role: &str,
 ) -> Result<Answer, StepError> {
-    let mut world = World::new(target, false);
+    let mut world = World::new(target, false, http_client());
     offers(&mut world, role).await?;
     request_id_jag(&mut world, Variant::plain()).await?;
     redeem(&mut world).await?;
