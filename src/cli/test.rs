@@ -43,6 +43,10 @@ pub(crate) struct TestArgs {
     /// The profile of the issuer to test (with `issuer`).
     #[arg(long)]
     profile: Option<PathBuf>,
+    /// Print each skipped check as it ends, with its reason, instead of one line per
+    /// reason at the end (the reports list every check either way).
+    #[arg(long)]
+    show_skips: bool,
 }
 
 pub(crate) fn run(args: TestArgs) -> Result<ExitCode, CliError> {
@@ -106,9 +110,15 @@ pub(crate) fn run(args: TestArgs) -> Result<ExitCode, CliError> {
             spec
         }
     };
+    let show_skips = args.show_skips;
     let report = runtime.block_on(suite::run(&spec, &options, |c| {
-        outln!("{}", report::console_line(c));
+        if show_skips || c.outcome != report::Outcome::Skip {
+            outln!("{}", report::console_line(c));
+        }
     }))?;
+    if !show_skips && let Some(skips) = report.skip_summary() {
+        outln!("{skips}");
+    }
     outln!("{}", report.summary_line());
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report.to_json())?;

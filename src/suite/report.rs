@@ -2,6 +2,7 @@
 //! `docs/report-schema.json`) and JUnit XML.
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// How strongly the specification states what a check checks (its `@must` / `@should` /
@@ -239,6 +240,32 @@ impl Report {
         out
     }
 
+    /// The skipped checks counted by reason, the most common first, for the console: a
+    /// target that offers one algorithm skips dozens of checks for the same reason, and a
+    /// line per reason says as much as a line per check. `None` when nothing was skipped.
+    pub fn skip_summary(&self) -> Option<String> {
+        let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
+        for c in self.checks.iter().filter(|c| c.outcome == Outcome::Skip) {
+            let reason = c.finding.as_ref().map_or("no reason given", |f| &f.actual);
+            *reasons.entry(reason).or_default() += 1;
+        }
+        if reasons.is_empty() {
+            return None;
+        }
+        let mut by_count: Vec<(&str, usize)> = reasons.into_iter().collect();
+        // Most common first; equal counts in the reasons' order, so the output is stable.
+        by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let total: usize = by_count.iter().map(|(_, n)| n).sum();
+        let mut out = format!(
+            "skipped {total} check{}, by reason (--show-skips lists each):",
+            if total == 1 { "" } else { "s" }
+        );
+        for (reason, n) in by_count {
+            let _ = write!(out, "\n  {n:>5}  {reason}");
+        }
+        Some(out)
+    }
+
     /// The console summary after the progress lines.
     pub fn summary_line(&self) -> String {
         let s = self.summary;
@@ -404,6 +431,37 @@ mod tests {
         assert!(
             x.contains("<skipped message=\"HTTP 200 \u{FFFD}\"/>"),
             "{x}"
+        );
+    }
+
+    #[test]
+    fn skips_are_counted_by_reason_the_most_common_first() {
+        let skip = |reason: &str| {
+            let mut c = check(Outcome::Skip);
+            c.finding.as_mut().unwrap().actual = reason.into();
+            c
+        };
+        let r = Report::new("as", None, vec![check(Outcome::Pass)], 1);
+        assert_eq!(r.skip_summary(), None);
+        let r = Report::new(
+            "as",
+            None,
+            vec![
+                skip("the target offers no `the RS256 server`"),
+                check(Outcome::Pass),
+                skip("changes the target"),
+                skip("the target offers no `the RS256 server`"),
+                skip("the target offers no `the EdDSA server`"),
+                skip("the target offers no `the EdDSA server`"),
+            ],
+            1,
+        );
+        assert_eq!(
+            r.skip_summary().unwrap(),
+            "skipped 5 checks, by reason (--show-skips lists each):\n\
+             \x20     2  the target offers no `the EdDSA server`\n\
+             \x20     2  the target offers no `the RS256 server`\n\
+             \x20     1  changes the target"
         );
     }
 }

@@ -570,8 +570,23 @@ fn the_example_issuer_profile_passes_against_serve_with_every_role_it_declares()
         ),
         "skip"
     );
+    // The console counts skips by reason instead of a line per skipped check.
+    assert!(!text.lines().any(|l| l.starts_with("skip ")), "{text}");
+    let skipped = report["summary"]["skipped"].as_u64().unwrap();
     assert!(
-        text.contains("skipped: the suite does not hold the target issuer's signing keys"),
+        text.contains(&format!(
+            "skipped {skipped} checks, by reason (--show-skips lists each):"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(
+            |l| l.trim_start().split_once("  ").is_some_and(|(n, reason)| {
+                n.parse::<u64>().is_ok()
+                    && reason
+                        .starts_with("the suite does not hold the target issuer's signing keys")
+            })
+        ),
         "{text}"
     );
 }
@@ -683,6 +698,7 @@ fn the_example_as_profile_passes_against_the_es256_mock_that_trusts_jagspecs_idp
         profile,
         "--json",
         report_path.to_str().unwrap(),
+        "--show-skips",
     ]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
@@ -725,6 +741,18 @@ fn the_example_as_profile_passes_against_the_es256_mock_that_trusts_jagspecs_idp
         es256_not_passed,
         vec!["An expired ES256 ID-JAG is refused, while a fresh one is accepted"]
     );
+    // --show-skips: each skipped check on its own line with its reason, no summary.
+    let skip_lines = text.lines().filter(|l| l.starts_with("skip  ")).count();
+    assert_eq!(
+        skip_lines as u64,
+        report["summary"]["skipped"].as_u64().unwrap(),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n      skipped: the target offers no `the RS256 server`"),
+        "{text}"
+    );
+    assert!(!text.contains("by reason (--show-skips"), "{text}");
     for scenario in [
         "A valid ES256 ID-JAG is redeemed once and only once",
         "A valid ES256 ID-JAG redeemed eight times at once is granted once",
