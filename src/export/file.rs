@@ -52,6 +52,18 @@ fn cut_torn_tail(file: &mut File) -> std::io::Result<()> {
     file.set_len(0)
 }
 
+/// Whether `path` is a non-empty file that does not end with a newline (unreadable or
+/// missing: no).
+pub(crate) fn ends_torn(path: &Path) -> bool {
+    let Ok(mut file) = File::open(path) else {
+        return false;
+    };
+    match file.metadata() {
+        Ok(m) if m.len() > 0 => last_byte(&mut file, m.len()).is_ok_and(|b| b != b'\n'),
+        _ => false,
+    }
+}
+
 fn last_byte(file: &mut File, len: u64) -> std::io::Result<u8> {
     let mut b = [0u8; 1];
     file.seek(SeekFrom::Start(len - 1))?;

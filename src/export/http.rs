@@ -37,10 +37,19 @@ pub(crate) async fn deliver(
         .await
         .map_err(|e| format!("POST {url}: {}", describe(&e)))?;
     let status = response.status();
-    let text = read_capped(response).await;
+    let read = read_capped(response).await;
+    // A collector (or a proxy in front of it) may echo the request's headers: the token
+    // never reaches `last_error`, the admin API or the logs.
+    let text = redact(&read.text, token);
     if status.is_success() {
         return match envelope {
-            Envelope::SplunkHec => hec_answer(&text).map_err(|e| format!("POST {url}: {e}")),
+            // HEC's verdict is in the answer: one that broke off has not said "code 0".
+            Envelope::SplunkHec => match read.error {
+                Some(e) => Err(format!(
+                    "POST {url}: HTTP {status}, but the answer broke off: {e}"
+                )),
+                None => hec_answer(&text).map_err(|e| format!("POST {url}: {e}")),
+            },
             Envelope::Ndjson => Ok(()),
         };
     }
@@ -70,18 +79,48 @@ fn describe(e: &reqwest::Error) -> String {
     text
 }
 
-/// The answer's first [`MAX_ANSWER_BYTES`] as text: enough to judge and quote it, and a
-/// sink that streams without end cannot fill memory.
-async fn read_capped(mut response: reqwest::Response) -> String {
+/// An answer as far as it was read.
+struct Answer {
+    /// The first [`MAX_ANSWER_BYTES`], as text.
+    text: String,
+    /// Why reading stopped early, if it did.
+    error: Option<String>,
+}
+
+/// The answer's first [`MAX_ANSWER_BYTES`]: enough to judge and quote it, and a sink that
+/// streams without end cannot fill memory.
+async fn read_capped(mut response: reqwest::Response) -> Answer {
     let mut body = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        let room = MAX_ANSWER_BYTES - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() == MAX_ANSWER_BYTES {
-            break;
+    let mut error = None;
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = MAX_ANSWER_BYTES - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if body.len() == MAX_ANSWER_BYTES {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                error = Some(describe(&e));
+                break;
+            }
         }
     }
-    String::from_utf8_lossy(&body).into_owned()
+    Answer {
+        text: String::from_utf8_lossy(&body).into_owned(),
+        error,
+    }
+}
+
+/// `text` with every occurrence of the token replaced.
+fn redact(text: &str, token: &Secret) -> String {
+    let secret = token.secret();
+    if secret.is_empty() {
+        return text.to_owned();
+    }
+    text.replace(secret, "[redacted]")
 }
 
 /// Splunk HEC answers `{"text":"Success","code":0}`; any other `code` is a refusal even
@@ -106,7 +145,19 @@ fn hec_answer(body: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::hec_answer;
+    use super::{Secret, hec_answer, redact};
+
+    #[test]
+    fn an_answer_that_echoes_the_token_is_quoted_without_it() {
+        let token = Secret::new("tok-7f3a");
+        assert_eq!(
+            redact(
+                "bad header: Authorization: Bearer tok-7f3a (tok-7f3a)",
+                &token
+            ),
+            "bad header: Authorization: Bearer [redacted] ([redacted])"
+        );
+    }
 
     #[test]
     fn a_hec_answer_succeeds_only_with_code_zero_or_without_a_code() {

@@ -116,7 +116,7 @@ pub struct ExporterStatus {
     pub kind: &'static str,
     /// The URL (http), the path (file) or `host:port` (syslog).
     pub target: String,
-    /// The HTTP body format (`ndjson` or `splunk_hec`); absent for a file.
+    /// The HTTP body format (`ndjson` or `splunk_hec`); absent for a file or syslog.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub envelope: Option<super::config::Envelope>,
     /// Events per delivery.
@@ -149,10 +149,6 @@ struct Ctx {
     /// cut can undo the latest cursor advances; those batches are then sent again, which
     /// at-least-once delivery allows (receivers drop duplicates by `event_id`).
     cursors: Mutex<Connection>,
-    /// Held (shared) by every blocking file write, so that [`Exporters::stop`] can wait
-    /// for a write already handed to the blocking pool, which aborting its task does not
-    /// stop.
-    writes: Arc<tokio::sync::RwLock<()>>,
     audit: AuditLog,
     clock: Arc<dyn Clock>,
     timing: ExportTiming,
@@ -170,10 +166,32 @@ impl Ctx {
 }
 
 /// The exporters of one issuer and their worker tasks. Dropping it aborts the workers;
-/// [`Exporters::stop`] also waits for them.
+/// [`Exporters::stop`] stops them cleanly and waits.
 pub struct Exporters {
     ctx: Arc<Ctx>,
-    workers: Mutex<BTreeMap<String, JoinHandle<()>>>,
+    workers: Mutex<BTreeMap<String, Worker>>,
+    /// Held across each add, update, remove and stop, so that two of them never
+    /// interleave (a PATCH reading a config that a DELETE and POST are replacing, two
+    /// workers for one name).
+    changes: tokio::sync::Mutex<()>,
+}
+
+/// A running worker: its task, and the signal that asks it to stop.
+struct Worker {
+    task: JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Worker {
+    /// Asks the worker to stop and waits until it has. It stops at its next wait (for new
+    /// events, a backoff, an HTTP or syslog delivery, which is abandoned), never in the
+    /// middle of a database or file write: aborting the task would not stop a write
+    /// already on the blocking pool, and its late cursor update could land on whatever
+    /// replaced the exporter.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
 }
 
 impl std::fmt::Debug for Exporters {
@@ -210,13 +228,13 @@ impl Exporters {
             ctx: Arc::new(Ctx {
                 db: Mutex::new(conn),
                 cursors: Mutex::new(cursors),
-                writes: Arc::default(),
                 audit,
                 clock,
                 timing,
                 http,
             }),
             workers: Mutex::new(BTreeMap::new()),
+            changes: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -225,12 +243,28 @@ impl Exporters {
     ///
     /// # Errors
     ///
-    /// [`ExportError::NameTaken`] if two share a name, [`ExportError::Sqlite`] if SQLite
-    /// refuses.
+    /// [`ExportError::NameTaken`] if two share a name, [`ExportError::Invalid`] if two
+    /// `file` exporters share a path, [`ExportError::Sqlite`] if SQLite refuses.
     pub fn seed(&self, configs: &[ExporterConfig], now_ms: i64) -> Result<(), ExportError> {
         let mut seen = std::collections::BTreeSet::new();
         if let Some(c) = configs.iter().find(|c| !seen.insert(c.name.as_str())) {
             return Err(ExportError::NameTaken(c.name.clone()));
+        }
+        let files: Vec<(&str, &Path)> = configs
+            .iter()
+            .filter_map(|c| match &c.target {
+                Target::File { path, .. } => Some((c.name.as_str(), path.as_path())),
+                _ => None,
+            })
+            .collect();
+        for (i, (name, path)) in files.iter().enumerate() {
+            if let Some((other, _)) = files[..i].iter().find(|(_, p)| same_file(p, path)) {
+                return Err(InvalidConfig(format!(
+                    "exporters `{other}` and `{name}` both write {}: give each its own file",
+                    path.display()
+                ))
+                .into());
+            }
         }
         let mut conn = self.ctx.db();
         let tx = conn.transaction()?;
@@ -285,9 +319,11 @@ impl Exporters {
         config: ExporterConfig,
         start: StartAt,
     ) -> Result<ExporterStatus, ExportError> {
+        let _changing = self.changes.lock().await;
         let ctx = Arc::clone(&self.ctx);
         let stored = config.clone();
         blocking(move || {
+            check_file_target(&ctx.db(), &stored, None)?;
             let first_cursor = match start {
                 StartAt::Beginning => 0,
                 StartAt::End => ctx.audit.last_seq()?,
@@ -330,24 +366,28 @@ impl Exporters {
         name: &str,
         patch: serde_json::Map<String, serde_json::Value>,
     ) -> Result<ExporterStatus, ExportError> {
+        let _changing = self.changes.lock().await;
         let ctx = Arc::clone(&self.ctx);
         let n = name.to_owned();
-        let current = blocking(move || {
-            ctx.db()
+        let config = blocking(move || {
+            let conn = ctx.db();
+            let current = conn
                 .query_row("SELECT config FROM exporters WHERE name = ?1", [&n], |r| {
                     r.get::<_, String>(0)
                 })
                 .optional()?
-                .ok_or(ExportError::Unknown(n))
+                .ok_or(ExportError::Unknown(n))?;
+            let current = ExporterConfig::from_stored_json(&current)?;
+            let config = current.patched(&patch)?;
+            check_file_target(&conn, &config, Some(&current))?;
+            Ok(config)
         })
         .await?;
-        let config = ExporterConfig::from_stored_json(&current)?.patched(&patch)?;
         // Stopped before the write, so no worker delivers to the old destination after
         // the new one is stored.
         let worker = self.lock_workers().remove(name);
         if let Some(worker) = worker {
-            worker.abort();
-            let _ = worker.await;
+            worker.stop().await;
         }
         let ctx = Arc::clone(&self.ctx);
         let stored = config.clone();
@@ -372,7 +412,7 @@ impl Exporters {
         })
         .await;
         if let Err(e) = written {
-            // Deleted meanwhile, or SQLite refused: the stored config (if any) runs again.
+            // SQLite refused: the stored config runs again.
             let _ = self.start_named(name).await;
             return Err(e);
         }
@@ -398,10 +438,10 @@ impl Exporters {
     /// [`ExportError::Unknown`] if there is no such exporter, [`ExportError::Sqlite`] if
     /// SQLite refuses.
     pub async fn remove(&self, name: &str) -> Result<(), ExportError> {
+        let _changing = self.changes.lock().await;
         let worker = self.lock_workers().remove(name);
         if let Some(worker) = worker {
-            worker.abort();
-            let _ = worker.await;
+            worker.stop().await;
         }
         let ctx = Arc::clone(&self.ctx);
         let name = name.to_owned();
@@ -438,35 +478,39 @@ impl Exporters {
         blocking(move || Ok(statuses(&ctx, Some(&name))?.pop())).await
     }
 
-    /// Stops every worker and waits for them, and for a file write already under way, so
-    /// nothing is written after it returns. A delivery in flight is abandoned; its batch
-    /// is sent again after the next start (its cursor was not advanced).
+    /// Stops every worker and waits for them, so nothing is written after it returns. An
+    /// HTTP or syslog delivery in flight is abandoned, a file write is finished; a batch
+    /// whose cursor was not advanced is sent again after the next start.
     pub async fn stop(&self) {
+        let _changing = self.changes.lock().await;
         let workers = std::mem::take(&mut *self.lock_workers());
         for (_, worker) in workers {
-            worker.abort();
-            let _ = worker.await;
+            worker.stop().await;
         }
-        let _ = self.ctx.writes.write().await;
     }
 
+    /// Starts `config`'s worker. Callers hold [`Exporters::changes`] (or are starting up),
+    /// so no worker runs for the name; one that did would be aborted.
     fn spawn(&self, config: ExporterConfig) {
         let name = config.name.clone();
-        let task = tokio::spawn(run(Arc::clone(&self.ctx), config));
-        if let Some(old) = self.lock_workers().insert(name, task) {
-            old.abort();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(run(Arc::clone(&self.ctx), config, stopped));
+        if let Some(old) = self.lock_workers().insert(name, Worker { task, stop }) {
+            old.task.abort();
         }
     }
 
-    fn lock_workers(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, JoinHandle<()>>> {
+    fn lock_workers(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Worker>> {
         self.workers.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl Drop for Exporters {
+    /// Without [`Exporters::stop`] (an issuer dropped, not stopped), aborting is all that
+    /// is left; a batch in flight is sent again after the next start.
     fn drop(&mut self) {
         for worker in self.lock_workers().values() {
-            worker.abort();
+            worker.task.abort();
         }
     }
 }
@@ -478,6 +522,56 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ExportError::Task(e.to_string()))?
+}
+
+/// A `file` exporter's path must be its own, and a file it did not write must end with a
+/// newline: the file sink cuts a torn last line back before appending (see
+/// `export::file`), which would cut another writer's lines or a foreign file's last line.
+/// `current` is the exporter's config before a PATCH (its own file may end torn).
+fn check_file_target(
+    conn: &Connection,
+    config: &ExporterConfig,
+    current: Option<&ExporterConfig>,
+) -> Result<(), ExportError> {
+    let Target::File { path, .. } = &config.target else {
+        return Ok(());
+    };
+    for (other, _) in load_configs(conn)? {
+        if other.name == config.name {
+            continue;
+        }
+        if let Target::File { path: theirs, .. } = &other.target
+            && same_file(theirs, path)
+        {
+            return Err(InvalidConfig(format!(
+                "`path` {} is already the file of exporter `{}`: two writers would cut and \
+                 interleave each other's lines",
+                path.display(),
+                other.name
+            ))
+            .into());
+        }
+    }
+    let unchanged = matches!(current.map(|c| &c.target),
+        Some(Target::File { path: before, .. }) if same_file(before, path));
+    if !unchanged && file::ends_torn(path) {
+        return Err(InvalidConfig(format!(
+            "`path` {} exists and does not end with a newline; jagspec appends whole lines and \
+             would cut that last line back: give a new file, or end this one with a newline",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The same file: the same path, or the same file once both are resolved.
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(x), Ok(y)) if x == y
+        )
 }
 
 fn load_configs(conn: &Connection) -> Result<Vec<(ExporterConfig, i64)>, ExportError> {
@@ -537,8 +631,22 @@ fn statuses(ctx: &Ctx, only: Option<&str>) -> Result<Vec<ExporterStatus>, Export
     Ok(out)
 }
 
-/// One exporter's loop; runs until aborted.
-async fn run(ctx: Arc<Ctx>, config: ExporterConfig) {
+/// `f`, unless the worker is asked to stop first (then `None`, and `f` is dropped).
+async fn unless_stopped<F: Future>(
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+    f: F,
+) -> Option<F::Output> {
+    tokio::select! {
+        biased;
+        // An error means the registry is gone: stop too.
+        _ = stop.wait_for(|stop| *stop) => None,
+        out = f => Some(out),
+    }
+}
+
+/// One exporter's loop; runs until asked to stop (see [`Worker::stop`]). Database reads
+/// and writes and file writes are never interrupted; waits and network deliveries are.
+async fn run(ctx: Arc<Ctx>, config: ExporterConfig, mut stop: tokio::sync::watch::Receiver<bool>) {
     let name = config.name.clone();
     let (mut cursor, mut failures) = loop {
         let c = Arc::clone(&ctx);
@@ -559,12 +667,21 @@ async fn run(ctx: Arc<Ctx>, config: ExporterConfig) {
             Ok(None) => return,
             Err(e) => {
                 tracing::warn!(exporter = %name, error = %e, "cannot read the exporter's cursor");
-                tokio::time::sleep(ctx.timing.backoff_cap.min(ctx.timing.idle_poll)).await;
+                let wait = ctx.timing.backoff_cap.min(ctx.timing.idle_poll);
+                if unless_stopped(&mut stop, tokio::time::sleep(wait))
+                    .await
+                    .is_none()
+                {
+                    return;
+                }
             }
         }
     };
     let batch_max = config.batch_max();
     loop {
+        if *stop.borrow() {
+            return;
+        }
         // Enabled before the read, so a commit between the read and the wait wakes it.
         let committed = ctx.audit.committed().notified();
         tokio::pin!(committed);
@@ -576,18 +693,35 @@ async fn run(ctx: Arc<Ctx>, config: ExporterConfig) {
             Err(e) => {
                 failures = failures.saturating_add(1);
                 record_failure(&ctx, &name, &e.to_string(), failures).await;
-                tokio::time::sleep(ctx.timing.backoff(failures)).await;
+                let wait = tokio::time::sleep(ctx.timing.backoff(failures));
+                if unless_stopped(&mut stop, wait).await.is_none() {
+                    return;
+                }
                 continue;
             }
         };
         let Some(&(last, _)) = batch.last() else {
-            let _ = tokio::time::timeout(ctx.timing.idle_poll, committed).await;
+            let idle = tokio::time::timeout(ctx.timing.idle_poll, committed);
+            if unless_stopped(&mut stop, idle).await.is_none() {
+                return;
+            }
             continue;
         };
         let events: Vec<AuditEvent> = batch.into_iter().map(|(_, e)| e).collect();
         // The same batch until it is delivered.
         loop {
-            match deliver(&ctx, &config, &events).await {
+            let delivered = match &config.target {
+                // A file write is finished even when asked to stop: it is short, and a
+                // write abandoned on the blocking pool would land later.
+                Target::File { .. } => deliver(&ctx, &config, &events).await,
+                Target::Http { .. } | Target::Syslog { .. } => {
+                    match unless_stopped(&mut stop, deliver(&ctx, &config, &events)).await {
+                        Some(delivered) => delivered,
+                        None => return,
+                    }
+                }
+            };
+            match delivered {
                 Ok(()) => {
                     if let Err(e) = record_success(&ctx, &name, last).await {
                         // Delivered but not recorded: sent again later (at least once).
@@ -601,7 +735,10 @@ async fn run(ctx: Arc<Ctx>, config: ExporterConfig) {
                     failures = failures.saturating_add(1);
                     tracing::warn!(exporter = %name, %error, failures, "export failed; retrying");
                     record_failure(&ctx, &name, &error, failures).await;
-                    tokio::time::sleep(ctx.timing.backoff(failures)).await;
+                    let wait = tokio::time::sleep(ctx.timing.backoff(failures));
+                    if unless_stopped(&mut stop, wait).await.is_none() {
+                        return;
+                    }
                 }
             }
         }
@@ -619,13 +756,9 @@ async fn deliver(ctx: &Ctx, config: &ExporterConfig, events: &[AuditEvent]) -> R
         Target::File { path, .. } => {
             let path = path.clone();
             let events = events.to_vec();
-            let writing = Arc::clone(&ctx.writes).read_owned().await;
-            tokio::task::spawn_blocking(move || {
-                let _writing = writing;
-                file::deliver(&path, &events)
-            })
-            .await
-            .map_err(|e| format!("the file write did not finish: {e}"))?
+            tokio::task::spawn_blocking(move || file::deliver(&path, &events))
+                .await
+                .map_err(|e| format!("the file write did not finish: {e}"))?
         }
         Target::Syslog {
             address,

@@ -154,6 +154,12 @@ fn lines_as_events(bodies: &[String]) -> Vec<AuditEvent> {
         .collect()
 }
 
+/// `text` up to and including its last newline.
+pub(crate) fn whole_lines(text: &str) -> String {
+    text.rfind('\n')
+        .map_or_else(String::new, |end| text[..=end].to_owned())
+}
+
 /// `received` with repeats of an already-seen `event_id` removed, after checking that a
 /// repeat is the same event.
 fn without_duplicates(received: Vec<AuditEvent>) -> Vec<AuditEvent> {
@@ -186,7 +192,15 @@ struct Switchable {
 impl Respond for Switchable {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         if self.down.load(Ordering::SeqCst) {
-            return ResponseTemplate::new(503).set_body_string("collector is down");
+            // Echoing the request's credentials, as some proxies' error pages do: the
+            // exporter's status must not repeat them.
+            let echoed = request
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            return ResponseTemplate::new(503)
+                .set_body_string(format!("collector is down (got Authorization: {echoed})"));
         }
         if self.hec_busy.load(Ordering::SeqCst) {
             return ResponseTemplate::new(200)
@@ -324,6 +338,13 @@ async fn a_sink_that_fails_first_gets_every_event_once_it_recovers_and_the_statu
     assert_eq!(status["lag"], 9, "nothing delivered while the sink fails");
     assert!(sink.accepted().is_empty());
     assert!(
+        status["last_error"]
+            .as_str()
+            .unwrap()
+            .ends_with("(got Authorization: Bearer [redacted])"),
+        "the echoed token is redacted: {status}"
+    );
+    assert!(
         !status.to_string().contains(SINK_TOKEN),
         "the error does not carry the token"
     );
@@ -347,11 +368,11 @@ async fn a_sink_that_fails_first_gets_every_event_once_it_recovers_and_the_statu
 async fn a_sink_that_refuses_connections_gets_every_event_once_something_listens_on_its_port() {
     let db = TempDb::new("exporters-refused");
     let issuer = Issuer::with_examples(&db).await;
-    // A port that was free a moment ago and now refuses: bound, then closed.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // Bound but not listening: connections are refused, and no other test can take the
+    // port before the sink listens on this very socket.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
     issuer
         .add_exporter(http_exporter("siem", &format!("http://{addr}/ingest")))
         .await;
@@ -367,8 +388,8 @@ async fn a_sink_that_refuses_connections_gets_every_event_once_something_listens
     assert_eq!(issuer.status_of("siem").await["lag"], 8);
 
     let sink = Switchable::default();
-    let socket = std::net::TcpListener::bind(addr).unwrap();
-    let _server = ndjson_sink_on(Some(socket), sink.clone(), SINK_TOKEN).await;
+    let listener = socket.listen(64).unwrap().into_std().unwrap();
+    let _server = ndjson_sink_on(Some(listener), sink.clone(), SINK_TOKEN).await;
     assert_sink_gets(
         &sink,
         &issuer.events(),
@@ -536,7 +557,12 @@ async fn a_file_exporter_from_the_seed_appends_one_line_per_event_from_the_start
     issuer.token_requests(7).await;
     let expected = issuer.events();
 
-    let read = || lines_as_events(&[std::fs::read_to_string(&out).unwrap_or_default()]);
+    // Whole lines only: the exporter may be appending while the test reads.
+    let read = || {
+        lines_as_events(&[whole_lines(
+            &std::fs::read_to_string(&out).unwrap_or_default(),
+        )])
+    };
     eventually("every line is in the file", || async {
         read().len() >= expected.len()
     })
@@ -624,6 +650,8 @@ async fn patching_an_exporter_moves_delivery_to_the_new_destination_from_where_i
         assert_eq!(status, 400, "{body}: {text}");
         assert!(text.contains(needle), "{body}: {text}");
         assert!(!text.contains(SINK_TOKEN), "{text}");
+        let error: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(error["error"], "invalid_request", "{text}");
     }
     let (status, text) = issuer
         .admin(
@@ -633,6 +661,7 @@ async fn patching_an_exporter_moves_delivery_to_the_new_destination_from_where_i
         )
         .await;
     assert_eq!(status, 404, "{text}");
+    assert!(text.contains("\"not_found\""), "{text}");
 
     let (status, text) = patch(json!({
         "url": format!("{}/ingest", new_server.uri()),
@@ -772,4 +801,84 @@ async fn the_admin_api_refuses_bad_exporters_and_never_shows_the_bearer_token() 
     let (_, list) = issuer.admin(reqwest::Method::GET, "/exporters", None).await;
     assert_eq!(list, "[]");
     issuer.issuer.stop().await;
+}
+
+#[tokio::test]
+async fn an_exporter_deleted_while_it_retries_and_added_again_starts_from_the_beginning() {
+    let db = TempDb::new("exporters-readd");
+    let issuer = Issuer::with_examples(&db).await;
+    let sink = Switchable::default();
+    sink.down.store(true, Ordering::SeqCst);
+    let server = ndjson_sink(sink.clone()).await;
+    let url = format!("{}/ingest", server.uri());
+    issuer.add_exporter(http_exporter("siem", &url)).await;
+    issuer.token_requests(6).await;
+    eventually("the exporter is retrying", || async {
+        issuer.status_of("siem").await["consecutive_failures"]
+            .as_i64()
+            .unwrap_or(0)
+            >= 2
+    })
+    .await;
+    // Deleted mid-retry: the old worker has stopped, failure records and all, before the
+    // name is free again, so nothing of it lands on the new exporter.
+    let (status, _) = issuer
+        .admin(reqwest::Method::DELETE, "/exporters/siem", None)
+        .await;
+    assert_eq!(status, 204);
+    let added = issuer.add_exporter(http_exporter("siem", &url)).await;
+    assert_eq!(added["last_seq"], 0);
+    assert_eq!(added["consecutive_failures"], 0);
+    assert_eq!(added["last_error"], Value::Null);
+    sink.down.store(false, Ordering::SeqCst);
+    assert_sink_gets(&sink, &issuer.events(), "every event, from the beginning").await;
+    issuer.issuer.stop().await;
+}
+
+#[tokio::test]
+async fn a_file_exporter_needs_a_file_of_its_own_that_ends_with_a_newline() {
+    let db = TempDb::new("exporters-file-checks");
+    let issuer = Issuer::with_examples(&db).await;
+    let dir = db.path().with_extension("files");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mine = dir.join("mine.ndjson");
+    issuer
+        .add_exporter(json!({"name": "archive", "kind": "file", "path": mine}))
+        .await;
+    let post = |body: Value| issuer.admin(reqwest::Method::POST, "/exporters", Some(body));
+    // The same file, by another name (or path): refused, the file is the first one's.
+    let (status, text) = post(json!({"name": "copy", "kind": "file",
+        "path": dir.join(".").join("mine.ndjson")}))
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("is already the file of exporter `archive`"),
+        "{text}"
+    );
+    // A foreign file whose last line has no newline: its last line would be cut.
+    let foreign = dir.join("foreign.log");
+    std::fs::write(&foreign, "first line\nlast line without a newline").unwrap();
+    let (status, text) = post(json!({"name": "foreign", "kind": "file", "path": foreign})).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("does not end with a newline"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&foreign).unwrap(),
+        "first line\nlast line without a newline",
+        "the file is untouched"
+    );
+    let (status, text) = issuer
+        .admin(
+            reqwest::Method::PATCH,
+            "/exporters/archive",
+            Some(json!({"path": foreign})),
+        )
+        .await;
+    assert_eq!(status, 400, "{text}");
+    // Ending with a newline, it is accepted.
+    std::fs::write(&foreign, "first line\nlast line\n").unwrap();
+    let (status, text) = post(json!({"name": "foreign", "kind": "file", "path": foreign})).await;
+    assert_eq!(status, 201, "{text}");
+    issuer.issuer.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
