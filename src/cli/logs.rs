@@ -70,7 +70,7 @@ pub(crate) struct LogsArgs {
     /// events.
     #[arg(long, conflicts_with_all = [
         "since", "until", "user", "client", "system", "outcome", "status_detail",
-        "request_id", "cursor", "all",
+        "request_id", "cursor", "all", "limit",
     ])]
     exporters: bool,
 }
@@ -211,10 +211,9 @@ fn exporters(base: &str, token: &str, format: Format) -> Result<ExitCode, CliErr
             .await
             .map_err(|e| format!("GET {}: {e}", url.path()))?;
         let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
+        let bytes = read_capped(response, MAX_EXPORTERS_BYTES)
             .await
-            .map_err(|e| format!("GET {}: reading the answer: {e}", url.path()))?;
+            .map_err(|e| format!("GET {}: {e}", url.path()))?;
         let body: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| format!("GET {}: the answer is not JSON: {e}", url.path()))?;
         if status != 200 {
@@ -325,6 +324,46 @@ fn parse_time(text: &str) -> Result<i64, String> {
     })
 }
 
+/// The most `jagspec logs` reads of one page of events: a page holds at most
+/// [`MAX_PAGE_SIZE`] (1000) events, a few hundred bytes each as a rule.
+const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
+/// The most `jagspec logs --exporters` reads of the exporters' list.
+const MAX_EXPORTERS_BYTES: usize = 1024 * 1024;
+
+/// Why a body was not read whole.
+#[derive(Debug)]
+enum ReadError {
+    /// The body is larger than the cap (by its `content-length`, or as it arrived).
+    TooLarge(usize),
+    /// The connection failed while reading.
+    Read(reqwest::Error),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::TooLarge(cap) => write!(f, "the answer exceeds {cap} bytes"),
+            Self::Read(e) => write!(f, "reading the answer: {e}"),
+        }
+    }
+}
+
+/// The response's body, failing once it exceeds `cap` bytes instead of reading on: the
+/// admin API is a server across the network, and its answer is held in memory.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, ReadError> {
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(ReadError::TooLarge(cap));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Read)? {
+        if body.len() + chunk.len() > cap {
+            return Err(ReadError::TooLarge(cap));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// One page as the admin API answered it.
 struct Page {
     events: Vec<AuditEvent>,
@@ -351,10 +390,14 @@ async fn fetch(http: &reqwest::Client, url: &url::Url, token: &str) -> Result<Pa
         .get("x-next-cursor")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let bytes = response
-        .bytes()
+    let bytes = read_capped(response, MAX_PAGE_BYTES)
         .await
-        .map_err(|e| Refusal::Failed(format!("{shown}: reading the answer: {e}")))?;
+        .map_err(|e| match e {
+            ReadError::TooLarge(_) => Refusal::Failed(format!(
+                "{shown}: {e}; a smaller --limit asks for fewer events a page"
+            )),
+            ReadError::Read(_) => Refusal::Failed(format!("{shown}: {e}")),
+        })?;
     if status != 200 {
         let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
         let description = body["error_description"]
@@ -537,6 +580,85 @@ fn cell(value: &str) -> String {
 mod tests {
     use super::*;
     use crate::audit::{Outcome, ScopeOutcome, ScopeVerdict};
+
+    /// `jagspec logs` with these arguments, as clap parses them.
+    fn parse(args: &[&str]) -> Result<clap::ArgMatches, clap::Error> {
+        let command = <LogsArgs as Args>::augment_args(clap::Command::new("logs"));
+        let base = ["logs", "--admin-url", "http://127.0.0.1:9/admin"];
+        command.try_get_matches_from(base.iter().chain(args))
+    }
+
+    #[test]
+    fn exporters_refuses_the_event_flags_limit_among_them_but_not_its_default() {
+        let matches = parse(&["--exporters"]).unwrap();
+        assert!(matches.get_flag("exporters"));
+        assert_eq!(
+            matches.value_source("limit"),
+            Some(clap::parser::ValueSource::DefaultValue)
+        );
+        parse(&["--exporters", "--format", "json"]).unwrap();
+        for flag in [&["--limit", "5"][..], &["--all"], &["--user", "alice"]] {
+            let args: Vec<&str> = ["--exporters"].iter().chain(flag).copied().collect();
+            let error = parse(&args).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{args:?}: {error}"
+            );
+        }
+        parse(&["--limit", "5"]).unwrap();
+    }
+
+    /// Serves one HTTP/1.1 answer of `body` on loopback: with a `content-length`, or
+    /// chunked (the size unknown until the end).
+    async fn serve_once(body: Vec<u8>, chunked: bool) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = [0_u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let head = if chunked {
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+                    .to_owned()
+            } else {
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                )
+            };
+            let _ = stream.write_all(head.as_bytes()).await;
+            if chunked {
+                for piece in body.chunks(1000) {
+                    let frame = format!("{:x}\r\n", piece.len());
+                    let _ = stream.write_all(frame.as_bytes()).await;
+                    let _ = stream.write_all(piece).await;
+                    let _ = stream.write_all(b"\r\n").await;
+                }
+                let _ = stream.write_all(b"0\r\n\r\n").await;
+            } else {
+                let _ = stream.write_all(&body).await;
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_the_cap_is_refused_whether_or_not_its_length_is_announced() {
+        let http = reqwest::Client::new();
+        for chunked in [false, true] {
+            let url = serve_once(vec![b'x'; 5000], chunked).await;
+            let response = http.get(&url).send().await.unwrap();
+            let error = read_capped(response, 4096).await.unwrap_err();
+            assert!(matches!(error, ReadError::TooLarge(4096)), "{error}");
+            assert_eq!(error.to_string(), "the answer exceeds 4096 bytes");
+
+            let url = serve_once(vec![b'x'; 4096], chunked).await;
+            let response = http.get(&url).send().await.unwrap();
+            assert_eq!(read_capped(response, 4096).await.unwrap().len(), 4096);
+        }
+    }
 
     #[test]
     fn times_are_milliseconds_rfc_3339_or_dates() {

@@ -45,6 +45,46 @@ fn fail(expected: impl Into<String>, actual: impl Into<String>) -> StepError {
     }
 }
 
+/// The most a step reads of one answer from the target (a token response, a JWKS, an MCP
+/// message, one request's audit events): far more than any of them needs.
+const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+/// The most a step reads of one page of the system log (up to 1000 events) or of one
+/// download of it.
+const MAX_LOG_BYTES: usize = 32 * 1024 * 1024;
+
+/// The answer's body as text (invalid UTF-8 replaced), read chunk by chunk and at most
+/// `cap` bytes: a larger body, announced or sent, fails the step instead of filling
+/// memory, and so does a connection that breaks off mid-body. `what` names the request,
+/// as `GET https://…`.
+async fn read_text(
+    mut response: reqwest::Response,
+    cap: usize,
+    what: &str,
+) -> Result<String, StepError> {
+    let too_large = || {
+        fail(
+            format!("an answer of at most {cap} bytes from {what}"),
+            format!("more than {cap} bytes"),
+        )
+    };
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| fail(format!("the whole answer from {what}"), e.to_string()))?
+    {
+        if body.len() + chunk.len() > cap {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8(body)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
 /// One HTTP answer the steps may inspect.
 #[derive(Debug, Clone)]
 pub(crate) struct Answer {
@@ -488,6 +528,10 @@ pub(crate) fn is_defined(text: &str) -> bool {
         Some(c) if matches!(def, Def::FilterFinds) => {
             filter_fields(c.get(1).map_or("", |m| m.as_str())).is_ok()
         }
+        // And the waits' bound.
+        Some(c) if matches!(def, Def::SinkHoldsAll | Def::ExporterCaughtUp) => {
+            wait_of(c.get(1).map_or("", |m| m.as_str())).is_ok()
+        }
         Some(_) => true,
     })
 }
@@ -907,8 +951,8 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
         Def::McpSession => mcp_session(world).await,
         Def::OneMoreEvent => one_more_event(world).await,
         Def::AddExporter => add_exporter(world, &arg(0)).await,
-        Def::SinkHoldsAll => sink_holds_every_event(world, arg(0).parse().unwrap_or(10)).await,
-        Def::ExporterCaughtUp => exporter_caught_up(world, arg(0).parse().unwrap_or(10)).await,
+        Def::SinkHoldsAll => sink_holds_every_event(world, wait_of(&arg(0))?).await,
+        Def::ExporterCaughtUp => exporter_caught_up(world, wait_of(&arg(0))?).await,
         Def::WycheproofGraded => {
             let accepted_invalid: Vec<&WycheproofOutcome> = world
                 .wycheproof
@@ -1780,7 +1824,7 @@ async fn admin_call(
         .await
         .map_err(|e| fail(format!("an answer from {method} {url}"), e.to_string()))?;
     let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
+    let text = read_text(response, MAX_ANSWER_BYTES, &format!("{method} {url}")).await?;
     let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let answer = Answer {
         status,
@@ -1893,7 +1937,8 @@ async fn audit_event(world: &World) -> Result<Value, StepError> {
         .await
         .map_err(|e| fail(format!("GET {url}"), e.to_string()))?;
     let status = response.status();
-    let events: Value = response.json().await.unwrap_or(Value::Null);
+    let text = read_text(response, MAX_ANSWER_BYTES, &format!("GET {url}")).await?;
+    let events: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if !status.is_success() {
         return Err(fail(
             format!("GET {url} → 200"),
@@ -1994,7 +2039,7 @@ async fn list_events(world: &World, filters: &[(&str, &str)]) -> Result<Vec<Valu
             .get("x-next-cursor")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let text = response.text().await.unwrap_or_default();
+        let text = read_text(response, MAX_LOG_BYTES, &format!("GET {url}")).await?;
         let page: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if !status.is_success() {
             return Err(fail(
@@ -2116,7 +2161,7 @@ async fn download_holds(world: &World, format: &str) -> Result<(), StepError> {
         .await
         .map_err(|e| fail(format!("GET {url}"), e.to_string()))?;
     let status = response.status();
-    let text = response.text().await.unwrap_or_default();
+    let text = read_text(response, MAX_LOG_BYTES, &format!("GET {url}")).await?;
     if !status.is_success() {
         return Err(fail(
             format!("GET {url} → 200"),
@@ -2391,7 +2436,8 @@ async fn issuer_jwks(world: &World) -> Result<Value, StepError> {
             continue;
         };
         let status = response.status();
-        let metadata: Value = response.json().await.unwrap_or(Value::Null);
+        let text = read_text(response, MAX_ANSWER_BYTES, &format!("GET {url}")).await?;
+        let metadata: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let Some(jwks_uri) = metadata["jwks_uri"]
             .as_str()
             .filter(|_| status.is_success())
@@ -2406,7 +2452,8 @@ async fn issuer_jwks(world: &World) -> Result<Value, StepError> {
             .await
             .map_err(|e| fail(format!("GET {jwks_uri}"), e.to_string()))?;
         let status = response.status();
-        let jwks: Value = response.json().await.unwrap_or(Value::Null);
+        let text = read_text(response, MAX_ANSWER_BYTES, &format!("GET {jwks_uri}")).await?;
+        let jwks: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         return if status.is_success() && jwks["keys"].is_array() {
             Ok(jwks)
         } else {
@@ -2513,7 +2560,8 @@ impl McpCaller<'_> {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let text = response.text().await.unwrap_or_default();
+        let what = format!("POST {}", self.url);
+        let text = read_text(response, MAX_ANSWER_BYTES, &what).await?;
         Ok((status, content_type, text))
     }
 
@@ -2747,6 +2795,19 @@ async fn compare_sink(world: &World, siem: &SuiteSiem) -> Result<Delivered, Step
              delivered"
         ))
     })
+}
+
+/// The longest wait a step sentence may ask for ("within N seconds").
+const MAX_WAIT_SECS: u64 = 600;
+
+/// The `N` of "within N seconds", at most [`MAX_WAIT_SECS`]: a longer wait (or a number
+/// too large to read) is a sentence no step defines, refused when the features load, so
+/// a deadline never overflows.
+fn wait_of(secs: &str) -> Result<u64, StepError> {
+    secs.parse()
+        .ok()
+        .filter(|s| *s <= MAX_WAIT_SECS)
+        .ok_or(StepError::Undefined)
 }
 
 /// Waits, up to `secs`, until the sink holds every event recorded since the exporter was
@@ -3185,7 +3246,8 @@ async fn admin_get(
         .await
         .map_err(|e| fail(format!("GET {url}"), e.to_string()))?;
     let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let text = read_text(response, MAX_ANSWER_BYTES, &format!("GET {url}")).await?;
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if status.is_success() {
         Ok(body)
     } else {
@@ -3222,7 +3284,7 @@ pub(crate) async fn post_form(
             )
         })
         .collect();
-    let text = response.text().await.unwrap_or_default();
+    let text = read_text(response, MAX_ANSWER_BYTES, &format!("POST {url}")).await?;
     let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let shown: Vec<String> = form
         .iter()
@@ -3288,6 +3350,69 @@ mod tests {
         for c in &checks {
             for s in &c.steps {
                 assert!(is_defined(&s.text), "{}: undefined step `{}`", c.id, s.text);
+            }
+        }
+    }
+
+    #[test]
+    fn a_wait_longer_than_ten_minutes_is_no_step() {
+        let sentence = |n: &str| {
+            format!("within {n} seconds the exporter's status shows lag 0 and a last success")
+        };
+        assert!(is_defined(&sentence("0")));
+        assert!(is_defined(&sentence("600")));
+        assert!(!is_defined(&sentence("601")));
+        assert!(!is_defined(&sentence("99999999999999999999999")));
+        assert!(!is_defined(&format!(
+            "within {} seconds the SIEM sink holds every event recorded since the exporter \
+             was added, every field as the system log lists it",
+            u64::MAX
+        )));
+        assert_eq!(wait_of("10").ok(), Some(10));
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_the_cap_fails_the_step_instead_of_being_read() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        // Chunked, so the size shows only as it arrives; then one announced too large.
+        tokio::spawn(async move {
+            for announced in [false, true] {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut request = [0_u8; 4096];
+                let _ = stream.read(&mut request).await;
+                let head = if announced {
+                    "HTTP/1.1 200 OK\r\ncontent-length: 5000\r\nconnection: close\r\n\r\n"
+                } else {
+                    "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+                };
+                let _ = stream.write_all(head.as_bytes()).await;
+                for _ in 0..5 {
+                    let piece = if announced {
+                        "x".repeat(1000)
+                    } else {
+                        format!("3e8\r\n{}\r\n", "x".repeat(1000))
+                    };
+                    let _ = stream.write_all(piece.as_bytes()).await;
+                }
+                if !announced {
+                    let _ = stream.write_all(b"0\r\n\r\n").await;
+                }
+            }
+        });
+        let http = reqwest::Client::new();
+        for _ in 0..2 {
+            let response = http.get(&url).send().await.unwrap();
+            match read_text(response, 4096, &format!("GET {url}")).await {
+                Err(StepError::Fail { expected, actual }) => {
+                    assert_eq!(
+                        expected,
+                        format!("an answer of at most 4096 bytes from GET {url}")
+                    );
+                    assert_eq!(actual, "more than 4096 bytes");
+                }
+                other => panic!("{other:?}"),
             }
         }
     }

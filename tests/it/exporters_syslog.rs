@@ -30,10 +30,49 @@ const ESCAPED_SUB: &str = "o\"brien]\\x";
 /// (notice) for a denial, as `format::syslog_5424` writes them.
 const FACILITY: u8 = 13;
 
+/// What the issuer answered one token request, and the audit event it recorded for it
+/// (found by the response's `x-request-id`).
+struct Answer {
+    status: u16,
+    body: Value,
+    event: AuditEvent,
+}
+
+impl Answer {
+    /// Granted: HTTP 200 and a granted event without an OAuth error.
+    fn granted(&self) -> &Self {
+        assert_eq!(self.status, 200, "{}", self.body);
+        assert_eq!(self.event.outcome, Outcome::Granted, "{:?}", self.event);
+        assert_eq!(self.event.oauth_error, None, "{:?}", self.event);
+        self
+    }
+
+    /// Denied exactly so: the HTTP status, the OAuth `error` of the answer (and of the
+    /// event), and the event's status detail.
+    fn denied(&self, status: u16, error: &str, status_detail: &str) {
+        assert_eq!(
+            (self.status, self.body["error"].as_str()),
+            (status, Some(error)),
+            "{}",
+            self.body
+        );
+        assert_eq!(
+            (
+                self.event.outcome,
+                self.event.oauth_error.as_deref(),
+                self.event.status_detail.as_str()
+            ),
+            (Outcome::Denied, Some(error), status_detail),
+            "{:?}",
+            self.event
+        );
+    }
+}
+
 /// The syslog tests' own requests, beside the exporter tests' [`Issuer`].
 impl Issuer {
-    /// A token request by the `agent` client; the status and the JSON answer.
-    async fn token(&self, form: &[(&str, &str)]) -> (u16, Value) {
+    /// A token request by the `agent` client; the answer and its audit event.
+    async fn token(&self, form: &[(&str, &str)]) -> Answer {
         let response = self
             .http
             .post(format!("{}/token", self.issuer.url))
@@ -43,58 +82,88 @@ impl Issuer {
             .await
             .unwrap();
         let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+        let request_id = response
+            .headers()
+            .get("x-request-id")
+            .unwrap_or_else(|| panic!("HTTP {status} without an x-request-id"))
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body: Value = response.json().await.unwrap();
+        let events = self
+            .issuer
+            .state
+            .audit
+            .find_by_request_id(&request_id)
+            .unwrap();
+        let [event] = <[AuditEvent; 1]>::try_from(events)
+            .unwrap_or_else(|e| panic!("{} events for request {request_id}", e.len()));
+        Answer {
+            status,
+            body,
+            event,
+        }
     }
 
-    /// A password login; the ID token when it is granted.
-    async fn login(&self, user: &str, password: &str) -> Option<String> {
-        let (status, body) = self
-            .token(&[
-                ("grant_type", "password"),
-                ("username", user),
-                ("password", password),
-            ])
-            .await;
-        assert!(status == 200 || status == 400, "{status}: {body}");
-        body["id_token"].as_str().map(str::to_owned)
+    /// A password login.
+    async fn login(&self, user: &str, password: &str) -> Answer {
+        self.token(&[
+            ("grant_type", "password"),
+            ("username", user),
+            ("password", password),
+        ])
+        .await
+    }
+
+    /// A password login that must be granted; its ID token.
+    async fn signed_in(&self, user: &str, password: &str) -> String {
+        let answer = self.login(user, password).await;
+        answer.granted().body["id_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id_token: {}", answer.body))
+            .to_owned()
+    }
+
+    /// A password login with a wrong password, denied as the issuer denies one.
+    async fn wrong_password(&self, user: &str) {
+        self.login(user, "wrong")
+            .await
+            .denied(400, "invalid_grant", "Invalid user credentials");
     }
 
     /// A token exchange of `subject` for an ID-JAG for `audience`.
-    async fn exchange(&self, subject: &str, audience: &str, scope: &str) -> u16 {
-        let (status, body) = self
-            .token(&[
-                ("grant_type", TOKEN_EXCHANGE_GRANT),
-                ("requested_token_type", ID_JAG_TOKEN_TYPE),
-                ("subject_token", subject),
-                ("subject_token_type", ID_TOKEN_TYPE),
-                ("audience", audience),
-                ("scope", scope),
-            ])
-            .await;
-        assert!(status == 200 || status == 400, "{status}: {body}");
-        status
+    async fn exchange(&self, subject: &str, audience: &str, scope: &str) -> Answer {
+        self.token(&[
+            ("grant_type", TOKEN_EXCHANGE_GRANT),
+            ("requested_token_type", ID_JAG_TOKEN_TYPE),
+            ("subject_token", subject),
+            ("subject_token_type", ID_TOKEN_TYPE),
+            ("audience", audience),
+            ("scope", scope),
+        ])
+        .await
     }
 
-    /// `n` password logins, every third one with a wrong password.
+    /// `n` password logins of alice, every third one with a wrong password.
     async fn logins(&self, n: usize) {
         for i in 0..n {
-            let password = if i % 3 == 2 {
-                "wrong"
+            if i % 3 == 2 {
+                self.wrong_password("alice").await;
             } else {
-                "alice-password"
-            };
-            self.login("alice", password).await;
+                self.signed_in("alice", "alice-password").await;
+            }
         }
     }
 }
 
-/// A port nothing listens on (it was free a moment ago).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A loopback port bound but not listening: Linux refuses a connection to it, as to a
+/// collector that is down, and no other test can take the port meanwhile. `listen` on the
+/// socket brings the collector up on that same port.
+fn bound_not_listening() -> (tokio::net::TcpSocket, String) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let address = socket.local_addr().unwrap().to_string();
+    (socket, address)
 }
 
 /// `received` keyed by `event_id`, after checking that a repeat is the same as its first.
@@ -470,8 +539,7 @@ async fn a_collector_that_refuses_connections_gets_every_event_once_it_listens_a
  {
     let db = TempDb::new("syslog-refused");
     let issuer = Issuer::with_examples(&db).await;
-    let port = free_port();
-    let address = format!("127.0.0.1:{port}");
+    let (socket, address) = bound_not_listening();
     issuer
         .add_exporter(
             json!({"name": "collector", "kind": "syslog", "address": address,
@@ -497,7 +565,7 @@ async fn a_collector_that_refuses_connections_gets_every_event_once_it_listens_a
     assert_eq!(status["last_seq"], 0);
 
     // The collector comes up on the same port; the exporter's retries reach it.
-    let listener = TcpListener::bind(address.as_str()).await.unwrap();
+    let listener = socket.listen(1024).unwrap();
     let sink = FrameSink::default();
     let served = sink.serve(listener);
     issuer.logins(2).await;
@@ -526,6 +594,8 @@ async fn a_collector_that_refuses_connections_gets_every_event_once_it_listens_a
 struct Rsyslogd {
     child: std::process::Child,
     dir: PathBuf,
+    /// The port imtcp listens on: the kernel's choice (`port="0"`), which rsyslogd writes
+    /// to its `listenPortFileName`, so no port is picked free and then raced for.
     port: u16,
 }
 
@@ -561,9 +631,8 @@ impl Rsyslogd {
             .join(format!("rsyslog-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let port = free_port();
         let conf = dir.join("rsyslog.conf");
-        std::fs::write(&conf, Self::config(&dir, port)).unwrap();
+        std::fs::write(&conf, Self::config(&dir)).unwrap();
         let log = std::fs::File::create(dir.join("rsyslogd.out")).unwrap();
         let child = std::process::Command::new(&binary)
             .arg("-n")
@@ -576,15 +645,25 @@ impl Rsyslogd {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let mut me = Self { child, dir, port };
-        me.wait_until_listening().await;
+        let mut me = Self {
+            child,
+            dir,
+            port: 0,
+        };
+        me.port = me.wait_until_listening().await;
         me
     }
 
-    /// imtcp on 127.0.0.1 only, into its own ruleset whose one action writes each message
-    /// as JSON (rsyslog's own RFC 5424 parser's properties); rsyslog's internal messages
-    /// go to the default ruleset's file instead.
-    fn config(dir: &Path, port: u16) -> String {
+    /// The file imtcp writes the port it listens on to.
+    const PORT_FILE: &str = "imtcp.port";
+
+    /// imtcp on 127.0.0.1 only, on a port the kernel picks (written to [`Self::PORT_FILE`]),
+    /// into its own ruleset whose one action writes each message as JSON (rsyslog's own
+    /// RFC 5424 parser's properties); rsyslog's internal messages go to the default
+    /// ruleset's file instead.
+    fn config(dir: &Path) -> String {
+        let port_file = dir.join(Self::PORT_FILE);
+        let port_file = port_file.display();
         let dir = dir.display();
         format!(
             r#"# Written by tests/it/exporters_syslog.rs: everything under {dir}.
@@ -605,30 +684,39 @@ template(name="jagspec_jsonf" type="list" option.jsonf="on") {{
 ruleset(name="jagspec") {{
   action(type="omfile" file="{dir}/messages.jsonl" template="jagspec_jsonf")
 }}
-input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="jagspec")
+input(type="imtcp" address="127.0.0.1" port="0" listenPortFileName="{port_file}"
+      ruleset="jagspec")
 *.* action(type="omfile" file="{dir}/internal.log")
 "#
         )
     }
 
-    /// Waits (ten seconds at most) until the port accepts a connection; fails with
-    /// rsyslogd's output if it exits first.
-    async fn wait_until_listening(&mut self) {
+    /// Waits (ten seconds at most) until imtcp has written its port and the port accepts
+    /// a connection; the port. Fails with rsyslogd's output if it exits first.
+    async fn wait_until_listening(&mut self) -> u16 {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut port = None;
         loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
+            // Read again until whole: the file may be seen before rsyslogd has written it.
+            port = port.or_else(|| {
+                std::fs::read_to_string(self.dir.join(Self::PORT_FILE))
+                    .ok()
+                    .and_then(|text| text.trim().parse::<u16>().ok())
+                    .filter(|&p| p != 0)
+            });
+            if let Some(port) = port
+                && tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
             {
-                return;
+                return port;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("rsyslogd exited ({status}): {}", self.diagnostics());
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "rsyslogd did not listen on port {} within 10 s: {}",
-                self.port,
+                "rsyslogd did not listen within 10 s (port {port:?}): {}",
                 self.diagnostics()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -689,15 +777,16 @@ async fn a_real_rsyslogd_accepts_every_message_and_parses_each_back_to_the_audit
         .await;
 
     // Granted and denied, with scope outcomes and status details, over several batches.
-    let alice = issuer.login("alice", "alice-password").await.unwrap();
-    assert!(issuer.login("alice", "wrong").await.is_none());
-    assert_eq!(
-        issuer
-            .exchange(&alice, CHAT, "chat.read chat.write chat.admin")
-            .await,
-        200
-    );
-    assert_eq!(issuer.exchange(&alice, PAUSED, "read").await, 400);
+    let alice = issuer.signed_in("alice", "alice-password").await;
+    issuer.wrong_password("alice").await;
+    issuer
+        .exchange(&alice, CHAT, "chat.read chat.write chat.admin")
+        .await
+        .granted();
+    issuer
+        .exchange(&alice, PAUSED, "read")
+        .await
+        .denied(400, "access_denied", "Server paused");
     // A user whose sub needs every SD escape: granted a login, denied the chat server.
     let (status, answer) = issuer
         .admin(
@@ -707,8 +796,12 @@ async fn a_real_rsyslogd_accepts_every_message_and_parses_each_back_to_the_audit
         )
         .await;
     assert_eq!(status, 201, "{answer}");
-    let quoted = issuer.login("quoted", "quoted-pw").await.unwrap();
-    assert_eq!(issuer.exchange(&quoted, CHAT, "chat.read").await, 400);
+    let quoted = issuer.signed_in("quoted", "quoted-pw").await;
+    issuer.exchange(&quoted, CHAT, "chat.read").await.denied(
+        400,
+        "invalid_scope",
+        "No grant for the scope",
+    );
     issuer.logins(3).await;
 
     let events = issuer.events();
