@@ -2026,27 +2026,9 @@ async fn list_events(world: &World, filters: &[(&str, &str)]) -> Result<Vec<Valu
             query.finish()
         };
         let url = format!("{}/audit-events?{query}", admin.url);
-        let response = world
-            .http
-            .get(&url)
-            .bearer_auth(admin.token.secret())
-            .send()
-            .await
-            .map_err(|e| fail(format!("GET {url}"), e.to_string()))?;
-        let status = response.status();
-        let next = response
-            .headers()
-            .get("x-next-cursor")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let text = read_text(response, MAX_LOG_BYTES, &format!("GET {url}")).await?;
+        let (text, next) =
+            admin_read(&world.http, &url, admin.token.secret(), MAX_LOG_BYTES).await?;
         let page: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if !status.is_success() {
-            return Err(fail(
-                format!("GET {url} → 200"),
-                format!("HTTP {status}: {}", crate::oauth::shorten(&text)),
-            ));
-        }
         let Some(page) = page.as_array() else {
             return Err(fail(
                 format!("a JSON array of audit events from GET {url}"),
@@ -2153,21 +2135,7 @@ async fn download_holds(world: &World, format: &str) -> Result<(), StepError> {
         .append_pair("request_id", &show(&event["request_id"]))
         .finish();
     let url = format!("{}/audit-events/export?{query}", admin.url);
-    let response = world
-        .http
-        .get(&url)
-        .bearer_auth(admin.token.secret())
-        .send()
-        .await
-        .map_err(|e| fail(format!("GET {url}"), e.to_string()))?;
-    let status = response.status();
-    let text = read_text(response, MAX_LOG_BYTES, &format!("GET {url}")).await?;
-    if !status.is_success() {
-        return Err(fail(
-            format!("GET {url} → 200"),
-            format!("HTTP {status}: {}", crate::oauth::shorten(&text)),
-        ));
-    }
+    let (text, _) = admin_read(&world.http, &url, admin.token.secret(), MAX_LOG_BYTES).await?;
     if format == "ndjson" {
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         let [line] = lines.as_slice() else {
@@ -3239,23 +3207,38 @@ async fn admin_get(
     token: &str,
 ) -> Result<Value, StepError> {
     let url = format!("{admin_url}{path}");
+    let (text, _) = admin_read(http, &url, token, MAX_ANSWER_BYTES).await?;
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// GETs `url` of the admin API with its token, requires a 2xx, and reads at most `cap`
+/// bytes of the answer: its text and the `x-next-cursor` of a page of the system log.
+async fn admin_read(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    cap: usize,
+) -> Result<(String, Option<String>), StepError> {
     let response = http
-        .get(&url)
+        .get(url)
         .bearer_auth(token)
         .send()
         .await
         .map_err(|e| fail(format!("GET {url}"), e.to_string()))?;
     let status = response.status();
-    let text = read_text(response, MAX_ANSWER_BYTES, &format!("GET {url}")).await?;
-    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    if status.is_success() {
-        Ok(body)
-    } else {
-        Err(fail(
+    let next = response
+        .headers()
+        .get("x-next-cursor")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = read_text(response, cap, &format!("GET {url}")).await?;
+    if !status.is_success() {
+        return Err(fail(
             format!("GET {url} → 200"),
-            format!("HTTP {status}: {body}"),
-        ))
+            format!("HTTP {status}: {}", crate::oauth::shorten(&text)),
+        ));
     }
+    Ok((text, next))
 }
 
 /// POSTs a form with client_secret_basic; records the exchange with secrets redacted.
