@@ -661,6 +661,87 @@ async fn the_download_of_more_events_than_a_page_holds_is_streamed_with_each_eve
     assert_eq!(csv.text.lines().count(), 1 + 1250);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_whose_log_fails_part_way_ends_as_a_broken_transfer_never_a_complete_one() {
+    let log = Log::start("export-broken").await;
+    let token = log.login("alice", AGENT).await;
+    log.exchange(&token, AGENT, CHAT, CHAT_MCP, "chat.read")
+        .await;
+    // 2^17 events (about 50 MB as NDJSON), made by SQLite from the two real ones: far more
+    // than the download's pages read ahead plus the sockets' buffers, so the server is
+    // still reading pages when the log breaks.
+    let conn = rusqlite::Connection::open(log._db.path()).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    for _ in 0..16 {
+        conn.execute(
+            "INSERT INTO audit_events (event_id, request_id, time_ms, grant_type, outcome, \
+             status_detail, oauth_error, user, client, system, resource, scopes, token_id, \
+             signing_key_id, algorithm, lifetime_secs) \
+             SELECT lower(hex(randomblob(16))), request_id, time_ms, grant_type, outcome, \
+             status_detail, oauth_error, user, client, system, resource, scopes, token_id, \
+             signing_key_id, algorithm, lifetime_secs FROM audit_events",
+            [],
+        )
+        .unwrap();
+    }
+    let total = log.issuer.state.audit.count().unwrap();
+    assert_eq!(total, 1 << 17);
+
+    let mut response = log
+        .http
+        .get(format!(
+            "{}/admin/audit-events/export?format=ndjson",
+            log.issuer.url
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "the first page was read before the answer"
+    );
+    // The log breaks while the download is under way (the table is gone for the issuer's
+    // reader, as after a corrupted or replaced file).
+    conn.execute("ALTER TABLE audit_events RENAME TO audit_events_gone", [])
+        .unwrap();
+    let mut body = Vec::new();
+    let ended = loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    assert!(
+        ended.is_err(),
+        "a download the log failed part way must not end like a complete one ({} bytes)",
+        body.len()
+    );
+    // What did arrive is whole events, in the log's order, fewer than the log holds.
+    let text = String::from_utf8(body).unwrap();
+    let whole = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+    let lines: Vec<AuditEvent> = whole
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    eprintln!(
+        "broken download: {} whole events of {total}, then {ended:?}",
+        lines.len()
+    );
+    assert!(
+        lines.len() >= 1000,
+        "at least the first page: {}",
+        lines.len()
+    );
+    assert!((lines.len() as u64) < total);
+    assert_eq!(lines[0].grant_type.as_deref(), Some("password"));
+    conn.execute("ALTER TABLE audit_events_gone RENAME TO audit_events", [])
+        .unwrap();
+}
+
 #[tokio::test]
 async fn reading_up_to_the_last_cursor_leaves_out_events_written_afterwards() {
     let log = Log::populated("snapshot").await;
