@@ -798,11 +798,7 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
             expect_eq(&format!("header `{}`", arg(0)), &arg(1), &found)
         }
         Def::IdJagClaims => {
-            let (_, claims) = id_jag_parts(world)?;
-            let missing: Vec<String> = claim_list(&arg(0))
-                .into_iter()
-                .filter(|c| claims.get(c).is_none())
-                .collect();
+            let missing = claims_where(world, &arg(0), false)?;
             if missing.is_empty() {
                 Ok(())
             } else {
@@ -1043,11 +1039,7 @@ pub(crate) async fn run(world: &mut World, text: &str) -> Result<(), StepError> 
             Ok(())
         }
         Def::IdJagLacksClaims => {
-            let (_, claims) = id_jag_parts(world)?;
-            let present: Vec<String> = claim_list(&arg(0))
-                .into_iter()
-                .filter(|c| claims.get(c).is_some())
-                .collect();
+            let present = claims_where(world, &arg(0), true)?;
             if present.is_empty() {
                 Ok(())
             } else {
@@ -1256,6 +1248,16 @@ fn redemption_form(
         ("assertion".to_owned(), id_jag.secret().to_owned()),
     ];
     Ok((server, form))
+}
+
+/// The claims of `list` (as the step wrote them) that the last ID-JAG has (`present`) or
+/// lacks.
+fn claims_where(world: &World, list: &str, present: bool) -> Result<Vec<String>, StepError> {
+    let (_, claims) = id_jag_parts(world)?;
+    Ok(claim_list(list)
+        .into_iter()
+        .filter(|c| claims.get(c).is_some() == present)
+        .collect())
 }
 
 /// The role and the last answer's access token, for a call to the role's MCP server;

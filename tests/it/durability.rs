@@ -278,7 +278,7 @@ async fn every_token_response_sent_before_a_sigkill_has_its_event_after_the_rest
         // Whole lines only while the exporter may still be appending; a tail torn by the
         // kill is cut back by the restarted exporter before its next write.
         let text = std::fs::read_to_string(&export_file).unwrap_or_default();
-        let whole = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+        let whole = crate::support::whole_lines(&text);
         let mut lines: BTreeMap<String, String> = BTreeMap::new();
         for line in whole.lines() {
             let event: Value = serde_json::from_str(line)

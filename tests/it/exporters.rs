@@ -6,7 +6,7 @@
 //!
 //! No sleep decides an outcome: each test waits for a condition with a deadline.
 
-use crate::support::TempDb;
+use crate::support::{TempDb, ndjson_events, whole_lines};
 use jagspec::audit::AuditEvent;
 use jagspec::export::ExportTiming;
 use jagspec::issuer::{IssuerConfig, RunningIssuer, Seed};
@@ -146,18 +146,7 @@ where
 
 /// Every NDJSON line of `bodies`, as events.
 fn lines_as_events(bodies: &[String]) -> Vec<AuditEvent> {
-    bodies
-        .iter()
-        .flat_map(|b| b.lines())
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
-/// `text` up to and including its last newline.
-pub(crate) fn whole_lines(text: &str) -> String {
-    text.rfind('\n')
-        .map_or_else(String::new, |end| text[..=end].to_owned())
+    bodies.iter().flat_map(|b| ndjson_events(b)).collect()
 }
 
 /// `received` with repeats of an already-seen `event_id` removed, after checking that a
@@ -559,9 +548,9 @@ async fn a_file_exporter_from_the_seed_appends_one_line_per_event_from_the_start
 
     // Whole lines only: the exporter may be appending while the test reads.
     let read = || {
-        lines_as_events(&[whole_lines(
+        ndjson_events(whole_lines(
             &std::fs::read_to_string(&out).unwrap_or_default(),
-        )])
+        ))
     };
     eventually("every line is in the file", || async {
         read().len() >= expected.len()

@@ -78,3 +78,19 @@ impl Drop for TempDb {
         self.remove();
     }
 }
+
+/// The audit events of an NDJSON text (the download, an exporter's body, `jagspec logs
+/// --format ndjson`), one per non-empty line; a line that is not an event fails the test.
+#[track_caller]
+pub(crate) fn ndjson_events(text: &str) -> Vec<jagspec::audit::AuditEvent> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// `text` up to and including its last newline: the whole lines of a file or body that
+/// may still be growing.
+pub(crate) fn whole_lines(text: &str) -> &str {
+    &text[..text.rfind('\n').map_or(0, |end| end + 1)]
+}

@@ -6,7 +6,7 @@
 //! The log is built from real token requests at times set on a `FixedClock`: two users,
 //! two clients, two systems, granted and denied.
 
-use crate::support::TempDb;
+use crate::support::{TempDb, ndjson_events, whole_lines};
 use jagspec::audit::{AuditEvent, AuditFilter, Outcome};
 use jagspec::issuer::{
     ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, IssuerConfig, RunningIssuer, Seed, TOKEN_EXCHANGE_GRANT,
@@ -587,11 +587,7 @@ async fn the_ndjson_download_holds_every_matching_event_one_per_line() {
     );
     assert_eq!(reply.header("cache-control"), Some("no-store"));
     assert!(reply.text.ends_with('\n'));
-    let lines: Vec<AuditEvent> = reply
-        .text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = ndjson_events(&reply.text);
     assert_eq!(lines, all);
 
     // Without `format`, NDJSON; with filters, the same events as the JSON pages.
@@ -599,11 +595,7 @@ async fn the_ndjson_download_holds_every_matching_event_one_per_line() {
         .get("/admin/audit-events/export?outcome=denied&client=agent")
         .await;
     assert_eq!(denied.header("content-type"), Some("application/x-ndjson"));
-    let lines: Vec<AuditEvent> = denied
-        .text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = ndjson_events(&denied.text);
     let pages = log
         .get("/admin/audit-events?outcome=denied&client=agent")
         .await
@@ -648,11 +640,7 @@ async fn the_download_of_more_events_than_a_page_holds_is_streamed_with_each_eve
     // Streamed page by page: no length is known when the answer starts.
     assert_eq!(reply.header("content-length"), None);
     assert_eq!(reply.header("transfer-encoding"), Some("chunked"));
-    let lines: Vec<AuditEvent> = reply
-        .text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = ndjson_events(&reply.text);
     assert_eq!(lines, all);
 
     let csv = log
@@ -722,11 +710,8 @@ async fn a_download_whose_log_fails_part_way_ends_as_a_broken_transfer_never_a_c
     );
     // What did arrive is whole events, in the log's order, fewer than the log holds.
     let text = String::from_utf8(body).unwrap();
-    let whole = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
-    let lines: Vec<AuditEvent> = whole
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let whole = whole_lines(&text);
+    let lines = ndjson_events(whole);
     eprintln!(
         "broken download: {} whole events of {total}, then {ended:?}",
         lines.len()
@@ -1194,10 +1179,7 @@ fn logs_reads_the_system_log_of_serve_as_a_table_and_as_csv() {
         "ndjson",
     ]);
     assert_eq!(out.status.code(), Some(0));
-    let events: Vec<AuditEvent> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = ndjson_events(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(events.len(), 3);
     assert_eq!(events[1].request_id, request_ids[0]);
     // Without --all, the first page and a hint on standard error.
