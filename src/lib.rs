@@ -32,7 +32,8 @@
 //! * `oauth` (private): the protocol URNs, form bodies, client authentication and JSON
 //!   errors shared by every token endpoint; `wellknown` (private): RFC 8414 / RFC 9728
 //!   metadata URLs, for the client and the authorization servers alike; `served` (private):
-//!   an axum server task and its stop switch, for the issuer and every mock.
+//!   the one serving layer, an axum router on a socket with the limits and timeouts every
+//!   listener keeps ([`ServeLimits`]) and a shutdown that finishes.
 //! * `cli` (private): the `jagspec` command line; a thin layer over the library.
 //!
 //! * [`suite`]: the conformance suite: the Gherkin scenarios of `features/` (embedded), the
@@ -108,4 +109,5 @@ pub use oauth::{
     AuthMethod, ID_JAG_GRANT_PROFILE, ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, JWT_BEARER_GRANT,
     TOKEN_EXCHANGE_GRANT,
 };
+pub use served::{BodyTimeout, ServeLimits};
 pub use types::{Audience, ClientId, Issuer, Jti, Kid, Secret, Subject};

@@ -2,6 +2,7 @@
 //! and the mock authorization servers): form bodies, client authentication, JSON responses
 //! no cache keeps. Each endpoint maps these errors to its own denial type once.
 
+use crate::served::BodyFailure;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -37,6 +38,12 @@ pub(crate) enum FormError {
     /// Larger than [`MAX_TOKEN_BODY_BYTES`].
     #[error("the request body exceeds {limit} bytes")]
     TooLarge { limit: usize },
+    /// The body broke off, is malformed (bad chunked encoding) or did not arrive in time.
+    #[error("{reason}")]
+    Unreadable { reason: String },
+    /// RFC 6749 Appendix B: names and values are UTF-8 once percent-decoded.
+    #[error("parameter `{name}` is not UTF-8 once percent-decoded (RFC 6749 Appendix B)")]
+    NotUtf8 { name: String },
     /// RFC 6749 §3.2: parameters are sent at most once.
     #[error("parameter `{name}` is repeated (RFC 6749 §3.2)")]
     Repeated { name: String },
@@ -51,24 +58,51 @@ pub(crate) async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, F
     let media = content_type.split(';').next().unwrap_or("").trim();
     if !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         return Err(FormError::ContentType {
-            found: shorten(content_type),
+            found: echo(content_type),
         });
     }
     let bytes: Bytes = axum::body::to_bytes(body, MAX_TOKEN_BODY_BYTES)
         .await
-        .map_err(|_| FormError::TooLarge {
-            limit: MAX_TOKEN_BODY_BYTES,
+        .map_err(|e| match BodyFailure::of(&e) {
+            BodyFailure::TooLarge => FormError::TooLarge {
+                limit: MAX_TOKEN_BODY_BYTES,
+            },
+            BodyFailure::TimedOut(reason) | BodyFailure::Unreadable(reason) => {
+                FormError::Unreadable { reason }
+            }
         })?;
+    parse_form(&bytes)
+}
+
+/// `application/x-www-form-urlencoded` (RFC 6749 Appendix B), refusing what a lenient
+/// parser would repair: a value that is not UTF-8 is an error, not U+FFFD.
+fn parse_form(bytes: &[u8]) -> Result<Form, FormError> {
+    let decode = |raw: &[u8]| {
+        let spaced: Vec<u8> = raw
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        percent_encoding::percent_decode(&spaced)
+            .decode_utf8()
+            .map(std::borrow::Cow::into_owned)
+    };
     let mut form = Form::new();
-    for (name, value) in form_urlencoded::parse(&bytes) {
+    for pair in bytes.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        let (raw_name, raw_value) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &[][..]),
+        };
+        let name = decode(raw_name).map_err(|_| FormError::NotUtf8 {
+            name: echo(&String::from_utf8_lossy(raw_name)),
+        })?;
+        let value = decode(raw_value).map_err(|_| FormError::NotUtf8 { name: echo(&name) })?;
         if value.is_empty() {
             continue;
         }
-        if form.insert(name.to_string(), value.to_string()).is_some() {
-            return Err(FormError::Repeated {
-                name: shorten(&name),
-            });
+        if form.contains_key(&name) {
+            return Err(FormError::Repeated { name: echo(&name) });
         }
+        form.insert(name, value);
     }
     Ok(form)
 }
@@ -131,8 +165,8 @@ pub(crate) fn presented_credentials(
         (Some(_), _, Some(_)) => Err(CredentialsError::MoreThanOneMethod),
         (Some((id, _)), Some(body), None) if *body != id => {
             Err(CredentialsError::ClientIdDisagrees {
-                basic: shorten(&id),
-                body: shorten(body),
+                basic: echo(&id),
+                body: echo(body),
             })
         }
         (Some((client_id, secret)), _, None) => Ok(Presented {
@@ -193,6 +227,39 @@ pub(crate) fn shorten(s: &str) -> String {
     }
 }
 
+/// What an error description may repeat of a value the caller sent: the value itself when
+/// it is short and not token-shaped, with control characters escaped; otherwise only its
+/// size. A token sent in the wrong field (an ID-JAG as `grant_type`, an ID token as
+/// `client_id`) is never echoed back, nor written to a log through the description.
+pub(crate) fn echo(value: &str) -> String {
+    /// Long enough for any URN, client id or scope jagspec's endpoints expect.
+    const MAX_ECHO_CHARS: usize = 64;
+    if looks_like_token(value) {
+        return format!(
+            "[a token-shaped value of {} bytes, not repeated]",
+            value.len()
+        );
+    }
+    if value.chars().count() > MAX_ECHO_CHARS {
+        return format!("[a value of {} bytes, not repeated]", value.len());
+    }
+    value.escape_debug().to_string()
+}
+
+/// A JWS or JWE compact serialization (RFC 7515 §7.1, RFC 7516 §7.1): three or five
+/// base64url segments. Also catches an unsigned `eyJ…` header alone.
+fn looks_like_token(value: &str) -> bool {
+    let segments: Vec<&str> = value.split('.').collect();
+    let base64url = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=')
+    };
+    let compact = matches!(segments.len(), 3 | 5)
+        && segments.iter().all(|s| base64url(s))
+        && segments[0].len() >= 8;
+    compact || value.trim_start().starts_with("eyJ")
+}
+
 /// 128 random bits, hex: jti, event and request ids.
 pub(crate) fn random_id() -> String {
     let bytes: [u8; 16] = rand::random();
@@ -224,6 +291,47 @@ pub(crate) fn error_response(status: u16, error: &str, description: &str) -> Res
             HeaderValue::from_static("Basic realm=\"jagspec\""),
         );
     }
+    response
+}
+
+/// The JSON errors of a party's unmatched requests: 404 for a path it does not serve, 405
+/// for a method a path does not take (an OAuth `invalid_request` at a token endpoint, which
+/// RFC 6749 §3.2 makes POST-only), each with `no-store` like every other answer. axum's
+/// own are bare, empty-bodied 404s and 405s.
+pub(crate) fn with_json_errors<S: Clone + Send + Sync + 'static>(
+    router: axum::Router<S>,
+) -> axum::Router<S> {
+    router
+        .fallback(no_such_endpoint)
+        .method_not_allowed_fallback(wrong_method)
+}
+
+async fn no_such_endpoint(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    error_response(
+        404,
+        "not_found",
+        &format!("no endpoint `{method} {}`", echo(uri.path())),
+    )
+}
+
+async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let token_endpoint = uri.path().ends_with("/token");
+    let (error, allow) = if token_endpoint {
+        ("invalid_request", "POST")
+    } else {
+        ("method_not_allowed", "GET, HEAD")
+    };
+    let mut response = error_response(
+        405,
+        error,
+        &format!(
+            "`{}` does not accept {method}; it accepts {allow}",
+            echo(uri.path())
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
     response
 }
 

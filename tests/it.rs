@@ -61,3 +61,6 @@ mod exporters_syslog;
 
 #[path = "it/durability.rs"]
 mod durability;
+
+#[path = "it/hardening.rs"]
+mod hardening;

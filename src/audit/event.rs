@@ -96,3 +96,127 @@ pub struct AuditEvent {
     /// How long it is valid, seconds.
     pub lifetime_secs: Option<u64>,
 }
+
+/// The longest value an event keeps of a field the requester chose (grant type, audience,
+/// resource, client id, user): longer ones are cut, and say so, with their size.
+pub const MAX_RECORDED_CHARS: usize = 256;
+/// The longest scope an event keeps; longer ones are cut the same way.
+pub const MAX_RECORDED_SCOPE_CHARS: usize = 128;
+/// How many denied scopes an event lists one by one; the rest are counted in one entry.
+/// Granted scopes are always listed: they are bounded by what the registry enables.
+pub const MAX_RECORDED_DENIED_SCOPES: usize = 32;
+
+impl AuditEvent {
+    /// The event as the log keeps it: every value a requester chose bounded, so a stranger
+    /// cannot make one row large (a whole 64 KiB `grant_type` was stored before). The
+    /// largest row this leaves is a few kilobytes beside a token request's real values.
+    pub fn bounded(mut self) -> Self {
+        for field in [
+            &mut self.grant_type,
+            &mut self.user,
+            &mut self.client,
+            &mut self.system,
+            &mut self.resource,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            cut(field, MAX_RECORDED_CHARS);
+        }
+        let mut denied = 0usize;
+        let mut dropped: Option<(usize, Option<String>)> = None;
+        self.scopes.retain_mut(|s| {
+            cut(&mut s.scope, MAX_RECORDED_SCOPE_CHARS);
+            if s.outcome == ScopeVerdict::Granted {
+                return true;
+            }
+            denied += 1;
+            if denied <= MAX_RECORDED_DENIED_SCOPES {
+                return true;
+            }
+            let entry = dropped.get_or_insert((0, None));
+            entry.0 += 1;
+            entry.1.clone_from(&s.reason);
+            false
+        });
+        if let Some((count, reason)) = dropped {
+            self.scopes.push(ScopeOutcome {
+                scope: format!("[{count} more denied scopes not recorded]"),
+                outcome: ScopeVerdict::Denied,
+                reason,
+            });
+        }
+        self
+    }
+}
+
+/// Cuts `value` to `max` characters, ending it with how long it was.
+fn cut(value: &mut String, max: usize) {
+    if value.chars().count() > max {
+        let bytes = value.len();
+        let keep: String = value.chars().take(max).collect();
+        *value = format!("{keep}…[cut from {bytes} bytes]");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(name: &str, outcome: ScopeVerdict) -> ScopeOutcome {
+        ScopeOutcome {
+            scope: name.to_owned(),
+            outcome,
+            reason: (outcome == ScopeVerdict::Denied).then(|| "No grant for the scope".into()),
+        }
+    }
+
+    #[test]
+    fn a_long_value_is_cut_and_says_how_long_it_was() {
+        let event = AuditEvent {
+            grant_type: Some("g".repeat(65_536)),
+            system: Some("https://as.example".into()),
+            ..AuditEvent::default()
+        }
+        .bounded();
+        let kept = event.grant_type.unwrap();
+        assert!(kept.starts_with(&"g".repeat(MAX_RECORDED_CHARS)));
+        assert!(kept.ends_with("…[cut from 65536 bytes]"), "{kept}");
+        assert_eq!(
+            kept.chars().count(),
+            MAX_RECORDED_CHARS + "…[cut from 65536 bytes]".chars().count()
+        );
+        assert_eq!(event.system.as_deref(), Some("https://as.example"));
+    }
+
+    #[test]
+    fn denied_scopes_beyond_the_cap_are_counted_and_granted_ones_all_kept() {
+        let mut scopes: Vec<ScopeOutcome> = (0..1000)
+            .map(|i| scope(&format!("s{i}"), ScopeVerdict::Denied))
+            .collect();
+        scopes.push(scope("tools.read", ScopeVerdict::Granted));
+        let event = AuditEvent {
+            scopes,
+            ..AuditEvent::default()
+        }
+        .bounded();
+        assert_eq!(event.scopes.len(), MAX_RECORDED_DENIED_SCOPES + 2);
+        assert!(event.scopes.iter().any(|s| s.scope == "tools.read"));
+        let last = event.scopes.last().unwrap();
+        assert_eq!(last.scope, "[968 more denied scopes not recorded]");
+        assert_eq!(last.reason.as_deref(), Some("No grant for the scope"));
+    }
+
+    #[test]
+    fn an_event_within_the_bounds_is_unchanged() {
+        let event = AuditEvent {
+            grant_type: Some("urn:ietf:params:oauth:grant-type:token-exchange".into()),
+            scopes: vec![
+                scope("a", ScopeVerdict::Granted),
+                scope("b", ScopeVerdict::Denied),
+            ],
+            ..AuditEvent::default()
+        };
+        assert_eq!(event.clone().bounded(), event);
+    }
+}

@@ -263,7 +263,7 @@ impl AuditLog {
     /// its transaction failed, [`AuditError::WriterGone`] if the writer has stopped. On any
     /// error the event was not recorded.
     pub async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
-        let row = EncodedEvent::new(event)?;
+        let row = EncodedEvent::new(event.bounded())?;
         let jobs = self.inner.jobs.as_ref().ok_or(AuditError::WriterGone)?;
         let (ack, acked) = oneshot::channel();
         jobs.send(Job { row, ack })

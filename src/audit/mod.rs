@@ -9,6 +9,9 @@ mod log;
 mod query;
 pub(crate) mod rfc3339;
 
-pub use event::{AuditEvent, Outcome, ScopeOutcome, ScopeVerdict};
+pub use event::{
+    AuditEvent, MAX_RECORDED_CHARS, MAX_RECORDED_DENIED_SCOPES, MAX_RECORDED_SCOPE_CHARS, Outcome,
+    ScopeOutcome, ScopeVerdict,
+};
 pub use log::{AuditError, AuditLog};
 pub use query::{AuditFilter, AuditPage, Cursor, DEFAULT_PAGE_SIZE, InvalidCursor, MAX_PAGE_SIZE};

@@ -41,8 +41,49 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "jagspec", version, about, long_about = None, propagate_version = true)]
 struct Cli {
+    /// How log lines (warnings and errors of the servers a command runs, on standard
+    /// error) are written: `text`, or `json`, one object a line, for log collectors. The
+    /// level comes from RUST_LOG (default `warn`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The log lines' shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One human-readable line an event.
+    Text,
+    /// One JSON object a line (timestamp, level, message and fields at the top level).
+    Json,
+}
+
+/// Starts the one log subscriber: standard error, the level from RUST_LOG (`warn` when it
+/// is unset or invalid). Log lines carry what failed, never a token or secret: every
+/// message logged is built from the same redacted errors the admin API shows.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal as _;
+    let (filter, bad_filter) = match tracing_subscriber::EnvFilter::try_from_default_env() {
+        Ok(f) => (f, None),
+        Err(e) => (
+            tracing_subscriber::EnvFilter::new("warn"),
+            std::env::var("RUST_LOG").ok().map(|v| (v, e)),
+        ),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    if let Some((value, e)) = bad_filter.filter(|(v, _)| !v.is_empty()) {
+        tracing::warn!(rust_log = %value, error = %e, "RUST_LOG is not a valid filter; logging warnings");
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +150,7 @@ impl<E: std::fmt::Display> From<E> for CliError {
 /// Runs the command line with the process arguments; returns the exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     let outcome = match cli.command {
         Command::Keys(cmd) => keys::run(cmd),
         Command::Mint(args) => mint::run(args),

@@ -3,10 +3,12 @@
 use super::CliError;
 use crate::mocks::config::EcosystemConfig;
 use crate::mocks::{Ecosystem, EcosystemOptions, Manifest};
+use crate::served::ServeLimits;
 use crate::types::Secret;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -33,6 +35,33 @@ pub(crate) struct ServeArgs {
     /// `jagspec test as`'s IdP, to test the mock authorization servers with it.
     #[arg(long = "trust-issuer", value_name = "URL")]
     trust_issuers: Vec<String>,
+    /// Every listener closes a connection whose request head has not arrived within this
+    /// many seconds, and a keep-alive connection idle this long.
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = seconds)]
+    header_timeout: Duration,
+    /// Every listener answers a request whose body has not arrived whole within this many
+    /// seconds of its head with its protocol's error, and closes the connection.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
+    body_timeout: Duration,
+    /// Connections each listener holds at once; newcomers wait until one closes.
+    #[arg(long, value_name = "N", default_value = "512",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    max_connections: u16,
+    /// On Ctrl-C or SIGTERM, how many seconds requests in flight may take to finish before
+    /// their connections are closed.
+    #[arg(long, value_name = "SECS", default_value = "2", value_parser = seconds)]
+    shutdown_grace: Duration,
+}
+
+/// A number of seconds, fractions allowed, from 1 ms to one hour.
+fn seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("expected a number of seconds (found `{text}`)"))?;
+    if !(0.001..=3600.0).contains(&secs) {
+        return Err(format!("expected 0.001 to 3600 seconds (found `{text}`)"));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
@@ -47,6 +76,12 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     options.port_base = args.port_base;
     options.admin_token = args.admin_token.clone().map(Secret::new);
     options.also_trusted_issuers = args.trust_issuers.clone();
+    options.limits = ServeLimits {
+        header_timeout: args.header_timeout,
+        body_timeout: args.body_timeout,
+        max_connections: usize::from(args.max_connections),
+        shutdown_grace: args.shutdown_grace,
+    };
 
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {

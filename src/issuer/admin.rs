@@ -1253,6 +1253,12 @@ async fn delete_exporter(
 // Fallbacks: JSON errors, and only after authentication (no probing for endpoints)
 // ---------------------------------------------------------------------------------------
 
+/// `/admin/`, which the nest at `/admin` does not reach: the same 401-before-404 answer as
+/// every other unknown admin path.
+pub(super) fn trailing_slash_route() -> axum::routing::MethodRouter<Arc<IssuerState>> {
+    axum::routing::any(unknown_endpoint)
+}
+
 async fn unknown_endpoint(_: AdminAuth, method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,

@@ -6,7 +6,7 @@ use super::store::{Store, StoreError};
 use crate::audit::{AuditError, AuditLog};
 use crate::export::{ExportError, ExportTiming, Exporters};
 use crate::jose::{Clock, SystemClock};
-use crate::served::Served;
+use crate::served::{ServeLimits, Served};
 use crate::types::Secret;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +29,8 @@ pub struct IssuerConfig {
     /// How the system-log exporters back off and time out (500 ms / 60 s backoff, 10 s
     /// HTTP timeout by default; tests shorten them).
     pub export_timing: ExportTiming,
+    /// The listener's limits and timeouts (slow clients, connections, shutdown grace).
+    pub limits: ServeLimits,
     /// A deliberate defect, for the conformance suite's self-test only.
     #[doc(hidden)]
     pub fault: Option<super::server::IssuerFault>,
@@ -44,6 +46,7 @@ impl IssuerConfig {
             admin_token: Secret::new(crate::oauth::random_id()),
             clock: Arc::new(SystemClock),
             export_timing: ExportTiming::default(),
+            limits: ServeLimits::default(),
             fault: None,
         }
     }
@@ -145,11 +148,24 @@ impl RunningIssuer {
             admin_token: config.admin_token,
             fault: config.fault,
         });
-        let served = Served::start(listener, router(Arc::clone(&state)), "the issuer");
+        let served = Served::start(
+            listener,
+            router(Arc::clone(&state)),
+            "the issuer",
+            config.limits,
+        );
         Ok(Self { url, state, served })
     }
 
-    /// Stops serving and waits for in-flight requests.
+    /// Starts stopping without waiting (see [`RunningIssuer::stop`]), so the ecosystem's
+    /// servers spend their grace periods together.
+    pub(crate) fn begin_stop(&self) {
+        self.served.begin_stop();
+    }
+
+    /// Stops accepting, lets requests in flight finish within the grace period and closes
+    /// the rest, then stops the exporters (a file write in progress finishes). The audit
+    /// writer commits what is queued when the last handle to the log is dropped.
     pub async fn stop(self) {
         self.served.stop().await;
         // Undelivered events stay behind their exporters' cursors for the next start.

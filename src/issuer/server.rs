@@ -8,7 +8,7 @@ use super::policy::{ExchangeRequest, decide};
 use super::store::Store;
 use crate::audit::{AuditEvent, AuditLog, Outcome, ScopeOutcome};
 use crate::jose::{Alg, Clock, ID_JAG_TYP, JwsHeader, Rejection, SigningKey, Verifier, sign};
-use crate::oauth::{Form, FormError, json_response, presented_credentials, random_id, shorten};
+use crate::oauth::{Form, FormError, echo, json_response, presented_credentials, random_id};
 use crate::types::Secret;
 use axum::Router;
 use axum::body::Body;
@@ -62,13 +62,15 @@ impl std::fmt::Debug for IssuerState {
 
 /// The issuer's routes: discovery, JWKS, token endpoint, and the admin API under `/admin`.
 pub fn router(state: Arc<IssuerState>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/.well-known/openid-configuration", get(metadata))
         .route("/jwks", get(jwks))
         .route("/token", post(token))
         .nest("/admin", super::admin::router())
-        .with_state(state)
+        // `/admin/` is not inside the nest: the admin API's own answer, 401 before 404.
+        .route("/admin/", super::admin::trailing_slash_route());
+    crate::oauth::with_json_errors(router).with_state(state)
 }
 
 async fn metadata(State(state): State<Arc<IssuerState>>) -> Response {
@@ -168,7 +170,7 @@ async fn handle(
         TOKEN_EXCHANGE_GRANT => exchange(state, fault, now, &form, &client, event),
         "password" => password(state, now, &form, &client, event),
         other => Err(Denial::UnsupportedGrantType {
-            grant_type: shorten(other),
+            grant_type: echo(other),
         }),
     }
 }
@@ -207,7 +209,7 @@ fn exchange(
         .ok_or_else(|| missing("requested_token_type"))?;
     if requested != ID_JAG_TOKEN_TYPE {
         return Err(Denial::RequestedTokenTypeUnsupported {
-            found: shorten(requested),
+            found: echo(requested),
         });
     }
     let subject_token = form
@@ -218,7 +220,7 @@ fn exchange(
         .ok_or_else(|| missing("subject_token_type"))?;
     if subject_type != ID_TOKEN_TYPE {
         return Err(Denial::SubjectTokenTypeUnsupported {
-            found: shorten(subject_type),
+            found: echo(subject_type),
         });
     }
     let audience = form.get("audience").ok_or_else(|| missing("audience"))?;
@@ -247,7 +249,7 @@ fn exchange(
         .unwrap_or_default();
     let user = state
         .user_by_sub(sub)
-        .ok_or_else(|| Denial::UnknownUser { sub: shorten(sub) })?;
+        .ok_or_else(|| Denial::UnknownUser { sub: echo(sub) })?;
     event.user = Some(user.sub.clone());
 
     let request = ExchangeRequest {

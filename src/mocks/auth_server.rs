@@ -13,8 +13,8 @@ use crate::jose::{
     SigningKey, TrustedJwks, Verifier, sign,
 };
 use crate::oauth::{
-    AuthMethod, Form, FormError, error_response, json_response, presented_credentials, random_id,
-    read_form, shorten,
+    AuthMethod, Form, FormError, echo, error_response, json_response, presented_credentials,
+    random_id, read_form,
 };
 use crate::types::Secret;
 use axum::Router;
@@ -393,13 +393,12 @@ impl AuthorizationServer {
 
     /// Its routes: RFC 8414 metadata, the access-token JWKS, the token endpoint.
     pub fn router(self: Arc<Self>) -> Router {
-        Router::new()
+        let router = Router::new()
             .route("/.well-known/oauth-authorization-server", get(metadata))
             .route("/jwks", get(jwks))
             .route("/token", post(token))
-            .route("/authorize", get(authorize))
-            .fallback(not_found)
-            .with_state(self)
+            .route("/authorize", get(authorize));
+        crate::oauth::with_json_errors(router).with_state(self)
     }
 
     fn endpoint(&self, path: &str) -> String {
@@ -434,7 +433,7 @@ impl AuthorizationServer {
             })?;
         if grant_type != JWT_BEARER_GRANT {
             return Err(GrantRefusal::UnsupportedGrantType {
-                grant_type: shorten(grant_type),
+                grant_type: echo(grant_type),
             });
         }
         let assertion = form
@@ -466,7 +465,7 @@ impl AuthorizationServer {
                 Some(AsFault::WidenToRequestedResource) => audience.clone_from(parameter),
                 _ => {
                     return Err(GrantRefusal::ResourceParameterMismatch {
-                        parameter: shorten(parameter),
+                        parameter: echo(parameter),
                         claim: resource.url.clone(),
                     });
                 }
@@ -503,7 +502,7 @@ impl AuthorizationServer {
                     .collect();
                 if narrowed.is_empty() {
                     return Err(GrantRefusal::ScopeBeyondAssertion {
-                        requested: shorten(requested),
+                        requested: echo(requested),
                         granted: assertion_scopes.join(" "),
                     });
                 }
@@ -614,14 +613,11 @@ impl AuthorizationServer {
             })?;
         match unverified_issuer(assertion) {
             None => Ok(first),
-            Some(iss) => {
-                self.trusted
-                    .iter()
-                    .find(|t| t.issuer == iss)
-                    .ok_or(GrantRefusal::UntrustedIssuer {
-                        issuer: shorten(&iss),
-                    })
-            }
+            Some(iss) => self
+                .trusted
+                .iter()
+                .find(|t| t.issuer == iss)
+                .ok_or(GrantRefusal::UntrustedIssuer { issuer: echo(&iss) }),
         }
     }
 
@@ -752,7 +748,7 @@ impl AuthorizationServer {
             .iter()
             .find(|r| r.url == named)
             .ok_or(GrantRefusal::ForeignResource {
-                resource: shorten(&named),
+                resource: echo(&named),
             })
     }
 
@@ -764,7 +760,7 @@ impl AuthorizationServer {
         redeemed.retain(|_, e| e.saturating_add(skew) >= now);
         match redeemed.entry((iss.to_owned(), jti.to_owned())) {
             std::collections::btree_map::Entry::Occupied(_) => {
-                Err(GrantRefusal::Replayed { jti: shorten(jti) })
+                Err(GrantRefusal::Replayed { jti: echo(jti) })
             }
             std::collections::btree_map::Entry::Vacant(v) => {
                 v.insert(exp);
@@ -845,10 +841,6 @@ async fn authorize() -> Response {
         "this mock authorization server issues access tokens only through the jwt-bearer \
          grant with an ID-JAG",
     )
-}
-
-async fn not_found() -> Response {
-    error_response(404, "not_found", "no such endpoint")
 }
 
 async fn token(State(server): State<Shared>, request: Request) -> Response {

@@ -17,7 +17,7 @@ use super::mcp_server::McpServer;
 use super::siem::SiemSink;
 use crate::issuer::{IssuerConfig, RunningIssuer, Seed, SeedError, StartError};
 use crate::jose::{Alg, Clock, SigningKey, SystemClock};
-use crate::served::Served;
+use crate::served::{ServeLimits, Served};
 use crate::types::{Secret, secret_serde};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -52,6 +52,8 @@ pub struct EcosystemOptions {
     /// Issuers every authorization server trusts besides the reference issuer: jagspec's
     /// own IdP when `jagspec test as` tests the mocks.
     pub also_trusted_issuers: Vec<String>,
+    /// Every listener's limits and timeouts (slow clients, connections, shutdown grace).
+    pub limits: ServeLimits,
     /// Deliberate defects, for the conformance suite's self-test only.
     #[doc(hidden)]
     pub faults: Faults,
@@ -77,6 +79,7 @@ impl Default for EcosystemOptions {
             port_base: None,
             admin_token: None,
             also_trusted_issuers: Vec::new(),
+            limits: ServeLimits::default(),
             faults: Faults::default(),
         }
     }
@@ -379,6 +382,7 @@ impl Ecosystem {
         issuer_config.seed = Some(seed.clone());
         issuer_config.clock = Arc::clone(&options.clock);
         issuer_config.fault = options.faults.issuer;
+        issuer_config.limits = options.limits;
         if let Some(token) = &options.admin_token {
             issuer_config.admin_token = token.clone();
         }
@@ -432,6 +436,7 @@ impl Ecosystem {
                 listener,
                 Arc::clone(&server).router(),
                 "a mock authorization server",
+                options.limits,
             ));
             let mut manifest_mcp = Vec::new();
             for (listener, mcp_url, config) in mcp {
@@ -460,6 +465,7 @@ impl Ecosystem {
                     listener,
                     mcp_server.router(),
                     "a mock MCP server",
+                    options.limits,
                 ));
             }
             let client = &declaration.clients[0];
@@ -486,6 +492,7 @@ impl Ecosystem {
                     listener,
                     Arc::clone(&sink).router(),
                     "the SIEM sink",
+                    options.limits,
                 ));
                 (
                     Some(sink),
@@ -576,6 +583,11 @@ impl Ecosystem {
             temp_db,
             ..
         } = self;
+        // Every server stops accepting at once, so their grace periods run together.
+        issuer.begin_stop();
+        for s in &served {
+            s.begin_stop();
+        }
         for s in served {
             s.stop().await;
         }

@@ -9,7 +9,7 @@
 //! verifier must not fetch keys from a URL the token names, nor trust a key it carries).
 
 use crate::jose::{Alg, KeySet, KeyStatus, SigningKey};
-use crate::served::Served;
+use crate::served::{ServeLimits, Served};
 use axum::Router;
 use axum::routing::get;
 use std::path::{Path, PathBuf};
@@ -237,7 +237,8 @@ impl LocalIdp {
                     },
                 ),
             );
-        let served = Served::start(listener, router, "jagspec's IdP");
+        let router = crate::oauth::with_json_errors(router);
+        let served = Served::start(listener, router, "jagspec's IdP", ServeLimits::default());
         Ok(Self {
             issuer,
             keys,

@@ -2639,6 +2639,7 @@ async fn add_exporter(world: &mut World, envelope: &str) -> Result<(), StepError
         listener,
         std::sync::Arc::clone(&sink).router(),
         "the suite's SIEM sink",
+        crate::served::ServeLimits::default(),
     );
     let hec = envelope == "splunk_hec";
     // Splunk's own collector path for its envelope; the NDJSON sink takes any path.

@@ -1,0 +1,638 @@
+//! Slow and hostile clients against every listener of the ecosystem, over raw sockets: a
+//! request head that never ends, a keep-alive connection left idle, a body that stalls or
+//! never ends, a malformed chunked body, hundreds of half-open connections, a shutdown
+//! while a client holds a half-sent request; the JSON errors of unmatched requests; form
+//! values that are not UTF-8; error descriptions that never repeat a token; audit events
+//! a stranger cannot inflate. The limits are shortened so each case takes well under a
+//! second; what they mean is the same at the defaults.
+
+use jagspec::ServeLimits;
+use jagspec::mocks::{Ecosystem, EcosystemOptions, Manifest};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const LIMITS: ServeLimits = ServeLimits {
+    header_timeout: Duration::from_millis(300),
+    body_timeout: Duration::from_millis(600),
+    max_connections: 64,
+    shutdown_grace: Duration::from_millis(300),
+};
+
+/// Long enough for any of the limits above to have acted, on a loaded 2-core machine.
+const CLOSED_WITHIN: Duration = Duration::from_secs(5);
+
+async fn ecosystem(limits: ServeLimits) -> Ecosystem {
+    Ecosystem::start_with(EcosystemOptions {
+        limits,
+        ..EcosystemOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// `host:port` of every listener: the issuer, each authorization server, each MCP server,
+/// the SIEM sink.
+fn listeners(m: &Manifest) -> Vec<(String, String)> {
+    let addr = |url: &str| {
+        let u = url::Url::parse(url).unwrap();
+        format!("{}:{}", u.host_str().unwrap(), u.port().unwrap())
+    };
+    let mut all = vec![("issuer".to_owned(), addr(&m.issuer.url))];
+    for a in &m.authorization_servers {
+        all.push((format!("authorization server {}", a.name), addr(&a.issuer)));
+        for s in &a.mcp_servers {
+            all.push((format!("MCP server {}/{}", a.name, s.name), addr(&s.url)));
+        }
+    }
+    let sink = m
+        .siem_sink
+        .as_ref()
+        .expect("the default ecosystem has a SIEM sink");
+    all.push(("SIEM sink".to_owned(), addr(&sink.url)));
+    all
+}
+
+fn addr_of(url: &str) -> String {
+    let u = url::Url::parse(url).unwrap();
+    format!("{}:{}", u.host_str().unwrap(), u.port().unwrap())
+}
+
+/// Sends `bytes` and reads until the server closes the connection: what it answered and
+/// how long after the send it closed. Panics, naming `what`, if it is still open after
+/// [`CLOSED_WITHIN`].
+async fn send_until_closed(addr: &str, bytes: &[u8], what: &str) -> (String, Duration) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let sent = Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(CLOSED_WITHIN, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "{what}: the connection was still open {CLOSED_WITHIN:?} after {:?}",
+        String::from_utf8_lossy(bytes)
+    );
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        sent.elapsed(),
+    )
+}
+
+/// A raw HTTP answer's status, one header and JSON body.
+struct Raw {
+    status: u16,
+    headers: String,
+    body: Value,
+}
+
+fn parse(answer: &str) -> Raw {
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {head:?}"));
+    Raw {
+        status,
+        headers: head.to_ascii_lowercase(),
+        body: serde_json::from_str(body).unwrap_or(Value::Null),
+    }
+}
+
+fn form_head(path: &str, extra: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n{extra}\r\n"
+    )
+}
+
+/// The audit event of the issuer's answer, found by its `x-request-id`.
+fn audited(eco: &Ecosystem, raw: &Raw) -> jagspec::audit::AuditEvent {
+    let id = raw
+        .headers
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .unwrap_or_else(|| panic!("no x-request-id in {:?}", raw.headers));
+    let mut events = eco.issuer().state.audit.find_by_request_id(id).unwrap();
+    assert_eq!(events.len(), 1, "one event per request");
+    events.remove(0)
+}
+
+#[tokio::test]
+async fn every_listener_closes_a_connection_whose_request_head_never_ends() {
+    let eco = ecosystem(LIMITS).await;
+    for (what, addr) in listeners(eco.manifest()) {
+        let (answer, after) =
+            send_until_closed(&addr, b"POST /token HTTP/1.1\r\nHost: x\r\n", &what).await;
+        assert!(
+            answer.is_empty(),
+            "{what} answered a half-sent head: {answer:?}"
+        );
+        assert!(
+            after >= LIMITS.header_timeout / 2,
+            "{what} closed after {after:?}"
+        );
+    }
+    eco.stop().await;
+}
+
+#[tokio::test]
+async fn every_listener_closes_a_keep_alive_connection_left_idle() {
+    let eco = ecosystem(LIMITS).await;
+    for (what, addr) in listeners(eco.manifest()) {
+        let (answer, _) = send_until_closed(
+            &addr,
+            b"GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n",
+            &what,
+        )
+        .await;
+        let raw = parse(&answer);
+        assert!(
+            (400..500).contains(&raw.status) && !raw.headers.contains("connection: close"),
+            "{what}: {answer:?}"
+        );
+    }
+    eco.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_request_whose_body_stalls_or_never_ends_is_refused_with_invalid_request() {
+    let eco = ecosystem(LIMITS).await;
+    let m = eco.manifest();
+    let stalled = format!(
+        "{}grant_type=password",
+        form_head("/token", "Content-Length: 100\r\n")
+    );
+    let endless = format!(
+        "{}13\r\ngrant_type=password\r\n",
+        form_head("/token", "Transfer-Encoding: chunked\r\n")
+    );
+    for (label, request) in [
+        ("Content-Length beyond the body", &stalled),
+        ("endless chunked", &endless),
+    ] {
+        let (answer, after) =
+            send_until_closed(&addr_of(&m.issuer.url), request.as_bytes(), label).await;
+        let raw = parse(&answer);
+        assert_eq!(raw.status, 400, "{label}: {answer}");
+        assert_eq!(raw.body["error"], "invalid_request", "{label}");
+        assert_eq!(
+            raw.body["error_description"],
+            "malformed request: the request body did not arrive within 600 ms",
+            "{label}"
+        );
+        assert!(
+            after >= LIMITS.body_timeout / 2,
+            "{label}: answered after {after:?}"
+        );
+        assert_eq!(
+            audited(&eco, &raw).status_detail,
+            "Malformed request",
+            "{label}"
+        );
+
+        let es256 = &m.authorization_servers[2];
+        let (answer, _) =
+            send_until_closed(&addr_of(&es256.issuer), request.as_bytes(), label).await;
+        let raw = parse(&answer);
+        assert_eq!(
+            (raw.status, raw.body["error"].as_str()),
+            (400, Some("invalid_request")),
+            "{label}"
+        );
+    }
+    eco.stop().await;
+}
+
+#[tokio::test]
+async fn a_malformed_chunked_body_at_a_token_endpoint_is_invalid_request_not_too_large() {
+    let eco = ecosystem(LIMITS).await;
+    let m = eco.manifest();
+    let request = format!(
+        "{}zz\r\n",
+        form_head("/token", "Transfer-Encoding: chunked\r\n")
+    );
+    let (answer, _) =
+        send_until_closed(&addr_of(&m.issuer.url), request.as_bytes(), "issuer").await;
+    let raw = parse(&answer);
+    assert_eq!(raw.status, 400, "{answer}");
+    assert_eq!(raw.body["error"], "invalid_request");
+    let description = raw.body["error_description"].as_str().unwrap();
+    assert!(
+        description.starts_with("malformed request: the request body could not be read"),
+        "{description}"
+    );
+    assert_eq!(audited(&eco, &raw).status_detail, "Malformed request");
+    for a in &m.authorization_servers {
+        let (answer, _) = send_until_closed(&addr_of(&a.issuer), request.as_bytes(), &a.name).await;
+        let raw = parse(&answer);
+        assert_eq!(
+            (raw.status, raw.body["error"].as_str()),
+            (400, Some("invalid_request")),
+            "{}",
+            a.name
+        );
+    }
+    eco.stop().await;
+}
+
+#[tokio::test]
+async fn hundreds_of_half_open_connections_do_not_keep_a_valid_token_request_out() {
+    let eco = ecosystem(LIMITS).await;
+    let m = eco.manifest();
+    let issuer = addr_of(&m.issuer.url);
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        let mut s = TcpStream::connect(&issuer).await.unwrap();
+        s.write_all(b"POST /token HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        held.push(s);
+    }
+    // 300 half-open connections, 64 at a time at most: the listener is at its cap, and the
+    // valid request waits in the backlog behind them until their heads time out.
+    let started = Instant::now();
+    let login = reqwest::Client::new()
+        .post(&m.issuer.token_endpoint)
+        .basic_auth("agent", Some("agent-secret"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "alice-password"),
+        ])
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .expect("the valid token request got no answer");
+    assert_eq!(login.status(), 200);
+    let body: Value = login.json().await.unwrap();
+    assert!(body["id_token"].is_string(), "{body}");
+    // Each wave of 64 takes one header timeout: 300 / 64 waves, and then ours.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(held);
+    eco.stop().await;
+}
+
+#[tokio::test]
+async fn stopping_finishes_while_clients_hold_half_sent_requests() {
+    // A body timeout far beyond the test: only the shutdown grace period can end these.
+    let eco = ecosystem(ServeLimits {
+        body_timeout: Duration::from_secs(600),
+        header_timeout: Duration::from_secs(600),
+        ..LIMITS
+    })
+    .await;
+    let m = eco.manifest();
+    let mut held = Vec::new();
+    for url in [&m.issuer.url, &m.authorization_servers[0].issuer] {
+        let mut body_pending = TcpStream::connect(addr_of(url)).await.unwrap();
+        body_pending
+            .write_all(
+                format!("{}grant", form_head("/token", "Content-Length: 100\r\n")).as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut head_pending = TcpStream::connect(addr_of(url)).await.unwrap();
+        head_pending
+            .write_all(b"POST /token HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        held.push(body_pending);
+        held.push(head_pending);
+    }
+    // Let the servers read what was sent, so the requests are in flight.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopped = tokio::time::timeout(CLOSED_WITHIN, eco.stop()).await;
+    assert!(
+        stopped.is_ok(),
+        "the ecosystem did not stop within {CLOSED_WITHIN:?}"
+    );
+    for mut s in held {
+        let mut buf = [0u8; 512];
+        let n = tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await;
+        assert!(n.is_ok(), "a held connection was left open after stop");
+    }
+}
+
+#[tokio::test]
+async fn unmatched_requests_get_json_errors_that_no_cache_keeps() {
+    let eco = ecosystem(LIMITS).await;
+    let m = eco.manifest();
+    let http = reqwest::Client::new();
+    let es256 = &m.authorization_servers[2];
+    let cases: Vec<(reqwest::Method, String, u16, &str)> = vec![
+        (
+            reqwest::Method::GET,
+            m.issuer.token_endpoint.clone(),
+            405,
+            "invalid_request",
+        ),
+        (
+            reqwest::Method::PUT,
+            m.issuer.token_endpoint.clone(),
+            405,
+            "invalid_request",
+        ),
+        (
+            reqwest::Method::POST,
+            m.issuer.jwks_uri.clone(),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::POST,
+            m.issuer.metadata_url.clone(),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::GET,
+            format!("{}/nothing-here", m.issuer.url),
+            404,
+            "not_found",
+        ),
+        (
+            reqwest::Method::GET,
+            format!("{}/admin/", m.issuer.url),
+            401,
+            "invalid_token",
+        ),
+        (
+            reqwest::Method::GET,
+            format!("{}/admin/nothing", m.issuer.url),
+            401,
+            "invalid_token",
+        ),
+        (
+            reqwest::Method::GET,
+            es256.token_endpoint.clone(),
+            405,
+            "invalid_request",
+        ),
+        (
+            reqwest::Method::DELETE,
+            es256.token_endpoint.clone(),
+            405,
+            "invalid_request",
+        ),
+        (
+            reqwest::Method::POST,
+            es256.metadata_url.clone(),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{}/jwks", es256.issuer),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::GET,
+            format!("{}/nothing-here", es256.issuer),
+            404,
+            "not_found",
+        ),
+    ];
+    for (method, url, status, error) in cases {
+        let r = http.request(method.clone(), &url).send().await.unwrap();
+        let what = format!("{method} {url}");
+        assert_eq!(r.status().as_u16(), status, "{what}");
+        assert_eq!(r.headers()["cache-control"], "no-store", "{what}");
+        assert_eq!(r.headers()["content-type"], "application/json", "{what}");
+        if status == 405 {
+            let allow = if error == "invalid_request" {
+                "POST"
+            } else {
+                "GET, HEAD"
+            };
+            assert_eq!(r.headers()["allow"], allow, "{what}");
+        }
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], error, "{what}");
+    }
+    // With the admin token, an unknown admin path is the admin API's 404.
+    let r = http
+        .get(format!("{}/admin/", m.issuer.url))
+        .bearer_auth(m.issuer.admin_token.secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "not_found");
+    eco.stop().await;
+}
+
+#[tokio::test]
+async fn a_form_value_that_is_not_utf8_is_invalid_request_not_silently_replaced() {
+    let eco = ecosystem(LIMITS).await;
+    let m = eco.manifest();
+    let body = "grant_type=password&username=alice%FF&password=alice-password";
+    let r = reqwest::Client::new()
+        .post(&m.issuer.token_endpoint)
+        .basic_auth("agent", Some("agent-secret"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let request_id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["error"], "invalid_request");
+    assert_eq!(
+        answer["error_description"],
+        "malformed request: parameter `username` is not UTF-8 once percent-decoded (RFC 6749 Appendix B)"
+    );
+    let events = eco
+        .issuer()
+        .state
+        .audit
+        .find_by_request_id(&request_id)
+        .unwrap();
+    assert_eq!(events[0].status_detail, "Malformed request");
+
+    let es256 = &m.authorization_servers[2];
+    let r = reqwest::Client::new()
+        .post(&es256.token_endpoint)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=%C3%28")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+    eco.stop().await;
+}
+
+#[tokio::test]
+async fn an_error_description_never_repeats_a_token_sent_in_the_wrong_field() {
+    let eco = ecosystem(LIMITS).await;
+    let m = eco.manifest();
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(&m.issuer.token_endpoint)
+        .basic_auth("agent", Some("agent-secret"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "alice-password"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["id_token"].as_str().unwrap().to_owned();
+    let exchange = jagspec::TOKEN_EXCHANGE_GRANT;
+    let fields: Vec<Vec<(&str, &str)>> = vec![
+        vec![("grant_type", &token)],
+        vec![
+            ("grant_type", exchange),
+            ("requested_token_type", &token),
+            ("subject_token", &token),
+        ],
+        vec![
+            ("grant_type", exchange),
+            ("requested_token_type", jagspec::ID_JAG_TOKEN_TYPE),
+            ("subject_token", "x"),
+            ("subject_token_type", &token),
+        ],
+    ];
+    for form in &fields {
+        let r = http
+            .post(&m.issuer.token_endpoint)
+            .basic_auth("agent", Some("agent-secret"))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let text = r.text().await.unwrap();
+        // No 16-character piece of the token comes back.
+        let pieces: Vec<&str> = token
+            .as_bytes()
+            .chunks(16)
+            .filter_map(|c| std::str::from_utf8(c).ok())
+            .collect();
+        assert!(
+            !pieces.iter().any(|p| p.len() == 16 && text.contains(p)),
+            "the answer repeats the token: {text}"
+        );
+        assert!(text.contains("token-shaped value of"), "{text}");
+    }
+    // The authorization server, with the token as its grant type and as the client id.
+    let es256 = &m.authorization_servers[2];
+    let r = http
+        .post(&es256.token_endpoint)
+        .basic_auth(&es256.client_id, Some(es256.client_secret.secret()))
+        .form(&[("grant_type", token.as_str()), ("assertion", "x")])
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert!(!text.contains(&token[..40]), "{text}");
+    assert!(text.contains("unsupported_grant_type"), "{text}");
+    eco.stop().await;
+}
+
+#[tokio::test]
+async fn a_stranger_cannot_make_an_audit_event_large() {
+    let eco = ecosystem(LIMITS).await;
+    let m = eco.manifest();
+    let http = reqwest::Client::new();
+    let huge = "g".repeat(60_000);
+    // Unauthenticated: the grant type alone, 60 KB of it.
+    let r = http
+        .post(&m.issuer.token_endpoint)
+        .form(&[("grant_type", huge.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let event = eco
+        .issuer()
+        .state
+        .audit
+        .find_by_request_id(&id)
+        .unwrap()
+        .remove(0);
+    assert_eq!(event.status_detail, "Client authentication failed");
+    let kept = event.grant_type.as_deref().unwrap();
+    assert!(kept.ends_with("…[cut from 60000 bytes]"), "{kept}");
+    assert!(serde_json::to_string(&event).unwrap().len() < 2048);
+
+    // Authenticated: a huge audience, resource and 2,000 scopes.
+    let id_token: Value = http
+        .post(&m.issuer.token_endpoint)
+        .basic_auth("agent", Some("agent-secret"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "alice-password"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let scopes: Vec<String> = (0..2000).map(|i| format!("scope-{i}")).collect();
+    let scope = scopes.join(" ");
+    let audience = format!("http://127.0.0.1:1/{}", "a".repeat(20_000));
+    let r = http
+        .post(&m.issuer.token_endpoint)
+        .basic_auth("agent", Some("agent-secret"))
+        .form(&[
+            ("grant_type", jagspec::TOKEN_EXCHANGE_GRANT),
+            ("requested_token_type", jagspec::ID_JAG_TOKEN_TYPE),
+            ("subject_token", id_token["id_token"].as_str().unwrap()),
+            ("subject_token_type", jagspec::ID_TOKEN_TYPE),
+            ("audience", audience.as_str()),
+            ("resource", audience.as_str()),
+            ("scope", scope.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let event = eco
+        .issuer()
+        .state
+        .audit
+        .find_by_request_id(&id)
+        .unwrap()
+        .remove(0);
+    assert_eq!(event.status_detail, "Audience not registered");
+    let row = serde_json::to_string(&event).unwrap();
+    assert!(row.len() < 8 * 1024, "{} bytes", row.len());
+    assert_eq!(
+        event.scopes.len(),
+        jagspec::audit::MAX_RECORDED_DENIED_SCOPES + 1
+    );
+    assert_eq!(
+        event.scopes.last().unwrap().scope,
+        format!(
+            "[{} more denied scopes not recorded]",
+            2000 - jagspec::audit::MAX_RECORDED_DENIED_SCOPES
+        )
+    );
+    eco.stop().await;
+}
