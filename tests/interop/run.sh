@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Interop: the official MCP python SDK + PyJWT complete the Cross App Access chain against
-# `jagspec serve`. Needs target/debug/jagspec (run `cargo build` first) or $JAGSPEC_BIN.
+# `jagspec serve`. Needs the debug jagspec binary where cargo puts it (run `cargo build`
+# first; CARGO_TARGET_DIR and cargo's config are honoured) or $JAGSPEC_BIN.
 set -euo pipefail
 
 now() { date +%s.%N; }
@@ -9,11 +10,14 @@ t0=$(now)
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-bin="${JAGSPEC_BIN:-$root/target/debug/jagspec}"
 python="${PYTHON:-python3}"
-venv="$root/target/interop-venv"
+# Where cargo builds: CARGO_TARGET_DIR, build.target-dir in a config, or target/.
+target=$(cd "$root" && cargo metadata --format-version 1 --no-deps \
+  | "$python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+bin="${JAGSPEC_BIN:-$target/debug/jagspec}"
+venv="$target/interop-venv"
 req="$here/python/requirements.txt"
-out="$root/target/interop"
+out="$target/interop"
 manifest="$out/manifest.json"
 log="$out/serve.log"
 

@@ -2,7 +2,7 @@
 //! and `keys generate` produce what `inspect` accepts.
 
 use crate::jose_denials::catalogue;
-use crate::support::{AUDIENCE, ISSUER, NOW, id_jag};
+use crate::support::{AUDIENCE, ISSUER, NOW, ServeProcess, id_jag, shift_ports};
 use jagspec::{Alg, Rejection};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -459,59 +459,32 @@ fn a_reader_that_stops_reading_ends_the_demo_quietly_without_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-/// A `serve` child that is stopped (SIGTERM) when the test ends, even on a failed assert.
-struct ServeChild(std::process::Child);
-
-impl ServeChild {
-    /// `jagspec serve ARGS --manifest DIR/manifest.json`, once its manifest is written
-    /// (an atomic rename: it appears when every server listens).
-    fn start(dir: &std::path::Path, args: &[&str]) -> Self {
-        let manifest = dir.join("manifest.json");
-        let child = Self(
-            Command::new(env!("CARGO_BIN_EXE_jagspec"))
-                .arg("serve")
-                .args(args)
-                .args(["--manifest", manifest.to_str().unwrap()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        for _ in 0..200 {
-            if manifest.exists() {
-                return child;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("serve {args:?} wrote no manifest within 10 s");
-    }
-}
-
-impl Drop for ServeChild {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn the_example_issuer_profile_passes_against_serve_with_every_role_it_declares() {
     let dir = scratch("profile");
-    // The ports and admin token the example profile names.
-    let _serve = ServeChild::start(
-        &dir,
-        &[
+    // The admin token the example profile names, and free ports: the profile's fixed ones
+    // (18400 on) are moved to them in a copy, so another program holding 18400 is no
+    // failure. It is held while the test runs, when nobody else holds it, to show that.
+    let _fixed = std::net::TcpListener::bind("127.0.0.1:18400");
+    let (_serve, base) = ServeProcess::start_on_free_ports(&dir, 20, |base| {
+        [
             "--port-base",
-            "18400",
+            &base.to_string(),
             "--admin-token",
             "example-admin-token",
-        ],
-    );
+        ]
+        .map(String::from)
+        .to_vec()
+    });
     let report_path = dir.join("report.json");
-    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/issuer-profile.toml");
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/issuer-profile.toml"
+    ))
+    .unwrap();
+    let profile = dir.join("issuer-profile.toml");
+    std::fs::write(&profile, shift_ports(&example, &[(18400, 20, base)])).unwrap();
+    let profile = profile.to_str().unwrap();
     let out = jagspec(&[
         "test",
         "issuer",
@@ -679,18 +652,32 @@ scope = "read"
 #[test]
 fn the_example_as_profile_passes_against_the_es256_mock_that_trusts_jagspecs_idp() {
     let dir = scratch("as-profile");
-    // The ports and trusted issuer the example profile names.
-    let _serve = ServeChild::start(
-        &dir,
-        &[
+    // The example profile's ports moved to free ones in a copy: jagspec's IdP (18500) at
+    // the base, the ecosystem (18600 on) after it.
+    let (_serve, base) = ServeProcess::start_on_free_ports(&dir, 21, |base| {
+        [
             "--port-base",
-            "18600",
+            &(base + 1).to_string(),
             "--trust-issuer",
-            "http://127.0.0.1:18500",
-        ],
-    );
+            &format!("http://127.0.0.1:{base}"),
+        ]
+        .map(String::from)
+        .to_vec()
+    });
     let report_path = dir.join("report.json");
-    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/as-profile.toml");
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/as-profile.toml"
+    ))
+    .unwrap();
+    let profile = dir.join("as-profile.toml");
+    let moved = shift_ports(&example, &[(18500, 1, base), (18600, 20, base + 1)]).replace(
+        "keys_dir = \"../target/jagspec-idp-keys\"",
+        "keys_dir = \"idp-keys\"",
+    );
+    assert!(moved.contains("keys_dir = \"idp-keys\""));
+    std::fs::write(&profile, moved).unwrap();
+    let profile = profile.to_str().unwrap();
     let out = jagspec(&[
         "test",
         "as",
@@ -703,9 +690,9 @@ fn the_example_as_profile_passes_against_the_es256_mock_that_trusts_jagspecs_idp
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
-        text.starts_with(
-            "jagspec IdP: issuer http://127.0.0.1:18500 (JWKS http://127.0.0.1:18500/jwks"
-        ),
+        text.starts_with(&format!(
+            "jagspec IdP: issuer http://127.0.0.1:{base} (JWKS http://127.0.0.1:{base}/jwks"
+        )),
         "{text}"
     );
     let report: serde_json::Value =

@@ -8,18 +8,15 @@
 //! from outside: a response the client read whose event is missing after the crash would
 //! mean the issuer answered before its write was durable.
 
+use crate::support::ServeProcess;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const ADMIN_TOKEN: &str = "admin-token-of-the-durability-test";
-/// Ports no other test uses (`serve --port-base` keeps the mocks' URLs stable across the
-/// restart, as the tenant stores them).
-const PORT_BASE: &str = "18700";
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ID_JAG: &str = "urn:ietf:params:oauth:token-type:id-jag";
 const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
@@ -28,71 +25,26 @@ const BEFORE_KILL: usize = 300;
 /// Clients sending at once.
 const CLIENTS: usize = 16;
 
-/// `jagspec serve` as a child that this test can SIGKILL (`Child::kill` on Unix).
-struct Serve {
-    child: Child,
-    manifest: Value,
+/// `jagspec serve` on `base` (`--port-base` keeps the mocks' URLs stable across the
+/// restart, as the tenant stores them) with the test's database.
+fn serve_args(dir: &Path, base: u16) -> Vec<String> {
+    let db = dir.join("state.db");
+    vec![
+        "--port-base".into(),
+        base.to_string(),
+        "--admin-token".into(),
+        ADMIN_TOKEN.into(),
+        "--db".into(),
+        db.display().to_string(),
+    ]
 }
 
-impl Serve {
-    fn start(dir: &Path) -> Self {
-        let manifest_path = dir.join("manifest.json");
-        let _ = std::fs::remove_file(&manifest_path);
-        let db = dir.join("state.db");
-        let child = Command::new(env!("CARGO_BIN_EXE_jagspec"))
-            .args([
-                "serve",
-                "--port-base",
-                PORT_BASE,
-                "--admin-token",
-                ADMIN_TOKEN,
-            ])
-            .args(["--db", db.to_str().unwrap()])
-            .args(["--manifest", manifest_path.to_str().unwrap()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        // The manifest appears in one rename once every server listens.
-        while !manifest_path.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "serve wrote no manifest within 20 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let manifest = serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
-        Self { child, manifest }
-    }
-
-    fn admin_url(&self) -> String {
-        self.manifest["issuer"]["admin_url"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    fn token_endpoint(&self) -> String {
-        self.manifest["issuer"]["token_endpoint"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    /// SIGKILL, then reap.
-    fn kill_9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
+fn admin_url(serve: &ServeProcess) -> String {
+    serve.at("/issuer/admin_url")
 }
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn token_endpoint(serve: &ServeProcess) -> String {
+    serve.at("/issuer/token_endpoint")
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -131,12 +83,12 @@ async fn every_token_response_sent_before_a_sigkill_has_its_event_after_the_rest
  {
     let dir = scratch("sigkill");
     let export_file = dir.join("exported.ndjson");
-    let mut serve = Serve::start(&dir);
+    let (mut serve, base) = ServeProcess::start_on_free_ports(&dir, 20, |b| serve_args(&dir, b));
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let admin = serve.admin_url();
+    let admin = admin_url(&serve);
     let added = http
         .post(format!("{admin}/exporters"))
         .bearer_auth(ADMIN_TOKEN)
@@ -155,7 +107,7 @@ async fn every_token_response_sent_before_a_sigkill_has_its_event_after_the_rest
     );
     let user = &m["users"][0];
     let login = http
-        .post(serve.token_endpoint())
+        .post(token_endpoint(&serve))
         .basic_auth(&client_id, Some(&client_secret))
         .form(&[
             ("grant_type", "password"),
@@ -190,7 +142,7 @@ async fn every_token_response_sent_before_a_sigkill_has_its_event_after_the_rest
     let count = Arc::new(AtomicUsize::new(0));
     let mut clients = Vec::new();
     for c in 0..CLIENTS {
-        let (http, url) = (http.clone(), serve.token_endpoint());
+        let (http, url) = (http.clone(), token_endpoint(&serve));
         let (form, answered, count) = (granted.clone(), answered.clone(), count.clone());
         let (client_id, client_secret) = (client_id.clone(), client_secret.clone());
         clients.push(tokio::spawn(async move {
@@ -243,8 +195,9 @@ async fn every_token_response_sent_before_a_sigkill_has_its_event_after_the_rest
         "granted and denied answers expected, got {statuses:?}"
     );
 
-    let serve = Serve::start(&dir);
-    let admin = serve.admin_url();
+    // The same ports: a program that took one meanwhile fails the test with serve's message.
+    let serve = ServeProcess::start(&dir, &serve_args(&dir, base));
+    let admin = admin_url(&serve);
     let events = all_events(&http, &admin).await;
     let stored: BTreeMap<&str, &Value> = events
         .iter()

@@ -636,3 +636,190 @@ async fn a_stranger_cannot_make_an_audit_event_large() {
     );
     eco.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// `jagspec serve` as a process: SIGTERM, running out of file descriptors, log lines.
+// ---------------------------------------------------------------------------------------
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hardening-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A password-grant login for alice over a fresh connection: the ID token's status.
+fn login(token_endpoint: &str, within: Duration) -> Result<u16, String> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        reqwest::Client::new()
+            .post(token_endpoint)
+            .basic_auth("agent", Some("agent-secret"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "alice-password"),
+            ])
+            .timeout(within)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .map_err(|e| e.to_string())
+    })
+}
+
+#[test]
+fn serve_exits_0_on_sigterm_while_a_client_holds_a_half_sent_request() {
+    let dir = scratch("sigterm");
+    let mut serve = crate::support::ServeProcess::start(&dir, &[]);
+    let issuer = addr_of(&serve.at("/issuer/url"));
+    // Head complete, body pending: neither the header timeout nor (within the test) the
+    // 10 s body timeout ends it; only the 2 s shutdown grace can.
+    let mut held = std::net::TcpStream::connect(&issuer).unwrap();
+    std::io::Write::write_all(
+        &mut held,
+        format!("{}grant", form_head("/token", "Content-Length: 100\r\n")).as_bytes(),
+    )
+    .unwrap();
+    let mut half_head = std::net::TcpStream::connect(&issuer).unwrap();
+    std::io::Write::write_all(&mut half_head, b"POST /token HTTP/1.1\r\n").unwrap();
+    assert_eq!(
+        login(&serve.at("/issuer/token_endpoint"), CLOSED_WITHIN),
+        Ok(200)
+    );
+    let started = Instant::now();
+    let code = serve.terminate(Duration::from_secs(8));
+    assert_eq!(
+        code,
+        Some(0),
+        "serve did not exit 0 within 8 s: {}",
+        serve.stderr()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn serve_out_of_file_descriptors_warns_and_serves_again_once_connections_leave() {
+    let dir = scratch("fds");
+    // 128 descriptors: enough to start (17 listeners, the database), far fewer than the
+    // 300 connections below.
+    let serve = crate::support::ServeProcess::start_with_open_files(
+        &dir,
+        &["--header-timeout".into(), "0.5".into()],
+        128,
+    );
+    let issuer = addr_of(&serve.at("/issuer/url"));
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        let mut s = std::net::TcpStream::connect(&issuer).unwrap();
+        std::io::Write::write_all(&mut s, b"POST /token HTTP/1.1\r\nHost: x\r\n").unwrap();
+        held.push(s);
+    }
+    // The listener ran out of descriptors with connections still queued; as the half-sent
+    // heads time out it accepts the rest, and then the valid request.
+    assert_eq!(
+        login(&serve.at("/issuer/token_endpoint"), Duration::from_secs(30)),
+        Ok(200)
+    );
+    let log = serve.stderr();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("cannot accept a connection"))
+        .unwrap_or_else(|| panic!("no warning about the failed accepts in:\n{log}"));
+    assert!(
+        warning.contains("WARN")
+            && warning.contains("server=\"the issuer\"")
+            && warning.contains("Too many open files"),
+        "{warning}"
+    );
+    drop(held);
+}
+
+#[test]
+fn an_exporter_pointed_at_a_closed_port_leaves_one_json_warning_line_without_its_token() {
+    let dir = scratch("exporter-log");
+    let serve = crate::support::ServeProcess::start(&dir, &["--log-format".into(), "json".into()]);
+    // A port nothing listens on: bound, then closed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    // One event in the log for the exporter to deliver.
+    assert_eq!(
+        login(&serve.at("/issuer/token_endpoint"), CLOSED_WITHIN),
+        Ok(200)
+    );
+    let token = "exporter-bearer-token-that-must-never-be-logged";
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/exporters", serve.at("/issuer/admin_url")))
+            .bearer_auth(serve.at("/issuer/admin_token"))
+            .json(&serde_json::json!({
+                "name": "siem-down", "kind": "http",
+                "url": format!("http://{closed}/ingest"), "bearer_token": token,
+            }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 201);
+    // That event is behind its cursor, so it tries at once and fails.
+    let deadline = Instant::now() + CLOSED_WITHIN;
+    let line = loop {
+        let log = serve.stderr();
+        if let Some(line) = log.lines().find(|l| l.contains("export failed")) {
+            break line.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no export warning within {CLOSED_WITHIN:?}:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let entry: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(entry["level"], "WARN", "{line}");
+    assert_eq!(entry["exporter"], "siem-down", "{line}");
+    assert_eq!(entry["message"], "export failed; retrying", "{line}");
+    assert!(
+        entry["error"]
+            .as_str()
+            .unwrap()
+            .contains(&closed.to_string()),
+        "{line}"
+    );
+    assert!(
+        !serve.stderr().contains(token),
+        "a log line holds the exporter's token"
+    );
+}
+
+#[test]
+fn serve_on_a_port_another_program_holds_exits_at_once_with_its_own_message() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let started = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jagspec"))
+        .args(["serve", "--port-base", &port.to_string()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    // The test helpers rely on it: they fail with this message instead of waiting.
+    assert!(
+        started.elapsed() < CLOSED_WITHIN,
+        "took {:?}",
+        started.elapsed()
+    );
+}
