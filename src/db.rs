@@ -138,6 +138,15 @@ const MIGRATIONS: &[&str] = &[
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DbError {
+    /// The file could not be created.
+    #[error("database {path}: cannot create it: {source}")]
+    Create {
+        /// The database file.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
     /// SQLite refused.
     #[error("database {path}: {source}")]
     Sqlite {
@@ -161,6 +170,34 @@ pub enum DbError {
     },
 }
 
+/// Creates the database file, mode 0600, when it does not exist: it holds private keys and
+/// exporter tokens. SQLite gives its `-wal` and `-shm` files the database file's mode, so
+/// they are private too. An existing file keeps its mode (see [`readable_by_others`]).
+fn create_private(path: &Path) -> std::io::Result<()> {
+    match crate::private_file::private_options()
+        .create_new(true)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The mode of an existing database file when its group or others may read or write it
+/// (then they can read its private keys and exporter tokens); `None` when it is private.
+pub fn readable_by_others(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        crate::private_file::readable_by_others(path)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// Opens (creating if needed) the database at `path` and brings its schema up to date.
 ///
 /// # Errors
@@ -172,6 +209,10 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
         path: display.clone(),
         source,
     };
+    create_private(path).map_err(|e| DbError::Create {
+        path: display.clone(),
+        source: e,
+    })?;
     let mut conn = Connection::open(path).map_err(err)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;

@@ -33,7 +33,8 @@
 //!   errors shared by every token endpoint; `wellknown` (private): RFC 8414 / RFC 9728
 //!   metadata URLs, for the client and the authorization servers alike; `served` (private):
 //!   the one serving layer, an axum router on a socket with the limits and timeouts every
-//!   listener keeps ([`ServeLimits`]) and a shutdown that finishes.
+//!   listener keeps ([`ServeLimits`]) and a shutdown that finishes; `private_file`
+//!   (private): files that hold secrets, created 0600 and replaced atomically.
 //! * `cli` (private): the `jagspec` command line; a thin layer over the library.
 //!
 //! * [`suite`]: the conformance suite: the Gherkin scenarios of `features/` (embedded), the
@@ -92,6 +93,7 @@ pub mod issuer;
 pub mod jose;
 pub mod mocks;
 mod oauth;
+mod private_file;
 mod served;
 pub mod suite;
 pub mod types;

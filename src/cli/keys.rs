@@ -53,11 +53,8 @@ fn generate(alg: Alg, out: &Path) -> Result<ExitCode, CliError> {
 /// Writes a private key: never over an existing file, and readable by the owner only.
 fn write_private(path: &Path, pem: &str) -> Result<(), CliError> {
     use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
+    let mut file = crate::private_file::private_options()
+        .create_new(true)
         .open(path)
         .map_err(|e| CliError(format!("{}: {e}", path.display())))?;
     file.write_all(pem.as_bytes())

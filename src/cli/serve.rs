@@ -142,17 +142,8 @@ pub(crate) fn describe(m: &Manifest) -> String {
 /// previous one in one rename so a reader never sees half a file.
 fn write_manifest(path: &Path, manifest: &Manifest) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(manifest)?;
-    let tmp = path.with_extension("json.tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(&tmp)
-        .map_err(|e| CliError(format!("{}: {e}", tmp.display())))?;
-    std::io::Write::write_all(&mut file, format!("{text}\n").as_bytes())
-        .map_err(|e| CliError(format!("{}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(|e| CliError(format!("{}: {e}", path.display())))
+    crate::private_file::write_atomically(path, format!("{text}\n").as_bytes())
+        .map_err(|e| CliError(format!("{}: {e}", path.display())))
 }
 
 /// Ctrl-C, or SIGTERM on Unix.

@@ -179,6 +179,16 @@ impl TryFrom<RawConfig> for ExporterConfig {
                     .path
                     .filter(|p| !p.as_os_str().is_empty())
                     .ok_or_else(|| bad("a `file` exporter needs a `path`".into()))?;
+                if path.as_os_str().as_encoded_bytes().contains(&0) {
+                    return Err(bad("`path` holds a NUL byte".into()));
+                }
+                if !path.is_absolute() {
+                    return Err(bad(format!(
+                        "`path` must be absolute (found `{}`): a relative path would depend \
+                         on the folder jagspec happens to run in",
+                        path.display()
+                    )));
+                }
                 Target::File { path, batch_max }
             }
             "syslog" => {

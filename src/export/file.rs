@@ -18,12 +18,14 @@ const TAIL_CHUNK: u64 = 64 * 1024;
 /// Appends `events` to `path` (created if missing) and syncs it; blocking.
 pub(crate) fn deliver(path: &Path, events: &[AuditEvent]) -> Result<(), String> {
     let shown = path.display();
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .read(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| format!("cannot open {shown}: {e}"))?;
+    let mut file = open_nonblocking(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true),
+        path,
+    )
+    .map_err(|e| format!("cannot open {shown}: {e}"))?;
     cut_torn_tail(&mut file).map_err(|e| format!("cannot repair the end of {shown}: {e}"))?;
     file.write_all(format::ndjson(events).as_bytes())
         .map_err(|e| format!("cannot write {shown}: {e}"))?;
@@ -55,12 +57,25 @@ fn cut_torn_tail(file: &mut File) -> std::io::Result<()> {
 /// Whether `path` is a non-empty file that does not end with a newline (unreadable or
 /// missing: no).
 pub(crate) fn ends_torn(path: &Path) -> bool {
-    let Ok(mut file) = File::open(path) else {
+    let Ok(mut file) = open_nonblocking(File::options().read(true), path) else {
         return false;
     };
     match file.metadata() {
         Ok(m) if m.len() > 0 => last_byte(&mut file, m.len()).is_ok_and(|b| b != b'\n'),
         _ => false,
+    }
+}
+
+/// Opens `path` without ever waiting (`O_NONBLOCK`: a FIFO swapped in after the admin
+/// API's check would otherwise block until a writer comes), and only a regular file.
+fn open_nonblocking(options: &mut std::fs::OpenOptions, path: &Path) -> std::io::Result<File> {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(options, libc::O_NONBLOCK);
+    let file = options.open(path)?;
+    if file.metadata()?.is_file() {
+        Ok(file)
+    } else {
+        Err(std::io::Error::other("not a regular file"))
     }
 }
 

@@ -552,6 +552,33 @@ fn check_file_target(
             .into());
         }
     }
+    // What is at the path: nothing yet (in a folder that exists) or a regular file. A FIFO
+    // would block whoever opens it; a directory or a device is no log file.
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {}
+        Ok(m) => {
+            let what = if m.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file (a FIFO, socket or device)"
+            };
+            return Err(InvalidConfig(format!("`path` {} is {what}", path.display())).into());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !path.parent().is_some_and(Path::is_dir) {
+                return Err(InvalidConfig(format!(
+                    "`path` {}: its folder does not exist",
+                    path.display()
+                ))
+                .into());
+            }
+        }
+        Err(e) => {
+            return Err(
+                InvalidConfig(format!("`path` {} cannot be checked: {e}", path.display())).into(),
+            );
+        }
+    }
     let unchanged = matches!(current.map(|c| &c.target),
         Some(Target::File { path: before, .. }) if same_file(before, path));
     if !unchanged && file::ends_torn(path) {

@@ -117,6 +117,14 @@ impl RunningIssuer {
             source,
         })?;
         let url = format!("http://{addr}");
+        if let Some(mode) = crate::db::readable_by_others(&config.db) {
+            tracing::warn!(
+                db = %config.db.display(),
+                mode = format!("{mode:o}"),
+                "the state database can be read by others, and it holds private keys and \
+                 exporter tokens: chmod 600 it (and its -wal and -shm files)"
+            );
+        }
         let seed = config.seed.clone().unwrap_or_default();
         let store = Store::open(&config.db, &seed.settings(&url))?;
         let fresh = {

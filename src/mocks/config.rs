@@ -100,7 +100,8 @@ pub struct AsClientConfig {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SiemSinkConfig {
-    /// The bearer token exporters must present; none accepts any delivery.
+    /// The bearer token exporters (and readers of `GET /received`) must present; without
+    /// one, a random token is made at every start and written to the manifest.
     #[serde(default)]
     pub bearer_token: Option<String>,
 }

@@ -17,6 +17,7 @@ use super::mcp_server::McpServer;
 use super::siem::SiemSink;
 use crate::issuer::{IssuerConfig, RunningIssuer, Seed, SeedError, StartError};
 use crate::jose::{Alg, Clock, SigningKey, SystemClock};
+use crate::private_file::PrivateTempDir;
 use crate::served::{ServeLimits, Served};
 use crate::types::{Secret, secret_serde};
 use serde::{Deserialize, Serialize};
@@ -113,6 +114,9 @@ pub enum EcosystemError {
     /// The authorization servers' HTTP client could not be built (its TLS roots).
     #[error("the authorization servers' HTTP client could not be built: {0}")]
     HttpClient(String),
+    /// The private folder of the temporary database could not be made.
+    #[error("cannot create a private temporary folder for the database: {0}")]
+    TempDir(#[source] std::io::Error),
     /// The port range overflows.
     #[error("the port range starting at {base} does not fit below 65536")]
     PortRange {
@@ -281,8 +285,9 @@ pub struct Ecosystem {
     served: Vec<Served>,
     manifest: Manifest,
     warnings: Vec<String>,
-    /// Declared last: dropped after the servers.
-    temp_db: Option<TempDb>,
+    /// The private folder of a temporary database; declared last: dropped (and removed)
+    /// after the servers.
+    temp_db: Option<PrivateTempDir>,
 }
 
 impl std::fmt::Debug for Ecosystem {
@@ -369,15 +374,15 @@ impl Ecosystem {
 
         // 2. The issuer, seeded with the URLs.
         let seed = Seed::from_toml_with(&options.tenant, &placeholders)?;
-        let temp_db = options.db.is_none().then(|| {
-            std::env::temp_dir().join(format!("jagspec-{}.sqlite", crate::oauth::random_id()))
-        });
-        let db = options
-            .db
-            .clone()
-            .or_else(|| temp_db.clone())
-            .unwrap_or_default();
-        let temp_db = temp_db.map(TempDb);
+        // Without a database file of the caller's, one in a private folder (0700), removed
+        // with the folder when the ecosystem is dropped.
+        let (db, temp_db) = match &options.db {
+            Some(db) => (db.clone(), None),
+            None => {
+                let dir = PrivateTempDir::new().map_err(EcosystemError::TempDir)?;
+                (dir.path().join("state.db"), Some(dir))
+            }
+        };
         let mut issuer_config = IssuerConfig::new(&db);
         issuer_config.seed = Some(seed.clone());
         issuer_config.clock = Arc::clone(&options.clock);
@@ -486,7 +491,11 @@ impl Ecosystem {
         // 4. The SIEM sink.
         let (siem_sink, manifest_sink) = match sink {
             Some((config, (listener, url))) => {
-                let token = config.bearer_token.map(Secret::new);
+                // Random per start unless declared: whoever can read the manifest (0600) can
+                // read what the exporters sent, and nobody else.
+                let token = Some(Secret::new(
+                    config.bearer_token.unwrap_or_else(crate::oauth::random_id),
+                ));
                 let sink = Arc::new(SiemSink::new(token.clone(), Arc::clone(&options.clock)));
                 served.push(Served::start(
                     listener,
@@ -593,24 +602,6 @@ impl Ecosystem {
         }
         issuer.stop().await;
         drop(temp_db);
-    }
-}
-
-/// A temporary database, removed when dropped (the last field of [`Ecosystem`], so after
-/// the servers using it).
-struct TempDb(PathBuf);
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        remove_db(&self.0);
-    }
-}
-
-fn remove_db(db: &std::path::Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut path = db.as_os_str().to_owned();
-        path.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(path));
     }
 }
 

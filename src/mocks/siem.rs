@@ -26,8 +26,15 @@ pub const MAX_DELIVERY_BYTES: usize = 8 * 1024 * 1024;
 /// must then retry, which is what the export tests want to see anyway.
 pub const MAX_KEPT_BYTES: usize = 256 * 1024 * 1024;
 
-/// The path that lists what was received.
+/// The path that lists what was received, a page at a time.
 const RECEIVED_PATH: &str = "/received";
+/// Deliveries in one page of `GET /received` unless `limit` says fewer.
+pub const DEFAULT_RECEIVED_PAGE: usize = 100;
+/// The most deliveries one page may hold.
+pub const MAX_RECEIVED_PAGE: usize = 1000;
+/// A page stops before its bodies pass this many bytes (it always holds at least one
+/// delivery), so one answer never grows to the whole 256 MiB the sink may keep.
+pub const MAX_RECEIVED_PAGE_BYTES: usize = 16 * 1024 * 1024;
 
 /// What the sink kept of one delivery.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -116,6 +123,30 @@ impl SiemSink {
             }
         }
         events
+    }
+
+    /// One page of what was received: `{"deliveries": […], "from", "next", "total"}`, where
+    /// `next` is the `from` of the following page, or null after the last.
+    fn page(&self, page: Page) -> Value {
+        let kept = self.lock();
+        let total = kept.len();
+        let mut bytes = 0usize;
+        let deliveries: Vec<&Delivery> = kept
+            .iter()
+            .skip(page.from)
+            .take(page.limit)
+            .take_while(|d| {
+                bytes = bytes.saturating_add(d.body.len());
+                bytes <= MAX_RECEIVED_PAGE_BYTES || bytes == d.body.len()
+            })
+            .collect();
+        let end = page.from.saturating_add(deliveries.len());
+        json!({
+            "deliveries": deliveries,
+            "from": page.from,
+            "next": (end < total).then_some(end),
+            "total": total,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Delivery>> {
@@ -223,7 +254,10 @@ async fn dispatch(State(sink): State<Arc<SiemSink>>, request: Request) -> Respon
             return refusal.response();
         }
         return if method == Method::GET || method == Method::HEAD {
-            json_response(StatusCode::OK, &json!({"deliveries": sink.deliveries()}))
+            match Page::of(request.uri().query()) {
+                Ok(page) => json_response(StatusCode::OK, &sink.page(page)),
+                Err(message) => reply(StatusCode::BAD_REQUEST, &message, 6),
+            }
         } else {
             method_not_allowed("GET, HEAD")
         };
@@ -232,6 +266,46 @@ async fn dispatch(State(sink): State<Arc<SiemSink>>, request: Request) -> Respon
         sink.deliver(request).await
     } else {
         method_not_allowed("POST")
+    }
+}
+
+/// `?from=K&limit=N` of `GET /received`: deliveries from index K (0 first), at most N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Page {
+    from: usize,
+    limit: usize,
+}
+
+impl Page {
+    fn of(query: Option<&str>) -> Result<Self, String> {
+        let mut page = Self {
+            from: 0,
+            limit: DEFAULT_RECEIVED_PAGE,
+        };
+        for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            let number = || {
+                value.parse::<usize>().map_err(|_| {
+                    format!(
+                        "`{name}` must be a whole number (found `{}`)",
+                        crate::oauth::echo(&value)
+                    )
+                })
+            };
+            match name.as_ref() {
+                "from" => page.from = number()?,
+                "limit" => page.limit = number()?,
+                other => {
+                    return Err(format!(
+                        "unknown parameter `{}`: `from` and `limit` page the deliveries",
+                        crate::oauth::echo(other)
+                    ));
+                }
+            }
+        }
+        if !(1..=MAX_RECEIVED_PAGE).contains(&page.limit) {
+            return Err(format!("`limit` must be 1 to {MAX_RECEIVED_PAGE}"));
+        }
+        Ok(page)
     }
 }
 

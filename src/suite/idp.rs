@@ -129,15 +129,7 @@ pub fn load_or_create_keys(dir: &Path) -> Result<KeySet, IdpError> {
 
 /// Writes a private key readable by its owner only, atomically.
 fn write_private(path: &Path, text: &str) -> Result<(), String> {
-    let tmp = path.with_extension("pem.tmp");
-    std::fs::write(&tmp, text).map_err(|e| e.to_string())?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| e.to_string())?;
-    }
-    std::fs::rename(&tmp, path).map_err(|e| e.to_string())
+    crate::private_file::write_atomically(path, text.as_bytes()).map_err(|e| e.to_string())
 }
 
 impl LocalIdp {

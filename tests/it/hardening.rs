@@ -6,6 +6,7 @@
 //! a stranger cannot inflate. The limits are shortened so each case takes well under a
 //! second; what they mean is the same at the defaults.
 
+use crate::support::{Launch, ServeProcess};
 use jagspec::ServeLimits;
 use jagspec::mocks::{Ecosystem, EcosystemOptions, Manifest};
 use serde_json::Value;
@@ -672,7 +673,7 @@ fn login(token_endpoint: &str, within: Duration) -> Result<u16, String> {
 #[test]
 fn serve_exits_0_on_sigterm_while_a_client_holds_a_half_sent_request() {
     let dir = scratch("sigterm");
-    let mut serve = crate::support::ServeProcess::start(&dir, &[]);
+    let mut serve = ServeProcess::start(&dir, &[]);
     let issuer = addr_of(&serve.at("/issuer/url"));
     // Head complete, body pending: neither the header timeout nor (within the test) the
     // 10 s body timeout ends it; only the 2 s shutdown grace can.
@@ -708,10 +709,13 @@ fn serve_out_of_file_descriptors_warns_and_serves_again_once_connections_leave()
     let dir = scratch("fds");
     // 128 descriptors: enough to start (17 listeners, the database), far fewer than the
     // 300 connections below.
-    let serve = crate::support::ServeProcess::start_with_open_files(
+    let serve = ServeProcess::start_as(
         &dir,
         &["--header-timeout".into(), "0.5".into()],
-        128,
+        &Launch {
+            open_files: Some(128),
+            ..Launch::default()
+        },
     );
     let issuer = addr_of(&serve.at("/issuer/url"));
     let mut held = Vec::new();
@@ -743,7 +747,7 @@ fn serve_out_of_file_descriptors_warns_and_serves_again_once_connections_leave()
 #[test]
 fn an_exporter_pointed_at_a_closed_port_leaves_one_json_warning_line_without_its_token() {
     let dir = scratch("exporter-log");
-    let serve = crate::support::ServeProcess::start(&dir, &["--log-format".into(), "json".into()]);
+    let serve = ServeProcess::start(&dir, &["--log-format".into(), "json".into()]);
     // A port nothing listens on: bound, then closed.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -822,4 +826,278 @@ fn serve_on_a_port_another_program_holds_exits_at_once_with_its_own_message() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Files that hold secrets.
+// ---------------------------------------------------------------------------------------
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[cfg(unix)]
+#[test]
+fn the_manifest_is_written_privately_through_a_fresh_temporary_file_never_a_planted_one() {
+    let dir = scratch("manifest");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "not the credentials").unwrap();
+    // The fixed temporary name the manifest went through before: a symlink planted there
+    // got its target overwritten with the credentials.
+    std::os::unix::fs::symlink(&victim, dir.join("manifest.json.tmp")).unwrap();
+    let serve = ServeProcess::start(&dir, &[]);
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "not the credentials"
+    );
+    assert_eq!(mode(&dir.join("manifest.json")), 0o600);
+    assert!(serve.manifest["issuer"]["admin_token"].is_string());
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") && n != "manifest.json.tmp")
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn the_state_database_and_its_wal_and_shm_are_private_and_a_readable_one_is_reported() {
+    let dir = scratch("db-mode");
+    let db = dir.join("state.db");
+    let mut serve = ServeProcess::start(&dir, &["--db".into(), db.display().to_string()]);
+    // One token request, so the WAL holds something.
+    assert_eq!(
+        login(&serve.at("/issuer/token_endpoint"), CLOSED_WITHIN),
+        Ok(200)
+    );
+    for suffix in ["", "-wal", "-shm"] {
+        let path = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+    assert!(
+        !serve.stderr().contains("can be read by others"),
+        "{}",
+        serve.stderr()
+    );
+    assert_eq!(serve.terminate(Duration::from_secs(8)), Some(0));
+
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let serve = ServeProcess::start(&dir, &["--db".into(), db.display().to_string()]);
+    let log = serve.stderr();
+    assert!(
+        log.contains("WARN")
+            && log.contains("the state database can be read by others")
+            && log.contains("mode=\"644\""),
+        "{log}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn without_a_database_file_serve_keeps_its_database_in_a_private_folder_removed_at_exit() {
+    let dir = scratch("temp-db");
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut serve = ServeProcess::start_as(
+        &dir,
+        &[],
+        &Launch {
+            tmpdir: Some(tmp.clone()),
+            ..Launch::default()
+        },
+    );
+    let folders: Vec<std::path::PathBuf> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    assert_eq!(mode(&folders[0]), 0o700);
+    assert_eq!(mode(&folders[0].join("state.db")), 0o600);
+    assert_eq!(serve.terminate(Duration::from_secs(8)), Some(0));
+    assert!(
+        !folders[0].exists(),
+        "the temporary folder outlived a clean exit"
+    );
+}
+
+#[tokio::test]
+async fn a_file_exporter_path_that_is_no_regular_file_or_not_absolute_is_refused_at_once() {
+    let eco = ecosystem(LIMITS).await;
+    let m = eco.manifest();
+    let dir = scratch("exporter-paths");
+    let fifo = dir.join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let http = reqwest::Client::builder()
+        .timeout(CLOSED_WITHIN)
+        .build()
+        .unwrap();
+    let admin = |path: Value| {
+        let http = http.clone();
+        let url = format!("{}/exporters", m.issuer.admin_url);
+        let token = m.issuer.admin_token.secret().to_owned();
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&serde_json::json!({"name": "archive", "kind": "file", "path": path}))
+                .send()
+                .await
+                .expect("the admin API answered within 5 s");
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let cases = [
+        (Value::from(fifo.display().to_string()), format!("`path` {} is not a regular file (a FIFO, socket or device)", fifo.display())),
+        (Value::from(dir.display().to_string()), format!("`path` {} is a directory", dir.display())),
+        (Value::from("audit.ndjson"), "`path` must be absolute (found `audit.ndjson`): a relative path would depend on the folder jagspec happens to run in".to_owned()),
+        (Value::from("/tmp/a\u{0}b"), "`path` holds a NUL byte".to_owned()),
+        (Value::from(format!("{}/missing/audit.ndjson", dir.display())), format!("`path` {}/missing/audit.ndjson: its folder does not exist", dir.display())),
+    ];
+    for (path, description) in cases {
+        let (status, body) = admin(path.clone()).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["error"], "invalid_request", "{path}");
+        let said = body["error_description"].as_str().unwrap();
+        assert!(said.ends_with(&description), "{path}: {said}");
+    }
+    // PATCH goes through the same check, and a good path still works.
+    let good = dir.join("audit.ndjson");
+    let (status, body) = admin(Value::from(good.display().to_string())).await;
+    assert_eq!(status, 201, "{body}");
+    let r = http
+        .patch(format!("{}/exporters/archive", m.issuer.admin_url))
+        .bearer_auth(m.issuer.admin_token.secret())
+        .json(&serde_json::json!({"path": fifo.display().to_string()}))
+        .send()
+        .await
+        .expect("the admin API answered within 5 s");
+    assert_eq!(r.status(), 400);
+    // The exporter list is never held up by a file either.
+    let r = http
+        .get(format!("{}/exporters", m.issuer.admin_url))
+        .bearer_auth(m.issuer.admin_token.secret())
+        .send()
+        .await
+        .expect("the admin API answered within 5 s");
+    assert_eq!(r.status(), 200);
+    eco.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// The SIEM sink: a token of its own per start, and paged listings.
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_siem_sink_token_is_random_at_every_start_and_in_the_manifest() {
+    let (a, b) = (ecosystem(LIMITS).await, ecosystem(LIMITS).await);
+    let token = |e: &Ecosystem| {
+        e.manifest()
+            .siem_sink
+            .as_ref()
+            .and_then(|s| s.bearer_token.as_ref())
+            .map(|t| t.secret().to_owned())
+            .expect("the manifest carries the sink's token")
+    };
+    let (ta, tb) = (token(&a), token(&b));
+    assert_ne!(ta, tb);
+    assert_eq!(ta.len(), 32);
+    assert_ne!(ta, "siem-sink-token", "the fixed token of old");
+    let sink = &a.manifest().siem_sink.as_ref().unwrap().url;
+    let http = reqwest::Client::new();
+    let with_other = http
+        .get(format!("{sink}/received"))
+        .bearer_auth(&tb)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_other.status(), 403);
+    let with_own = http
+        .get(format!("{sink}/received"))
+        .bearer_auth(&ta)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_own.status(), 200);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn the_siem_sink_lists_what_it_received_a_page_at_a_time() {
+    let eco = ecosystem(LIMITS).await;
+    let sink = eco.manifest().siem_sink.as_ref().unwrap();
+    let token = sink.bearer_token.as_ref().unwrap().secret().to_owned();
+    let http = reqwest::Client::new();
+    for i in 0..5 {
+        let r = http
+            .post(format!("{}/events", sink.url))
+            .bearer_auth(&token)
+            .body(format!("{{\"n\":{i}}}\n"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let page = |query: &'static str| {
+        let (http, url, token) = (
+            http.clone(),
+            format!("{}/received{query}", sink.url),
+            token.clone(),
+        );
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, all) = page("").await;
+    assert_eq!(status, 200);
+    assert_eq!(all["deliveries"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        (all["total"].as_u64(), all["next"].as_u64()),
+        (Some(5), None)
+    );
+    let mut bodies = Vec::new();
+    let mut from = Some(0u64);
+    let mut pages = 0;
+    while let Some(f) = from {
+        let url = format!("{}/received?from={f}&limit=2", sink.url);
+        let body: Value = http
+            .get(url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for d in body["deliveries"].as_array().unwrap() {
+            bodies.push(d["body"].as_str().unwrap().to_owned());
+        }
+        from = body["next"].as_u64();
+        pages += 1;
+    }
+    assert_eq!(pages, 3);
+    let expected: Vec<String> = (0..5).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+    assert_eq!(bodies, expected);
+    for bad in ["?limit=0", "?limit=1001", "?from=x", "?page=2"] {
+        let (status, body) = page(bad).await;
+        assert_eq!(
+            (status, body["code"].as_u64()),
+            (400, Some(6)),
+            "{bad}: {body}"
+        );
+    }
+    eco.stop().await;
 }

@@ -138,6 +138,16 @@ pub(crate) struct ServeProcess {
     stderr: PathBuf,
 }
 
+/// How to launch `serve` besides its arguments.
+#[derive(Debug, Default)]
+pub(crate) struct Launch {
+    /// Under `ulimit -n` (through `sh`, since the standard library cannot set a child's
+    /// limits without `unsafe`).
+    pub(crate) open_files: Option<u32>,
+    /// Its temporary folder (`TMPDIR`).
+    pub(crate) tmpdir: Option<PathBuf>,
+}
+
 /// Why `serve` did not come up.
 #[derive(Debug)]
 pub(crate) enum ServeFailed {
@@ -151,7 +161,13 @@ impl ServeProcess {
     /// fails at once with `serve`'s own message, never by waiting for a manifest that cannot
     /// come.
     pub(crate) fn start(dir: &Path, args: &[String]) -> Self {
-        Self::start_in(dir, args, None).unwrap_or_else(|ServeFailed::PortTaken(m)| panic!("{m}"))
+        Self::start_in(dir, args, &Launch::default())
+            .unwrap_or_else(|ServeFailed::PortTaken(m)| panic!("{m}"))
+    }
+
+    /// As [`ServeProcess::start`], launched as `launch` says.
+    pub(crate) fn start_as(dir: &Path, args: &[String], launch: &Launch) -> Self {
+        Self::start_in(dir, args, launch).unwrap_or_else(|ServeFailed::PortTaken(m)| panic!("{m}"))
     }
 
     /// [`ServeProcess::start`] with `args(base)` on free ports, trying another base when a
@@ -164,7 +180,7 @@ impl ServeProcess {
         let mut last = String::new();
         for _ in 0..5 {
             let base = free_port_base(count);
-            match Self::start_in(dir, &args(base), None) {
+            match Self::start_in(dir, &args(base), &Launch::default()) {
                 Ok(serve) => return (serve, base),
                 Err(ServeFailed::PortTaken(m)) => last = m,
             }
@@ -172,20 +188,13 @@ impl ServeProcess {
         panic!("serve could not bind five port bases in a row; the last: {last}");
     }
 
-    /// As [`ServeProcess::start`], under a `ulimit -n` (through `sh`, since the standard
-    /// library cannot set a child's limits without `unsafe`).
-    pub(crate) fn start_with_open_files(dir: &Path, args: &[String], open_files: u32) -> Self {
-        Self::start_in(dir, args, Some(open_files))
-            .unwrap_or_else(|ServeFailed::PortTaken(m)| panic!("{m}"))
-    }
-
-    fn start_in(dir: &Path, args: &[String], open_files: Option<u32>) -> Result<Self, ServeFailed> {
+    fn start_in(dir: &Path, args: &[String], launch: &Launch) -> Result<Self, ServeFailed> {
         use std::process::{Command, Stdio};
         let manifest_path = dir.join("manifest.json");
         let _ = std::fs::remove_file(&manifest_path);
         let stderr = dir.join("serve.stderr");
         let bin = env!("CARGO_BIN_EXE_jagspec");
-        let mut command = match open_files {
+        let mut command = match launch.open_files {
             None => Command::new(bin),
             Some(n) => {
                 let mut c = Command::new("sh");
@@ -193,6 +202,9 @@ impl ServeProcess {
                 c
             }
         };
+        if let Some(tmp) = &launch.tmpdir {
+            command.env("TMPDIR", tmp);
+        }
         let mut child = command
             .arg("serve")
             .args(args)
