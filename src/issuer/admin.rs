@@ -152,9 +152,9 @@ fn classify(e: &StoreError) -> (StatusCode, &'static str) {
     match e {
         StoreError::AudienceRequired => (S::BAD_REQUEST, "audience_required"),
         StoreError::AudienceIsTenantUrl(_) => (S::BAD_REQUEST, "audience_is_tenant_url"),
-        StoreError::AudienceNotUrl(_) => (S::BAD_REQUEST, "audience_not_url"),
         StoreError::AudienceImmutable { .. } => (S::BAD_REQUEST, "audience_immutable"),
-        StoreError::ResourceUriInvalid(_) => (S::BAD_REQUEST, "invalid_resource_uri"),
+        StoreError::ResourceUriRefused { .. } => (S::BAD_REQUEST, "invalid_resource_uri"),
+        StoreError::AudienceRefused { .. } => (S::BAD_REQUEST, "audience_not_url"),
         StoreError::LifetimeZero => (S::BAD_REQUEST, "invalid_lifetime"),
         StoreError::ModifyClaimsHookNotAvailable => {
             (S::BAD_REQUEST, "modify_claims_hook_not_available")

@@ -28,9 +28,6 @@ pub enum StoreError {
         "the audience must not be the tenant's own URL `{0}`: the tenant is the issuer, not the audience"
     )]
     AudienceIsTenantUrl(String),
-    /// The audience is the authorization server's issuer URL: an absolute URL.
-    #[error("expected the audience to be an absolute http(s) URL (found `{0}`)")]
-    AudienceNotUrl(String),
     /// The audience is the registration's key; add the URL to the existing server instead.
     #[error(
         "a resource server with audience `{0}` already exists; add the resource URIs to it instead"
@@ -46,9 +43,24 @@ pub enum StoreError {
         /// The audience the update asked for.
         requested: String,
     },
-    /// Resource URIs are absolute URLs without a fragment (RFC 8707 §2).
-    #[error("expected resource URI `{0}` to be an absolute URL without a fragment")]
-    ResourceUriInvalid(String),
+    /// A resource URI that is no absolute http(s) URL, or one with user info, a fragment
+    /// or white space around it.
+    #[error("resource URI `{uri}` is refused: {reason}")]
+    ResourceUriRefused {
+        /// The URI, control characters escaped.
+        uri: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// An audience that is no absolute http(s) URL, or one with user info, a fragment or
+    /// white space around it.
+    #[error("expected the audience to be an absolute http(s) URL (found `{}`): {reason}", .audience.escape_debug())]
+    AudienceRefused {
+        /// The audience as given.
+        audience: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// A maximum grant lifetime of zero would mint tokens that are already expired.
     #[error("expected a maximum grant lifetime of at least 1 second (found 0)")]
     LifetimeZero,
@@ -339,26 +351,36 @@ impl Store {
             if new.modify_claims_hook.is_some() {
                 return Err(StoreError::ModifyClaimsHookNotAvailable);
             }
-            let audience = new.audience.trim();
-            if audience.is_empty() {
+            let audience = new.audience.as_str();
+            if audience.trim().is_empty() {
                 return Err(StoreError::AudienceRequired);
             }
-            check_absolute_url(audience).map_err(|()| StoreError::AudienceNotUrl(audience.to_owned()))?;
+            // The rules compare URLs, not spellings: `HTTP://H:80`, `http://h/.` and
+            // `http://h` are one audience. The spelling given is what is stored and minted.
+            url_identity(audience).map_err(|reason| StoreError::AudienceRefused {
+                audience: audience.to_owned(),
+                reason,
+            })?;
             if same_url(audience, &state.settings.url) {
                 return Err(StoreError::AudienceIsTenantUrl(state.settings.url.clone()));
             }
-            if state.server_by_audience(audience).is_some() {
-                return Err(StoreError::AudienceTaken(audience.to_owned()));
+            if let Some(taken) = state.servers.iter().find(|s| same_url(&s.audience, audience)) {
+                return Err(StoreError::AudienceTaken(taken.audience.clone()));
             }
-            for uri in &new.resource_uris {
-                check_resource_uri(uri)?;
-            }
+            let resource_uris = checked_resource_uris(&new.resource_uris)?;
             if new.max_lifetime == Some(0) {
                 return Err(StoreError::LifetimeZero);
             }
             let name = new.name.clone().unwrap_or_else(|| audience.to_owned());
             let id = match &new.id {
                 Some(id) if id.trim().is_empty() => return Err(StoreError::Invalid("the id must not be empty".into())),
+                // The id is a path segment of the admin API: `.` and `..` would name another path.
+                Some(id) if id == "." || id == ".." || id.contains('/') || id.chars().any(char::is_control) => {
+                    return Err(StoreError::Invalid(format!(
+                        "the id `{}` cannot be a path segment of the admin API: no `.`, `..`, `/` or control characters",
+                        id.escape_debug()
+                    )));
+                }
                 Some(id) => id.clone(),
                 None => next_id(state),
             };
@@ -371,7 +393,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)",
                 params![id, audience, name, secs(new.max_lifetime), alg.as_str(), new.disabled],
             )?;
-            for uri in unique_strings(&new.resource_uris) {
+            for uri in resource_uris {
                 tx.execute("INSERT INTO resource_uris (server_id, uri) VALUES (?1, ?2)", params![id, uri])?;
             }
             for scope in &new.scopes {
@@ -434,14 +456,12 @@ impl Store {
                 )?;
             }
             if let Some(uris) = &patch.resource_uris {
-                for uri in uris {
-                    check_resource_uri(uri)?;
-                }
+                let uris = checked_resource_uris(uris)?;
                 tx.execute(
                     "DELETE FROM resource_uris WHERE server_id = ?1",
                     params![id],
                 )?;
-                for uri in unique_strings(uris) {
+                for uri in uris {
                     tx.execute(
                         "INSERT INTO resource_uris (server_id, uri) VALUES (?1, ?2)",
                         params![id, uri],
@@ -769,20 +789,48 @@ fn status_str(status: KeyStatus) -> &'static str {
     }
 }
 
-/// An absolute http(s) URL.
-fn check_absolute_url(text: &str) -> Result<url::Url, ()> {
-    match url::Url::parse(text) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u),
-        _ => Err(()),
+/// What two spellings of one URL share, as a URL parser reads them (WHATWG URL, the `url`
+/// crate): scheme and host in lower case, the default port dropped, `127.1` and `0`-padded
+/// ports read as the numbers they are, dot segments resolved, an empty query dropped, and
+/// a trailing `/` ignored. Refused: white space around it (a trailing newline is refused,
+/// not trimmed), anything but an absolute http(s) URL with a host, user info, and a
+/// fragment (an issuer identifier has neither, RFC 8414 §2; nor has a resource, RFC 8707
+/// §2).
+fn url_identity(text: &str) -> Result<String, &'static str> {
+    if text.trim() != text {
+        return Err("it begins or ends with white space");
     }
+    let mut url = url::Url::parse(text).map_err(|_| "it is not an absolute URL")?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("it is not an http(s) URL with a host");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("it carries user info (`user:password@`)");
+    }
+    if url.fragment().is_some() {
+        return Err("it has a fragment (`#`)");
+    }
+    if url.query() == Some("") {
+        url.set_query(None);
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
-/// A resource URI: absolute, no fragment (RFC 8707 §2).
-fn check_resource_uri(uri: &str) -> Result<(), StoreError> {
-    match check_absolute_url(uri) {
-        Ok(u) if u.fragment().is_none() => Ok(()),
-        _ => Err(StoreError::ResourceUriInvalid(uri.to_owned())),
+/// Resource URIs checked as [`url_identity`] says, each spelling of one URL kept once (the
+/// first).
+fn checked_resource_uris(uris: &[String]) -> Result<Vec<&String>, StoreError> {
+    let mut seen = BTreeSet::new();
+    let mut kept = Vec::new();
+    for uri in uris {
+        let identity = url_identity(uri).map_err(|reason| StoreError::ResourceUriRefused {
+            uri: uri.escape_debug().to_string(),
+            reason,
+        })?;
+        if seen.insert(identity) {
+            kept.push(uri);
+        }
     }
+    Ok(kept)
 }
 
 /// A scope token is printable ASCII without space, `"` or `\` (RFC 6749 §3.3).
@@ -800,15 +848,13 @@ fn check_scope_name(name: &str) -> Result<(), StoreError> {
     }
 }
 
-/// Whether two URLs name the same issuer, ignoring a trailing slash (the tenant URL rule is
-/// about identity, not spelling).
+/// Whether two URLs name the same issuer (the tenant-URL and uniqueness rules are about
+/// identity, not spelling); one that does not parse is compared as written.
 fn same_url(a: &str, b: &str) -> bool {
-    a.trim_end_matches('/') == b.trim_end_matches('/')
-}
-
-fn unique_strings(items: &[String]) -> Vec<&String> {
-    let mut seen = BTreeSet::new();
-    items.iter().filter(|i| seen.insert(i.as_str())).collect()
+    match (url_identity(a), url_identity(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a.trim_end_matches('/') == b.trim_end_matches('/'),
+    }
 }
 
 fn next_id(state: &TenantState) -> String {

@@ -447,9 +447,99 @@ async fn registration_with_the_tenant_url_as_audience_is_refused_with_or_without
 }
 
 #[tokio::test]
+async fn every_spelling_of_the_tenant_url_is_refused_and_one_url_is_registered_once() {
+    let admin = Admin::start("audience-spellings").await;
+    let url = admin.url().to_owned();
+    let port = url.rsplit(':').next().unwrap().to_owned();
+    let tenant = format!(
+        "the audience must not be the tenant's own URL `{url}`: the tenant is the issuer, not the audience"
+    );
+    for spelling in [
+        format!("HTTP://127.0.0.1:{port}"),
+        format!("http://127.1:{port}"),
+        format!("http://127.0.0.1:0{port}"),
+        format!("{url}/."),
+        format!("{url}/a/.."),
+        format!("{url}?"),
+    ] {
+        admin
+            .post("/admin/resource-servers", json!({"audience": spelling}))
+            .await
+            .assert_error(400, "audience_is_tenant_url", &tenant);
+    }
+    // A fragment or user info is refused outright, whatever it names.
+    for (spelling, reason) in [
+        (format!("{url}#"), "it has a fragment (`#`)"),
+        (
+            format!("http://user:pass@127.0.0.1:{port}"),
+            "it carries user info (`user:password@`)",
+        ),
+    ] {
+        admin
+            .post("/admin/resource-servers", json!({"audience": spelling}))
+            .await
+            .assert_error(
+                400,
+                "audience_not_url",
+                &format!("expected the audience to be an absolute http(s) URL (found `{spelling}`): {reason}"),
+            );
+    }
+    assert_eq!(admin.get("/admin/resource-servers").await.body, json!([]));
+
+    // One authorization server, two spellings: the second is a duplicate.
+    admin.register("https://as.example").await;
+    for spelling in [
+        "https://as.example/",
+        "HTTPS://AS.EXAMPLE:443",
+        "https://as.example?",
+    ] {
+        admin
+            .post("/admin/resource-servers", json!({"audience": spelling}))
+            .await
+            .assert_error(
+                409,
+                "conflict",
+                "a resource server with audience `https://as.example` already exists; add the resource URIs to it instead",
+            );
+    }
+    // Resource URIs that are one URL are kept once, in the first spelling.
+    let reply = admin
+        .patch(
+            "/admin/resource-servers/chat",
+            json!({"resource_uris": ["https://mcp.example/mcp", "HTTPS://mcp.example:443/mcp", "https://mcp.example/./mcp"]}),
+        )
+        .await;
+    assert_eq!(
+        reply.assert_status(200)["resource_uris"],
+        json!(["https://mcp.example/mcp"])
+    );
+    // A server id of `.` or `..` would name another admin path.
+    for id in [".", ".."] {
+        let r = admin
+            .post(
+                "/admin/resource-servers",
+                json!({"audience": "https://other.example", "id": id}),
+            )
+            .await;
+        assert_eq!(r.assert_status(400)["error"], "invalid_request", "{id}");
+    }
+}
+
+#[tokio::test]
 async fn registration_with_an_audience_that_is_not_an_absolute_http_url_is_refused() {
     let admin = Admin::start("audience-url").await;
-    for audience in ["as.example", "/issuer", "ftp://as.example", "https://"] {
+    for (audience, reason) in [
+        ("as.example", "it is not an absolute URL"),
+        ("/issuer", "it is not an absolute URL"),
+        ("ftp://as.example", "it is not an http(s) URL with a host"),
+        ("https://", "it is not an absolute URL"),
+        ("https://as.example#", "it has a fragment (`#`)"),
+        (
+            "https://user:pass@as.example",
+            "it carries user info (`user:password@`)",
+        ),
+        ("https://as.example\n", "it begins or ends with white space"),
+    ] {
         admin
             .post("/admin/resource-servers", json!({"audience": audience}))
             .await
@@ -457,7 +547,8 @@ async fn registration_with_an_audience_that_is_not_an_absolute_http_url_is_refus
                 400,
                 "audience_not_url",
                 &format!(
-                    "expected the audience to be an absolute http(s) URL (found `{audience}`)"
+                    "expected the audience to be an absolute http(s) URL (found `{}`): {reason}",
+                    audience.escape_debug()
                 ),
             );
     }
@@ -542,9 +633,20 @@ async fn the_audience_cannot_be_changed_after_creation() {
 #[tokio::test]
 async fn resource_uris_must_be_absolute_urls_without_a_fragment() {
     let admin = Admin::start("resource-uris").await;
-    for uri in ["mcp.example/mcp", "/mcp", "https://mcp.example/mcp#tools"] {
-        let message =
-            format!("expected resource URI `{uri}` to be an absolute URL without a fragment");
+    for (uri, reason) in [
+        ("mcp.example/mcp", "it is not an absolute URL"),
+        ("/mcp", "it is not an absolute URL"),
+        ("https://mcp.example/mcp#tools", "it has a fragment (`#`)"),
+        (
+            "https://u:p@mcp.example/mcp",
+            "it carries user info (`user:password@`)",
+        ),
+        (
+            " https://mcp.example/mcp",
+            "it begins or ends with white space",
+        ),
+    ] {
+        let message = format!("resource URI `{uri}` is refused: {reason}");
         admin
             .post(
                 "/admin/resource-servers",
@@ -564,7 +666,7 @@ async fn resource_uris_must_be_absolute_urls_without_a_fragment() {
         .assert_error(
             400,
             "invalid_resource_uri",
-            "expected resource URI `https://mcp.example/mcp#frag` to be an absolute URL without a fragment",
+            "resource URI `https://mcp.example/mcp#frag` is refused: it has a fragment (`#`)",
         );
     assert_eq!(admin.get("/admin/resource-servers/chat").await.body, before);
 
