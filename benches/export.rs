@@ -20,9 +20,15 @@
 //! from there until the lag is 0 (measured by a task that polls the exporters' status every
 //! 2 ms once the load stops). Nothing about the exporters is asserted: this measures.
 //!
-//! Everything (load client, issuer, audit writer, exporters, sink) shares one two-thread
-//! runtime and the machine's cores. Run with `cargo bench --bench export`; see
-//! `BENCHMARKS.md`.
+//! The load client, the issuer and the audit writer share one two-thread runtime; the
+//! exporters run on their issuer's exporter thread, and the sink on a thread of its own
+//! (a real SIEM is another machine). All share the machine's two cores.
+//!
+//! Then a sustained phase: each configuration on a fresh issuer at 128 in flight for 30 s
+//! (`JAGSPEC_SUSTAINED_SECS`; 0 skips it, and `--test` makes it 1 s), with issuance, CPU
+//! per event and every exporter's lag read every 5 s, and the drain time once the load
+//! stops: whether the lag stays bounded under full load, and what issuance pays for it.
+//! Run with `cargo bench --bench export`; see `BENCHMARKS.md`.
 
 mod common;
 
@@ -30,7 +36,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use common::{IN_FLIGHT, concurrently, exchange_body};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput};
 use jagspec::Alg;
 use jagspec::export::ExporterStatus;
 use jagspec::issuer::{IssuerConfig, IssuerState, RunningIssuer, Seed};
@@ -59,7 +65,8 @@ const SEED: &str = include_str!("../fixtures/tenant-examples.toml");
 struct Sink {
     url: String,
     counts: Arc<Counts>,
-    served: JoinHandle<()>,
+    /// Ends the sink's thread when dropped.
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 /// What the sink has received.
@@ -72,7 +79,37 @@ struct Counts {
 }
 
 impl Sink {
-    async fn start() -> Self {
+    /// On a thread and runtime of its own, like a remote collector: its work is not
+    /// charged to the issuer's runtime (its CPU still is to the machine's two cores).
+    fn start() -> Self {
+        let (ready, started) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("bench-sink".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("the sink's runtime");
+                runtime.block_on(async {
+                    let (url, counts, served) = Self::serve().await;
+                    ready
+                        .send((url, counts))
+                        .expect("the benchmark waits for the sink");
+                    let _ = stopped.await;
+                    served.abort();
+                });
+            })
+            .expect("the sink's thread");
+        let (url, counts) = started.recv().expect("the sink started");
+        Self {
+            url,
+            counts,
+            _stop: stop,
+        }
+    }
+
+    async fn serve() -> (String, Arc<Counts>, JoinHandle<()>) {
         async fn ingest(State(counts): State<Arc<Counts>>, body: Bytes) -> StatusCode {
             let n = body
                 .split(|b| *b == b'\n')
@@ -98,11 +135,7 @@ impl Sink {
                 .await
                 .expect("the sink serves");
         });
-        Self {
-            url,
-            counts,
-            served,
-        }
+        (url, counts, served)
     }
 }
 
@@ -205,7 +238,7 @@ impl Fixture {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a temporary directory");
-        let sink = Sink::start().await;
+        let sink = Sink::start();
         let config = IssuerConfig {
             seed: Some(seed_with(exporters, &sink.url, &dir.join("archive.ndjson"))),
             ..IssuerConfig::new(dir.join("issuer.db"))
@@ -224,7 +257,7 @@ impl Fixture {
 
     async fn stop(self) {
         self.issuer.stop().await;
-        self.sink.served.abort();
+        drop(self.sink);
         // `stop` waits for a file write already under way, so the directory is quiet.
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -371,16 +404,20 @@ fn measure(c: &mut Criterion, runtime: &Runtime, exporters: usize, in_flight: us
     line
 }
 
-fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// The load client's and the issuer's runtime: two workers, one per core.
+fn bench_runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("a runtime");
+        .expect("a runtime")
+}
+
+fn bench(c: &mut Criterion, runtime: &Runtime) {
     let mut summary = Vec::new();
     for in_flight in IN_FLIGHT {
         for exporters in CONFIGURATIONS {
-            summary.push(measure(c, &runtime, exporters, in_flight));
+            summary.push(measure(c, runtime, exporters, in_flight));
         }
     }
     println!("\nexporters:");
@@ -389,5 +426,136 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+/// Requests in flight in the sustained phase: a busy IdP's, where the CPU is saturated.
+const SUSTAINED_IN_FLIGHT: usize = 128;
+/// How often the sustained phase reads the exporters' lag.
+const SUSTAINED_TICK: Duration = Duration::from_secs(5);
+
+/// The sustained phase's length per configuration: `JAGSPEC_SUSTAINED_SECS` (default 30),
+/// 1 s under `--test`.
+fn sustained_secs() -> u64 {
+    if std::env::args().any(|a| a == "--test") {
+        return 1;
+    }
+    std::env::var("JAGSPEC_SUSTAINED_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30)
+}
+
+/// Keeps `in_flight` exchanges running on a fresh issuer with `exporters` exporters for
+/// `secs`, reading the lag every [`SUSTAINED_TICK`]; the summary line and the issuance
+/// rate.
+async fn sustain(
+    exporters: usize,
+    in_flight: usize,
+    secs: u64,
+    baseline: Option<f64>,
+) -> (String, f64) {
+    let fixture = Fixture::start(exporters, in_flight).await;
+    let state = Arc::clone(&fixture.issuer.state);
+    let router = jagspec::issuer::router(Arc::clone(&state));
+    let body = exchange_body(&fixture.id_token, Alg::ES256);
+    let first = snapshot(&state).await;
+    let deadline = first.at + Duration::from_secs(secs);
+    let load: Vec<JoinHandle<()>> = (0..in_flight)
+        .map(|_| {
+            let (router, body) = (router.clone(), body.clone());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let status = common::exchange_in_process(router.clone(), body.clone()).await;
+                    assert_eq!(status, 200, "issuance must succeed");
+                }
+            })
+        })
+        .collect();
+    let mut ticks = Vec::new();
+    let mut next = first.at + SUSTAINED_TICK;
+    while next < deadline {
+        tokio::time::sleep_until(next.into()).await;
+        ticks.push(snapshot(&state).await);
+        next += SUSTAINED_TICK;
+    }
+    for task in load {
+        task.await.expect("a load task");
+    }
+    let last = snapshot(&state).await;
+    let drained_at = if exporters > 0 {
+        drained(Arc::clone(&state)).await
+    } else {
+        Some(last.at)
+    };
+    let span = last.at.duration_since(first.at);
+    let written = last.written - first.written;
+    let issued = rate(written, span);
+    let mut line = format!(
+        "{exporters}_exporters/{in_flight}: {:.1} s, {written} issued ({issued:.0}/s",
+        span.as_secs_f64()
+    );
+    if let Some(base) = baseline {
+        write!(line, ", {:.0} % of 0 exporters", 100.0 * issued / base)
+            .expect("a string takes writes");
+    }
+    line.push(')');
+    if let (Some(a), Some(b)) = (first.cpu, last.cpu) {
+        let cpu = b.saturating_sub(a);
+        write!(
+            line,
+            "; CPU {:.2} cores, {:.0} µs per event",
+            cpu.as_secs_f64() / span.as_secs_f64().max(f64::MIN_POSITIVE),
+            cpu.as_secs_f64() * 1e6 / written.max(1) as f64
+        )
+        .expect("a string takes writes");
+    }
+    if exporters > 0 {
+        line.push_str("; lag");
+        for tick in ticks.iter().chain(std::iter::once(&last)) {
+            let at = tick.at.duration_since(first.at).as_secs_f64();
+            let lags: Vec<String> = tick
+                .exporters
+                .iter()
+                .map(|e| format!("{} {}", e.name, e.lag))
+                .collect();
+            write!(line, " at {at:.0} s: {};", lags.join(", ")).expect("a string takes writes");
+        }
+        match drained_at {
+            Some(at) => write!(
+                line,
+                " drained {:.0} ms after the load",
+                at.saturating_duration_since(last.at).as_secs_f64() * 1e3
+            ),
+            None => write!(line, " not drained within {} s", DRAIN_LIMIT.as_secs()),
+        }
+        .expect("a string takes writes");
+        let posts = fixture.sink.counts.posts.load(Ordering::Relaxed);
+        let lines = fixture.sink.counts.lines.load(Ordering::Relaxed);
+        write!(line, "; sink got {lines} events in {posts} POSTs").expect("a string takes writes");
+    }
+    fixture.stop().await;
+    (line, issued)
+}
+
+/// The sustained phase: every configuration at [`SUSTAINED_IN_FLIGHT`], one after the
+/// other in this run, so their figures compare.
+fn sustained(runtime: &Runtime) {
+    let secs = sustained_secs();
+    if secs == 0 {
+        return;
+    }
+    println!("\nsustained, {SUSTAINED_IN_FLIGHT} in flight for {secs} s each:");
+    let mut baseline = None;
+    for exporters in CONFIGURATIONS {
+        let (line, issued) =
+            runtime.block_on(sustain(exporters, SUSTAINED_IN_FLIGHT, secs, baseline));
+        baseline.get_or_insert(issued);
+        println!("  {line}");
+    }
+}
+
+fn main() {
+    let runtime = bench_runtime();
+    let mut criterion = Criterion::default().configure_from_args();
+    bench(&mut criterion, &runtime);
+    criterion.final_summary();
+    sustained(&runtime);
+}

@@ -10,12 +10,14 @@
 //!   acknowledgement, so a batch counts once it is written, flushed and the socket shut
 //!   down cleanly).
 //! * [`Exporters`]: the issuer's exporters, each a cursor into the audit log (the outbox)
-//!   and a worker task that forwards every event, in order, at least once.
+//!   and a worker task that forwards every event, in order, at least once. The workers run
+//!   on a thread of their own (`runtime`), so they keep up while the server is saturated.
 
 mod config;
 mod file;
 pub mod format;
 mod http;
+mod runtime;
 mod syslog;
 mod worker;
 

@@ -174,6 +174,8 @@ pub struct Exporters {
     /// interleave (a PATCH reading a config that a DELETE and POST are replacing, two
     /// workers for one name).
     changes: tokio::sync::Mutex<()>,
+    /// The thread the workers run on; declared last, so it ends after they are aborted.
+    runtime: super::runtime::ExportRuntime,
 }
 
 /// A running worker: its task, and the signal that asks it to stop.
@@ -208,7 +210,7 @@ impl Exporters {
     /// # Errors
     ///
     /// [`ExportError::Db`] if the database cannot be opened, [`ExportError::Task`] if the
-    /// HTTP client cannot be built (never in practice).
+    /// HTTP client or the exporters' thread cannot be made (never in practice).
     pub fn open(
         path: &Path,
         audit: AuditLog,
@@ -235,6 +237,9 @@ impl Exporters {
             }),
             workers: Mutex::new(BTreeMap::new()),
             changes: tokio::sync::Mutex::new(()),
+            runtime: super::runtime::ExportRuntime::start().map_err(|e| {
+                ExportError::Task(format!("cannot start the exporters' thread: {e}"))
+            })?,
         })
     }
 
@@ -494,7 +499,9 @@ impl Exporters {
     fn spawn(&self, config: ExporterConfig) {
         let name = config.name.clone();
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(run(Arc::clone(&self.ctx), config, stopped));
+        let task = self
+            .runtime
+            .spawn(run(Arc::clone(&self.ctx), config, stopped));
         if let Some(old) = self.lock_workers().insert(name, Worker { task, stop }) {
             old.task.abort();
         }
@@ -671,12 +678,56 @@ async fn unless_stopped<F: Future>(
     }
 }
 
-/// One exporter's loop; runs until asked to stop (see [`Worker::stop`]). Database reads
-/// and writes and file writes are never interrupted; waits and network deliveries are.
-async fn run(ctx: Arc<Ctx>, config: ExporterConfig, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// How long a delivered cursor may stay unwritten while more events wait. Each cursor
+/// write needs the database's one write lock, which the audit writer holds for nearly every
+/// moment under full load, so a write per batch made each round wait for it (SQLite's busy
+/// handler sleeps 1 ms, then longer) and the exporters fell behind by half the write rate.
+/// Written at most this often while behind, and at once when caught up, before a failure
+/// is recorded, and when stopping; a crash re-sends at most this long's deliveries, which
+/// at-least-once delivery allows.
+const CURSOR_WRITE_INTERVAL: Duration = Duration::from_millis(200);
+
+/// A delivered position not yet written, and when the cursor was last written.
+struct Progress {
+    unwritten: Option<i64>,
+    written_at: std::time::Instant,
+}
+
+impl Progress {
+    /// Writes the unwritten position, if any.
+    async fn write(&mut self, ctx: &Arc<Ctx>, name: &str) {
+        if let Some(last) = self.unwritten.take() {
+            if let Err(e) = record_success(ctx, name, last).await {
+                // Delivered but not recorded: sent again later (at least once).
+                tracing::warn!(exporter = %name, error = %e, "cannot advance the cursor");
+            }
+            self.written_at = std::time::Instant::now();
+        }
+    }
+}
+
+/// One exporter's loop; runs until asked to stop (see [`Worker::stop`]), then writes the
+/// position it delivered up to.
+async fn run(ctx: Arc<Ctx>, config: ExporterConfig, stop: tokio::sync::watch::Receiver<bool>) {
+    let mut progress = Progress {
+        unwritten: None,
+        written_at: std::time::Instant::now(),
+    };
+    deliver_until_stopped(&ctx, &config, stop, &mut progress).await;
+    progress.write(&ctx, &config.name).await;
+}
+
+/// The loop of [`run`]. Database reads and writes and file writes are never interrupted;
+/// waits and network deliveries are.
+async fn deliver_until_stopped(
+    ctx: &Arc<Ctx>,
+    config: &ExporterConfig,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    progress: &mut Progress,
+) {
     let name = config.name.clone();
     let (mut cursor, mut failures) = loop {
-        let c = Arc::clone(&ctx);
+        let c = Arc::clone(ctx);
         let n = name.clone();
         let loaded = blocking(move || {
             Ok(c.db()
@@ -719,7 +770,7 @@ async fn run(ctx: Arc<Ctx>, config: ExporterConfig, mut stop: tokio::sync::watch
             Ok(batch) => batch,
             Err(e) => {
                 failures = failures.saturating_add(1);
-                record_failure(&ctx, &name, &e.to_string(), failures).await;
+                record_failure(ctx, &name, &e.to_string(), failures).await;
                 let wait = tokio::time::sleep(ctx.timing.backoff(failures));
                 if unless_stopped(&mut stop, wait).await.is_none() {
                     return;
@@ -727,7 +778,10 @@ async fn run(ctx: Arc<Ctx>, config: ExporterConfig, mut stop: tokio::sync::watch
                 continue;
             }
         };
+        let full = batch.len() >= batch_max;
         let Some(&(last, _)) = batch.last() else {
+            // Caught up: the cursor says so before the wait.
+            progress.write(ctx, &name).await;
             let idle = tokio::time::timeout(ctx.timing.idle_poll, committed);
             if unless_stopped(&mut stop, idle).await.is_none() {
                 return;
@@ -740,9 +794,9 @@ async fn run(ctx: Arc<Ctx>, config: ExporterConfig, mut stop: tokio::sync::watch
             let delivered = match &config.target {
                 // A file write is finished even when asked to stop: it is short, and a
                 // write abandoned on the blocking pool would land later.
-                Target::File { .. } => deliver(&ctx, &config, &events).await,
+                Target::File { .. } => deliver(ctx, config, &events).await,
                 Target::Http { .. } | Target::Syslog { .. } => {
-                    match unless_stopped(&mut stop, deliver(&ctx, &config, &events)).await {
+                    match unless_stopped(&mut stop, deliver(ctx, config, &events)).await {
                         Some(delivered) => delivered,
                         None => return,
                     }
@@ -750,9 +804,10 @@ async fn run(ctx: Arc<Ctx>, config: ExporterConfig, mut stop: tokio::sync::watch
             };
             match delivered {
                 Ok(()) => {
-                    if let Err(e) = record_success(&ctx, &name, last).await {
-                        // Delivered but not recorded: sent again later (at least once).
-                        tracing::warn!(exporter = %name, error = %e, "cannot advance the cursor");
+                    progress.unwritten = Some(last);
+                    // A short batch means caught up; a full one, more waiting.
+                    if !full || progress.written_at.elapsed() >= CURSOR_WRITE_INTERVAL {
+                        progress.write(ctx, &name).await;
                     }
                     cursor = last;
                     failures = 0;
@@ -761,7 +816,10 @@ async fn run(ctx: Arc<Ctx>, config: ExporterConfig, mut stop: tokio::sync::watch
                 Err(error) => {
                     failures = failures.saturating_add(1);
                     tracing::warn!(exporter = %name, %error, failures, "export failed; retrying");
-                    record_failure(&ctx, &name, &error, failures).await;
+                    // What was delivered before is recorded first, so the failure stays
+                    // the last word.
+                    progress.write(ctx, &name).await;
+                    record_failure(ctx, &name, &error, failures).await;
                     let wait = tokio::time::sleep(ctx.timing.backoff(failures));
                     if unless_stopped(&mut stop, wait).await.is_none() {
                         return;
