@@ -678,13 +678,14 @@ async fn unless_stopped<F: Future>(
     }
 }
 
-/// How long a delivered cursor may stay unwritten while more events wait. Each cursor
+/// How long a delivered position may stay unwritten while events keep coming. Each cursor
 /// write needs the database's one write lock, which the audit writer holds for nearly every
-/// moment under full load, so a write per batch made each round wait for it (SQLite's busy
-/// handler sleeps 1 ms, then longer) and the exporters fell behind by half the write rate.
-/// Written at most this often while behind, and at once when caught up, before a failure
-/// is recorded, and when stopping; a crash re-sends at most this long's deliveries, which
-/// at-least-once delivery allows.
+/// moment under load: a write per batch made each round wait for it (SQLite's busy handler
+/// sleeps 1 ms, then longer), so the exporters fell behind by half the write rate, and the
+/// audit writer, on the request path, waited for the exporters' writes in turn. Written at
+/// most this often while events keep coming, and at once when a read finds nothing new,
+/// before a failure is recorded, and when stopping; a crash re-sends at most this long's
+/// deliveries, which at-least-once delivery allows.
 const CURSOR_WRITE_INTERVAL: Duration = Duration::from_millis(200);
 
 /// A delivered position not yet written, and when the cursor was last written.
@@ -778,7 +779,6 @@ async fn deliver_until_stopped(
                 continue;
             }
         };
-        let full = batch.len() >= batch_max;
         let Some(&(last, _)) = batch.last() else {
             // Caught up: the cursor says so before the wait.
             progress.write(ctx, &name).await;
@@ -805,8 +805,7 @@ async fn deliver_until_stopped(
             match delivered {
                 Ok(()) => {
                     progress.unwritten = Some(last);
-                    // A short batch means caught up; a full one, more waiting.
-                    if !full || progress.written_at.elapsed() >= CURSOR_WRITE_INTERVAL {
+                    if progress.written_at.elapsed() >= CURSOR_WRITE_INTERVAL {
                         progress.write(ctx, &name).await;
                     }
                     cursor = last;
