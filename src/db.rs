@@ -179,17 +179,29 @@ fn create_private(path: &Path) -> std::io::Result<()> {
         .open(path)
     {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        // There: a file, or a symlink. A dangling one would have SQLite create its target
+        // with the default mode, so it is refused.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(std::io::Error::other(
+                "it is a symlink to nothing; give the database file itself",
+            )),
+            _ => Ok(()),
+        },
         Err(e) => Err(e),
     }
 }
 
-/// The mode of an existing database file when its group or others may read or write it
-/// (then they can read its private keys and exporter tokens); `None` when it is private.
+/// The mode of an existing database file, or of its `-wal` or `-shm` file, when its group
+/// or others may read or write it (then they can read its private keys and exporter
+/// tokens); `None` when all three are private or absent.
 pub fn readable_by_others(path: &Path) -> Option<u32> {
     #[cfg(unix)]
     {
-        crate::private_file::readable_by_others(path)
+        ["", "-wal", "-shm"].into_iter().find_map(|suffix| {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            crate::private_file::readable_by_others(Path::new(&file))
+        })
     }
     #[cfg(not(unix))]
     {

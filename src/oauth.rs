@@ -228,13 +228,14 @@ pub(crate) fn shorten(s: &str) -> String {
 }
 
 /// What an error description may repeat of a value the caller sent: the value itself when
-/// it is short and not token-shaped, with control characters escaped; otherwise only its
-/// size. A token sent in the wrong field (an ID-JAG as `grant_type`, an ID token as
-/// `client_id`) is never echoed back, nor written to a log through the description.
+/// it is short and neither a JWT nor shaped like an opaque secret, with control characters
+/// escaped; otherwise only its size. A token or secret sent in the wrong field (an ID-JAG as
+/// `grant_type`, a client secret as `client_id`) is never echoed back, nor written to a log
+/// through the description. A false alarm costs only a debugging hint.
 pub(crate) fn echo(value: &str) -> String {
     /// Long enough for any URN, client id or scope jagspec's endpoints expect.
     const MAX_ECHO_CHARS: usize = 64;
-    if looks_like_token(value) {
+    if looks_like_jws(value) || looks_like_secret(value) {
         return format!(
             "[a token-shaped value of {} bytes, not repeated]",
             value.len()
@@ -246,18 +247,23 @@ pub(crate) fn echo(value: &str) -> String {
     value.escape_debug().to_string()
 }
 
-/// A JWS or JWE compact serialization (RFC 7515 §7.1, RFC 7516 §7.1): three or five
-/// base64url segments. Also catches an unsigned `eyJ…` header alone.
-fn looks_like_token(value: &str) -> bool {
-    let segments: Vec<&str> = value.split('.').collect();
-    let base64url = |s: &str| {
-        s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=')
-    };
-    let compact = matches!(segments.len(), 3 | 5)
-        && segments.iter().all(|s| base64url(s))
-        && segments[0].len() >= 8;
-    compact || value.trim_start().starts_with("eyJ")
+/// A JWS or JWE (RFC 7515 §7.1, RFC 7516 §7.1), whole or in part: its protected header
+/// is base64url JSON, so it begins `eyJ` (`{"`). A dotted scope such as
+/// `calendar.events.read` is not one.
+pub(crate) fn looks_like_jws(value: &str) -> bool {
+    value.trim_start().starts_with("eyJ")
+}
+
+/// An opaque bearer token or secret: one run of at least 24 base64url or hex characters
+/// with both letters and digits (jagspec's own are 32 hex digits). URNs, URLs and names
+/// have separators or are shorter.
+fn looks_like_secret(value: &str) -> bool {
+    value.len() >= 24
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && value.bytes().any(|b| b.is_ascii_digit())
+        && value.bytes().any(|b| b.is_ascii_alphabetic())
 }
 
 /// 128 random bits, hex: jti, event and request ids.
@@ -315,24 +321,27 @@ async fn no_such_endpoint(method: axum::http::Method, uri: axum::http::Uri) -> R
 }
 
 async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> Response {
-    let token_endpoint = uri.path().ends_with("/token");
-    let (error, allow) = if token_endpoint {
-        ("invalid_request", "POST")
+    // axum adds the `Allow` header of the route itself, since this answer has none.
+    if uri.path().ends_with("/token") {
+        let mut response = error_response(
+            405,
+            "invalid_request",
+            &format!(
+                "`{}` does not accept {method}; it accepts POST",
+                echo(uri.path())
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        response
     } else {
-        ("method_not_allowed", "GET, HEAD")
-    };
-    let mut response = error_response(
-        405,
-        error,
-        &format!(
-            "`{}` does not accept {method}; it accepts {allow}",
-            echo(uri.path())
-        ),
-    );
-    response
-        .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static(allow));
-    response
+        error_response(
+            405,
+            "method_not_allowed",
+            &format!("`{}` does not accept {method}", echo(uri.path())),
+        )
+    }
 }
 
 /// 127.0.0.0/8, ::1 or `localhost`: where the mocks run, and traffic never leaves the
@@ -349,6 +358,49 @@ pub(crate) fn is_loopback(url: &url::Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echo_repeats_short_names_and_never_a_token_or_secret() {
+        assert_eq!(echo("password2"), "password2");
+        assert_eq!(echo("calendar.events.read"), "calendar.events.read");
+        assert_eq!(
+            echo("urn:ietf:params:oauth:grant-type:token-exchange"),
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        );
+        assert_eq!(echo("a\nb"), "a\\nb");
+        assert_eq!(
+            echo("eyJhbGciOiJFUzI1NiJ9.e30.c2ln"),
+            "[a token-shaped value of 29 bytes, not repeated]"
+        );
+        assert_eq!(
+            echo(&random_id()),
+            "[a token-shaped value of 32 bytes, not repeated]"
+        );
+        assert_eq!(echo(&"x".repeat(65)), "[a value of 65 bytes, not repeated]");
+    }
+
+    #[test]
+    fn a_form_is_decoded_strictly() {
+        let form = parse_form(b"a=1&b=x+y%21&c=&d").unwrap();
+        assert_eq!(form.get("a").map(String::as_str), Some("1"));
+        assert_eq!(form.get("b").map(String::as_str), Some("x y!"));
+        // Empty values are absent (RFC 6749 §3.1).
+        assert!(!form.contains_key("c") && !form.contains_key("d"));
+        assert_eq!(
+            parse_form(b"a=%FF"),
+            Err(FormError::NotUtf8 { name: "a".into() })
+        );
+        assert_eq!(
+            parse_form(b"%C3%28=1"),
+            Err(FormError::NotUtf8 {
+                name: "%C3%28".into()
+            })
+        );
+        assert_eq!(
+            parse_form(b"a=1&a=2"),
+            Err(FormError::Repeated { name: "a".into() })
+        );
+    }
 
     fn form(pairs: &[(&str, &str)]) -> Form {
         pairs

@@ -9,16 +9,19 @@
 //! is retried silently. Here, per listener:
 //!
 //! 1. at most [`ServeLimits::max_connections`] connections are held at once; at the cap the
-//!    listener stops accepting (the kernel's backlog holds newcomers) and says so once;
+//!    listener stops accepting (the kernel's backlog holds newcomers) and says so (at most
+//!    every five seconds);
 //! 2. the request head must arrive within [`ServeLimits::header_timeout`], which also closes
 //!    a keep-alive connection idle that long (hyper arms the same timer for every head);
 //! 3. the body must arrive whole within [`ServeLimits::body_timeout`] of the head: a body
 //!    that stalls, a chunked body that never ends, or a `Content-Length` beyond what is sent
 //!    fails to read with [`BodyTimeout`], which each endpoint answers with its protocol's
 //!    error before the connection is closed;
-//! 4. an `accept` that fails for lack of file descriptors is logged and retried after a
+//! 4. a write to the client must make progress within [`ServeLimits::write_timeout`], so a
+//!    client that never reads its answers does not hold its connection either;
+//! 5. an `accept` that fails for lack of file descriptors is logged and retried after a
 //!    short pause, so the listener recovers as soon as connections leave;
-//! 5. stopping stops accepting, lets requests in flight finish for
+//! 6. stopping stops accepting, lets requests in flight finish for
 //!    [`ServeLimits::shutdown_grace`], then closes whatever is left (a half-sent request
 //!    never holds a shutdown).
 
@@ -45,6 +48,9 @@ pub struct ServeLimits {
     pub header_timeout: Duration,
     /// The whole body must arrive within this after the head. Default 10 s.
     pub body_timeout: Duration,
+    /// A write to the client must make progress within this: a client that stops reading
+    /// its answers (or pipelines requests and never reads) is cut off. Default 10 s.
+    pub write_timeout: Duration,
     /// Connections one listener holds at once; beyond it, newcomers wait in the kernel's
     /// backlog. Default 512.
     pub max_connections: usize,
@@ -57,6 +63,7 @@ impl Default for ServeLimits {
         Self {
             header_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
             max_connections: 512,
             shutdown_grace: Duration::from_secs(2),
         }
@@ -157,7 +164,7 @@ async fn accept_loop(
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut connections = JoinSet::new();
-    let mut at_cap_since: Option<Instant> = None;
+    let mut at_cap = RateLimitedWarning::default();
     let mut fd_warning = RateLimitedWarning::default();
     loop {
         // Reap finished connections so the set does not grow with every one served.
@@ -165,14 +172,14 @@ async fn accept_loop(
         let permit = match Arc::clone(&permits).try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
-                if at_cap_since.is_none() {
+                at_cap.warn(|times| {
                     tracing::warn!(
                         server = what,
                         max_connections = limits.max_connections,
+                        reached_since_last_warning = times,
                         "connection limit reached; new connections wait until one closes"
                     );
-                    at_cap_since = Some(Instant::now());
-                }
+                });
                 tokio::select! {
                     p = Arc::clone(&permits).acquire_owned() => match p {
                         Ok(p) => p,
@@ -182,13 +189,6 @@ async fn accept_loop(
                 }
             }
         };
-        if let Some(since) = at_cap_since.take() {
-            tracing::info!(
-                server = what,
-                waited_ms = since.elapsed().as_millis() as u64,
-                "below the connection limit again"
-            );
-        }
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = stop.wait_for(|s| *s) => break,
@@ -199,7 +199,14 @@ async fn accept_loop(
             Err(e) => {
                 // Out of file descriptors (EMFILE, ENFILE) or memory: the listener is
                 // fine and recovers once connections close, so pause instead of spinning.
-                fd_warning.warn(what, &e);
+                fd_warning.warn(|failed| {
+                    tracing::warn!(
+                        server = what,
+                        error = %e,
+                        failed_since_last_warning = failed,
+                        "cannot accept a connection (out of file descriptors?); retrying"
+                    );
+                });
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_millis(50)) => continue,
                     _ = stop.wait_for(|s| *s) => break,
@@ -249,6 +256,7 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .keep_alive(true);
+    let stream = WriteDeadline::new(stream, limits.write_timeout);
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     tokio::select! {
@@ -273,8 +281,8 @@ fn is_per_connection(e: &std::io::Error) -> bool {
     )
 }
 
-/// "Out of file descriptors" once when it starts and then at most every five seconds,
-/// with how many accepts failed in between: a flood must not flood the log too.
+/// A warning logged when its condition starts and then at most every five seconds, with
+/// how many times it recurred in between: a flood must not flood the log too.
 #[derive(Default)]
 struct RateLimitedWarning {
     last: Option<Instant>,
@@ -282,22 +290,109 @@ struct RateLimitedWarning {
 }
 
 impl RateLimitedWarning {
-    fn warn(&mut self, what: &str, e: &std::io::Error) {
+    /// Calls `log` with the count of suppressed recurrences when a line is due.
+    fn warn(&mut self, log: impl FnOnce(u64)) {
         let due = self
             .last
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
         if due {
-            tracing::warn!(
-                server = what,
-                error = %e,
-                failed_since_last_warning = self.suppressed,
-                "cannot accept a connection (out of file descriptors?); retrying"
-            );
+            log(self.suppressed);
             self.last = Some(Instant::now());
             self.suppressed = 0;
         } else {
             self.suppressed += 1;
         }
+    }
+}
+
+/// A socket whose writes must make progress within a limit: a write, flush or shutdown
+/// that stays pending longer fails with `TimedOut`, which ends the connection.
+struct WriteDeadline {
+    inner: tokio::net::TcpStream,
+    limit: Duration,
+    /// Armed when a write first stays pending; disarmed by any progress.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl WriteDeadline {
+    fn new(inner: tokio::net::TcpStream, limit: Duration) -> Self {
+        Self {
+            inner,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// After the inner write answered `poll`: disarm on progress, else fail once the
+    /// deadline passes.
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let limit = self.limit;
+        let sleep = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client has not read its answer",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for WriteDeadline {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for WriteDeadline {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.watch(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.watch(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_flush(cx);
+        this.watch(cx, poll)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.watch(cx, poll)
     }
 }
 

@@ -150,9 +150,13 @@ impl AuditEvent {
     }
 }
 
-/// Cuts `value` to `max` characters, ending it with how long it was.
+/// Cuts `value` to `max` characters, ending it with how long it was; a JWT sent in the
+/// wrong field (an ID token as `grant_type`) is not kept at all: the log holds no token
+/// material.
 fn cut(value: &mut String, max: usize) {
-    if value.chars().count() > max {
+    if crate::oauth::looks_like_jws(value) {
+        *value = format!("[a token of {} bytes, not recorded]", value.len());
+    } else if value.chars().count() > max {
         let bytes = value.len();
         let keep: String = value.chars().take(max).collect();
         *value = format!("{keep}…[cut from {bytes} bytes]");
@@ -205,6 +209,19 @@ mod tests {
         let last = event.scopes.last().unwrap();
         assert_eq!(last.scope, "[968 more denied scopes not recorded]");
         assert_eq!(last.reason.as_deref(), Some("No grant for the scope"));
+    }
+
+    #[test]
+    fn a_token_in_a_field_is_not_recorded() {
+        let event = AuditEvent {
+            grant_type: Some("eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln".into()),
+            ..AuditEvent::default()
+        }
+        .bounded();
+        assert_eq!(
+            event.grant_type.as_deref(),
+            Some("[a token of 46 bytes, not recorded]")
+        );
     }
 
     #[test]

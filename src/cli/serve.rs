@@ -81,6 +81,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         body_timeout: args.body_timeout,
         max_connections: usize::from(args.max_connections),
         shutdown_grace: args.shutdown_grace,
+        ..ServeLimits::default()
     };
 
     let runtime = tokio::runtime::Runtime::new()?;

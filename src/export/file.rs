@@ -67,10 +67,11 @@ pub(crate) fn ends_torn(path: &Path) -> bool {
 }
 
 /// Opens `path` without ever waiting (`O_NONBLOCK`: a FIFO swapped in after the admin
-/// API's check would otherwise block until a writer comes), and only a regular file.
+/// API's check would otherwise block until a writer comes), never through a symlink
+/// (`O_NOFOLLOW`), and only a regular file.
 fn open_nonblocking(options: &mut std::fs::OpenOptions, path: &Path) -> std::io::Result<File> {
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(options, libc::O_NONBLOCK);
+    std::os::unix::fs::OpenOptionsExt::custom_flags(options, libc::O_NONBLOCK | libc::O_NOFOLLOW);
     let file = options.open(path)?;
     if file.metadata()?.is_file() {
         Ok(file)

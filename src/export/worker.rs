@@ -559,13 +559,29 @@ fn check_file_target(
             .into());
         }
     }
+    // Checked when an exporter is added or changed, not when a stored one is loaded: a
+    // database from before these rules still starts.
+    if path.as_os_str().as_encoded_bytes().contains(&0) {
+        return Err(InvalidConfig("`path` holds a NUL byte".into()).into());
+    }
+    if !path.is_absolute() {
+        return Err(InvalidConfig(format!(
+            "`path` must be absolute (found `{}`): a relative path would depend on the folder \
+             jagspec happens to run in",
+            path.display()
+        ))
+        .into());
+    }
     // What is at the path: nothing yet (in a folder that exists) or a regular file. A FIFO
-    // would block whoever opens it; a directory or a device is no log file.
-    match std::fs::metadata(path) {
+    // would block whoever opens it; a directory or a device is no log file; a symlink could
+    // be pointed anywhere after this check (the sink opens with O_NOFOLLOW too).
+    match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_file() => {}
         Ok(m) => {
             let what = if m.is_dir() {
                 "a directory"
+            } else if m.file_type().is_symlink() {
+                "a symlink; give the file itself"
             } else {
                 "not a regular file (a FIFO, socket or device)"
             };

@@ -18,7 +18,7 @@ use crate::audit::{
 };
 use crate::export::{ExportError, ExporterConfig, StartAt};
 use crate::jose::{Alg, KeyStatus, SigningKey};
-use crate::oauth::json_response;
+use crate::oauth::{json_response, shorten};
 use crate::types::Kid;
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -270,15 +270,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AdminJson<T> {
             ));
         }
         Ok(Self(value))
-    }
-}
-
-/// At most 120 characters of a value echoed in an error.
-fn shorten(s: &str) -> String {
-    if s.chars().count() <= 120 {
-        s.to_owned()
-    } else {
-        format!("{}…", s.chars().take(120).collect::<String>())
     }
 }
 

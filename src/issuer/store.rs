@@ -47,16 +47,16 @@ pub enum StoreError {
     /// or white space around it.
     #[error("resource URI `{uri}` is refused: {reason}")]
     ResourceUriRefused {
-        /// The URI, control characters escaped.
+        /// The URI as an error may quote it (control characters escaped, no password).
         uri: String,
         /// Why.
         reason: &'static str,
     },
     /// An audience that is no absolute http(s) URL, or one with user info, a fragment or
     /// white space around it.
-    #[error("expected the audience to be an absolute http(s) URL (found `{}`): {reason}", .audience.escape_debug())]
+    #[error("expected the audience to be an absolute http(s) URL (found `{audience}`): {reason}")]
     AudienceRefused {
-        /// The audience as given.
+        /// The audience as an error may quote it (control characters escaped, no password).
         audience: String,
         /// Why.
         reason: &'static str,
@@ -358,7 +358,7 @@ impl Store {
             // The rules compare URLs, not spellings: `HTTP://H:80`, `http://h/.` and
             // `http://h` are one audience. The spelling given is what is stored and minted.
             url_identity(audience).map_err(|reason| StoreError::AudienceRefused {
-                audience: audience.to_owned(),
+                audience: quotable(audience),
                 reason,
             })?;
             if same_url(audience, &state.settings.url) {
@@ -374,11 +374,16 @@ impl Store {
             let name = new.name.clone().unwrap_or_else(|| audience.to_owned());
             let id = match &new.id {
                 Some(id) if id.trim().is_empty() => return Err(StoreError::Invalid("the id must not be empty".into())),
-                // The id is a path segment of the admin API: `.` and `..` would name another path.
-                Some(id) if id == "." || id == ".." || id.contains('/') || id.chars().any(char::is_control) => {
+                // The id is a path segment of the admin API: RFC 3986 §2.3's unreserved
+                // characters only, and not `.` or `..`, which would name another path.
+                Some(id)
+                    if id == "."
+                        || id == ".."
+                        || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)) =>
+                {
                     return Err(StoreError::Invalid(format!(
-                        "the id `{}` cannot be a path segment of the admin API: no `.`, `..`, `/` or control characters",
-                        id.escape_debug()
+                        "the id `{}` is not a path segment of its own: use letters, digits, `-`, `.`, `_` and `~` (RFC 3986 §2.3), and not `.` or `..`",
+                        crate::oauth::echo(id)
                     )));
                 }
                 Some(id) => id.clone(),
@@ -438,8 +443,9 @@ impl Store {
                 .iter()
                 .find(|s| s.id == id)
                 .ok_or_else(|| StoreError::UnknownServer(id.to_owned()))?;
+            // Naming the current audience in another spelling is no change either.
             if let Some(requested) = &patch.audience
-                && requested != &current.audience
+                && !same_url(requested, &current.audience)
             {
                 return Err(StoreError::AudienceImmutable {
                     current: current.audience.clone(),
@@ -816,6 +822,20 @@ fn url_identity(text: &str) -> Result<String, &'static str> {
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
+/// A refused URL as an error may quote it: control characters escaped, and a password in
+/// its user info left out (the URL as a parser writes it), so the answer never repeats a
+/// credential.
+fn quotable(text: &str) -> String {
+    let shown = match url::Url::parse(text) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        _ => text.to_owned(),
+    };
+    crate::oauth::shorten(&shown).escape_debug().to_string()
+}
+
 /// Resource URIs checked as [`url_identity`] says, each spelling of one URL kept once (the
 /// first).
 fn checked_resource_uris(uris: &[String]) -> Result<Vec<&String>, StoreError> {
@@ -823,7 +843,7 @@ fn checked_resource_uris(uris: &[String]) -> Result<Vec<&String>, StoreError> {
     let mut kept = Vec::new();
     for uri in uris {
         let identity = url_identity(uri).map_err(|reason| StoreError::ResourceUriRefused {
-            uri: uri.escape_debug().to_string(),
+            uri: quotable(uri),
             reason,
         })?;
         if seen.insert(identity) {

@@ -14,7 +14,7 @@ use crate::jose::{
 };
 use crate::oauth::{
     AuthMethod, Form, FormError, echo, error_response, json_response, presented_credentials,
-    random_id, read_form,
+    random_id, read_form, shorten,
 };
 use crate::types::Secret;
 use axum::Router;
@@ -609,7 +609,7 @@ impl AuthorizationServer {
             .trusted
             .first()
             .ok_or_else(|| GrantRefusal::UntrustedIssuer {
-                issuer: unverified_issuer(assertion).unwrap_or_default(),
+                issuer: echo(&unverified_issuer(assertion).unwrap_or_default()),
             })?;
         match unverified_issuer(assertion) {
             None => Ok(first),
@@ -760,7 +760,7 @@ impl AuthorizationServer {
         redeemed.retain(|_, e| e.saturating_add(skew) >= now);
         match redeemed.entry((iss.to_owned(), jti.to_owned())) {
             std::collections::btree_map::Entry::Occupied(_) => {
-                Err(GrantRefusal::Replayed { jti: echo(jti) })
+                Err(GrantRefusal::Replayed { jti: shorten(jti) })
             }
             std::collections::btree_map::Entry::Vacant(v) => {
                 v.insert(exp);

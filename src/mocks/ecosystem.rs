@@ -589,18 +589,22 @@ impl Ecosystem {
         let Self {
             issuer,
             served,
+            siem_sink,
             temp_db,
             ..
         } = self;
-        // Every server stops accepting at once, so their grace periods run together.
+        // Every server stops accepting at once, so their grace periods run together; all
+        // but the SIEM sink (served last), which the issuer's exporters may still be
+        // delivering to: it stops once they have.
+        let sink_count = usize::from(siem_sink.is_some());
         issuer.begin_stop();
-        for s in &served {
+        for s in &served[..served.len().saturating_sub(sink_count)] {
             s.begin_stop();
         }
+        issuer.stop().await;
         for s in served {
             s.stop().await;
         }
-        issuer.stop().await;
         drop(temp_db);
     }
 }

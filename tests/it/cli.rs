@@ -2,9 +2,8 @@
 //! and `keys generate` produce what `inspect` accepts.
 
 use crate::jose_denials::catalogue;
-use crate::support::{AUDIENCE, ISSUER, NOW, ServeProcess, id_jag, shift_ports};
+use crate::support::{AUDIENCE, ISSUER, NOW, ServeProcess, id_jag, scratch, shift_ports};
 use jagspec::{Alg, Rejection};
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 fn jagspec(args: &[&str]) -> Output {
@@ -17,15 +16,6 @@ fn jagspec(args: &[&str]) -> Output {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// A fresh directory for one test under cargo's per-target temporary directory.
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 const NOW_ARG: &str = "1800000000";
@@ -59,7 +49,7 @@ fn mint(extra: &[&str]) -> String {
 #[test]
 fn inspect_explains_why_each_hostile_token_is_refused_and_exits_with_one() {
     assert_eq!(NOW_ARG, NOW.to_string());
-    let dir = scratch("hostile");
+    let dir = scratch("cli-hostile");
     for (i, case) in catalogue().into_iter().enumerate() {
         let jwks = dir.join(format!("jwks-{i}.json"));
         std::fs::write(&jwks, case.jwks.to_string()).unwrap();
@@ -202,7 +192,7 @@ fn bad_input_is_a_clear_error_with_exit_two() {
 
 #[test]
 fn keys_generate_writes_a_private_key_and_a_jwks_that_inspect_trusts() {
-    let dir = scratch("keys");
+    let dir = scratch("cli-keys");
     let out = jagspec(&[
         "keys",
         "generate",
@@ -363,7 +353,7 @@ fn the_demo_ends_every_scene_as_the_seeds_document_and_exits_zero() {
 
 #[test]
 fn serve_writes_a_manifest_that_drives_the_chain_and_stops_on_sigterm() {
-    let dir = scratch("serve");
+    let dir = scratch("cli-serve");
     let manifest_path = dir.join("manifest.json");
     let child = Command::new(env!("CARGO_BIN_EXE_jagspec"))
         .args(["serve", "--manifest", manifest_path.to_str().unwrap()])
@@ -461,7 +451,7 @@ fn a_reader_that_stops_reading_ends_the_demo_quietly_without_a_panic() {
 
 #[test]
 fn the_example_issuer_profile_passes_against_serve_with_every_role_it_declares() {
-    let dir = scratch("profile");
+    let dir = scratch("cli-profile");
     // The admin token the example profile names, and free ports: the profile's fixed ones
     // (18400 on) are moved to them in a copy, so another program holding 18400 is no
     // failure. It is held while the test runs, when nobody else holds it, to show that.
@@ -566,7 +556,7 @@ fn the_example_issuer_profile_passes_against_serve_with_every_role_it_declares()
 
 #[test]
 fn a_broken_profile_is_refused_with_every_problem_and_its_fix() {
-    let dir = scratch("bad-profile");
+    let dir = scratch("cli-bad-profile");
     let path = dir.join("profile.toml");
     std::fs::write(
         &path,
@@ -651,7 +641,7 @@ scope = "read"
 
 #[test]
 fn the_example_as_profile_passes_against_the_es256_mock_that_trusts_jagspecs_idp() {
-    let dir = scratch("as-profile");
+    let dir = scratch("cli-as-profile");
     // The example profile's ports moved to free ones in a copy: jagspec's IdP (18500) at
     // the base, the ecosystem (18600 on) after it.
     let (_serve, base) = ServeProcess::start_on_free_ports(&dir, 21, |base| {

@@ -8,10 +8,10 @@
 //! from outside: a response the client read whose event is missing after the crash would
 //! mean the issuer answered before its write was durable.
 
-use crate::support::ServeProcess;
+use crate::support::{ServeProcess, scratch};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -47,14 +47,6 @@ fn token_endpoint(serve: &ServeProcess) -> String {
     serve.at("/issuer/token_endpoint")
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("durability-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Every event in the log, through the admin API's pages.
 async fn all_events(http: &reqwest::Client, admin_url: &str) -> Vec<Value> {
     let mut events = Vec::new();
@@ -81,7 +73,7 @@ async fn all_events(http: &reqwest::Client, admin_url: &str) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_token_response_sent_before_a_sigkill_has_its_event_after_the_restart_and_is_exported()
  {
-    let dir = scratch("sigkill");
+    let dir = scratch("durability-sigkill");
     let export_file = dir.join("exported.ndjson");
     let (mut serve, base) = ServeProcess::start_on_free_ports(&dir, 20, |b| serve_args(&dir, b));
     let http = reqwest::Client::builder()

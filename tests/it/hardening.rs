@@ -6,7 +6,7 @@
 //! a stranger cannot inflate. The limits are shortened so each case takes well under a
 //! second; what they mean is the same at the defaults.
 
-use crate::support::{Launch, ServeProcess};
+use crate::support::{Launch, ServeProcess, scratch};
 use jagspec::ServeLimits;
 use jagspec::mocks::{Ecosystem, EcosystemOptions, Manifest};
 use serde_json::Value;
@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 const LIMITS: ServeLimits = ServeLimits {
     header_timeout: Duration::from_millis(300),
     body_timeout: Duration::from_millis(600),
+    write_timeout: Duration::from_millis(600),
     max_connections: 64,
     shutdown_grace: Duration::from_millis(300),
 };
@@ -36,10 +37,7 @@ async fn ecosystem(limits: ServeLimits) -> Ecosystem {
 /// `host:port` of every listener: the issuer, each authorization server, each MCP server,
 /// the SIEM sink.
 fn listeners(m: &Manifest) -> Vec<(String, String)> {
-    let addr = |url: &str| {
-        let u = url::Url::parse(url).unwrap();
-        format!("{}:{}", u.host_str().unwrap(), u.port().unwrap())
-    };
+    let addr = addr_of;
     let mut all = vec![("issuer".to_owned(), addr(&m.issuer.url))];
     for a in &m.authorization_servers {
         all.push((format!("authorization server {}", a.name), addr(&a.issuer)));
@@ -152,16 +150,21 @@ async fn every_listener_closes_a_connection_whose_request_head_never_ends() {
 async fn every_listener_closes_a_keep_alive_connection_left_idle() {
     let eco = ecosystem(LIMITS).await;
     for (what, addr) in listeners(eco.manifest()) {
-        let (answer, _) = send_until_closed(
+        let (answer, after) = send_until_closed(
             &addr,
             b"GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n",
             &what,
         )
         .await;
         let raw = parse(&answer);
+        // Answered and kept alive, then closed for idling, not right after the answer.
         assert!(
             (400..500).contains(&raw.status) && !raw.headers.contains("connection: close"),
             "{what}: {answer:?}"
+        );
+        assert!(
+            after >= LIMITS.header_timeout / 2,
+            "{what} closed after {after:?}"
         );
     }
     eco.stop().await;
@@ -208,8 +211,16 @@ async fn a_token_request_whose_body_stalls_or_never_ends_is_refused_with_invalid
             send_until_closed(&addr_of(&es256.issuer), request.as_bytes(), label).await;
         let raw = parse(&answer);
         assert_eq!(
-            (raw.status, raw.body["error"].as_str()),
-            (400, Some("invalid_request")),
+            (
+                raw.status,
+                raw.body["error"].as_str(),
+                raw.body["error_description"].as_str()
+            ),
+            (
+                400,
+                Some("invalid_request"),
+                Some("malformed request: the request body did not arrive within 600 ms")
+            ),
             "{label}"
         );
     }
@@ -242,6 +253,12 @@ async fn a_malformed_chunked_body_at_a_token_endpoint_is_invalid_request_not_too
             (raw.status, raw.body["error"].as_str()),
             (400, Some("invalid_request")),
             "{}",
+            a.name
+        );
+        let said = raw.body["error_description"].as_str().unwrap_or_default();
+        assert!(
+            said.starts_with("malformed request: the request body could not be read"),
+            "{}: {said}",
             a.name
         );
     }
@@ -420,7 +437,7 @@ async fn unmatched_requests_get_json_errors_that_no_cache_keeps() {
             let allow = if error == "invalid_request" {
                 "POST"
             } else {
-                "GET, HEAD"
+                "GET,HEAD"
             };
             assert_eq!(r.headers()["allow"], allow, "{what}");
         }
@@ -477,7 +494,12 @@ async fn a_form_value_that_is_not_utf8_is_invalid_request_not_silently_replaced(
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["error"], "invalid_request");
+    assert_eq!(
+        answer["error_description"],
+        "malformed request: parameter `assertion` is not UTF-8 once percent-decoded (RFC 6749 Appendix B)"
+    );
     eco.stop().await;
 }
 
@@ -502,21 +524,43 @@ async fn an_error_description_never_repeats_a_token_sent_in_the_wrong_field() {
         .unwrap();
     let token = login["id_token"].as_str().unwrap().to_owned();
     let exchange = jagspec::TOKEN_EXCHANGE_GRANT;
-    let fields: Vec<Vec<(&str, &str)>> = vec![
-        vec![("grant_type", &token)],
-        vec![
-            ("grant_type", exchange),
-            ("requested_token_type", &token),
-            ("subject_token", &token),
-        ],
-        vec![
-            ("grant_type", exchange),
-            ("requested_token_type", jagspec::ID_JAG_TOKEN_TYPE),
-            ("subject_token", "x"),
-            ("subject_token_type", &token),
-        ],
+    // No 16-character piece of the token comes back.
+    let pieces: Vec<String> = token
+        .as_bytes()
+        .chunks(16)
+        .filter(|c| c.len() == 16)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    let repeats = |text: &str| pieces.iter().any(|p| text.contains(p.as_str()));
+    // The form, the OAuth error, the audit status detail.
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            vec![("grant_type", &token)],
+            "unsupported_grant_type",
+            "Unsupported grant type",
+        ),
+        (
+            vec![
+                ("grant_type", exchange),
+                ("requested_token_type", &token),
+                ("subject_token", &token),
+            ],
+            "invalid_request",
+            "Requested token type not supported",
+        ),
+        (
+            vec![
+                ("grant_type", exchange),
+                ("requested_token_type", jagspec::ID_JAG_TOKEN_TYPE),
+                ("subject_token", "x"),
+                ("subject_token_type", &token),
+            ],
+            "invalid_request",
+            "Subject token type not supported",
+        ),
     ];
-    for form in &fields {
+    for (form, error, detail) in &cases {
         let r = http
             .post(&m.issuer.token_endpoint)
             .basic_auth("agent", Some("agent-secret"))
@@ -524,18 +568,36 @@ async fn an_error_description_never_repeats_a_token_sent_in_the_wrong_field() {
             .send()
             .await
             .unwrap();
+        assert_eq!(r.status(), 400, "{detail}");
+        let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
         let text = r.text().await.unwrap();
-        // No 16-character piece of the token comes back.
-        let pieces: Vec<&str> = token
-            .as_bytes()
-            .chunks(16)
-            .filter_map(|c| std::str::from_utf8(c).ok())
-            .collect();
-        assert!(
-            !pieces.iter().any(|p| p.len() == 16 && text.contains(p)),
-            "the answer repeats the token: {text}"
+        assert!(!repeats(&text), "the answer repeats the token: {text}");
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(answer["error"], *error, "{text}");
+        let marker = format!(
+            "[a token-shaped value of {} bytes, not repeated]",
+            token.len()
         );
-        assert!(text.contains("token-shaped value of"), "{text}");
+        assert!(
+            answer["error_description"]
+                .as_str()
+                .unwrap()
+                .contains(&marker),
+            "{text}"
+        );
+        let event = eco
+            .issuer()
+            .state
+            .audit
+            .find_by_request_id(&id)
+            .unwrap()
+            .remove(0);
+        assert_eq!(event.status_detail, *detail);
+        // Nor does the audit log keep it.
+        assert!(
+            !repeats(&serde_json::to_string(&event).unwrap()),
+            "{event:?}"
+        );
     }
     // The authorization server, with the token as its grant type and as the client id.
     let es256 = &m.authorization_servers[2];
@@ -546,9 +608,18 @@ async fn an_error_description_never_repeats_a_token_sent_in_the_wrong_field() {
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), 400);
     let text = r.text().await.unwrap();
-    assert!(!text.contains(&token[..40]), "{text}");
-    assert!(text.contains("unsupported_grant_type"), "{text}");
+    assert!(!repeats(&text), "the answer repeats the token: {text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer["error"], "unsupported_grant_type");
+    assert!(
+        answer["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("token-shaped value of"),
+        "{text}"
+    );
     eco.stop().await;
 }
 
@@ -567,6 +638,7 @@ async fn a_stranger_cannot_make_an_audit_event_large() {
         .unwrap();
     assert_eq!(r.status(), 401);
     let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
     let event = eco
         .issuer()
         .state
@@ -614,6 +686,7 @@ async fn a_stranger_cannot_make_an_audit_event_large() {
         .unwrap();
     assert_eq!(r.status(), 400);
     let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_target");
     let event = eco
         .issuer()
         .state
@@ -642,14 +715,6 @@ async fn a_stranger_cannot_make_an_audit_event_large() {
 // `jagspec serve` as a process: SIGTERM, running out of file descriptors, log lines.
 // ---------------------------------------------------------------------------------------
 
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("hardening-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// A password-grant login for alice over a fresh connection: the ID token's status.
 fn login(token_endpoint: &str, within: Duration) -> Result<u16, String> {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -672,7 +737,7 @@ fn login(token_endpoint: &str, within: Duration) -> Result<u16, String> {
 
 #[test]
 fn serve_exits_0_on_sigterm_while_a_client_holds_a_half_sent_request() {
-    let dir = scratch("sigterm");
+    let dir = scratch("hardening-sigterm");
     let mut serve = ServeProcess::start(&dir, &[]);
     let issuer = addr_of(&serve.at("/issuer/url"));
     // Head complete, body pending: neither the header timeout nor (within the test) the
@@ -706,7 +771,7 @@ fn serve_exits_0_on_sigterm_while_a_client_holds_a_half_sent_request() {
 
 #[test]
 fn serve_out_of_file_descriptors_warns_and_serves_again_once_connections_leave() {
-    let dir = scratch("fds");
+    let dir = scratch("hardening-fds");
     // 128 descriptors: enough to start (17 listeners, the database), far fewer than the
     // 300 connections below.
     let serve = ServeProcess::start_as(
@@ -745,8 +810,8 @@ fn serve_out_of_file_descriptors_warns_and_serves_again_once_connections_leave()
 }
 
 #[test]
-fn an_exporter_pointed_at_a_closed_port_leaves_one_json_warning_line_without_its_token() {
-    let dir = scratch("exporter-log");
+fn an_exporter_pointed_at_a_closed_port_leaves_a_json_warning_line_without_its_token() {
+    let dir = scratch("hardening-exporter-log");
     let serve = ServeProcess::start(&dir, &["--log-format".into(), "json".into()]);
     // A port nothing listens on: bound, then closed.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -845,7 +910,7 @@ fn mode(path: &std::path::Path) -> u32 {
 #[cfg(unix)]
 #[test]
 fn the_manifest_is_written_privately_through_a_fresh_temporary_file_never_a_planted_one() {
-    let dir = scratch("manifest");
+    let dir = scratch("hardening-manifest");
     let victim = dir.join("victim");
     std::fs::write(&victim, "not the credentials").unwrap();
     // The fixed temporary name the manifest went through before: a symlink planted there
@@ -869,7 +934,7 @@ fn the_manifest_is_written_privately_through_a_fresh_temporary_file_never_a_plan
 #[cfg(unix)]
 #[test]
 fn the_state_database_and_its_wal_and_shm_are_private_and_a_readable_one_is_reported() {
-    let dir = scratch("db-mode");
+    let dir = scratch("hardening-db-mode");
     let db = dir.join("state.db");
     let mut serve = ServeProcess::start(&dir, &["--db".into(), db.display().to_string()]);
     // One token request, so the WAL holds something.
@@ -903,7 +968,7 @@ fn the_state_database_and_its_wal_and_shm_are_private_and_a_readable_one_is_repo
 #[cfg(unix)]
 #[test]
 fn without_a_database_file_serve_keeps_its_database_in_a_private_folder_removed_at_exit() {
-    let dir = scratch("temp-db");
+    let dir = scratch("hardening-temp-db");
     let tmp = dir.join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
     let mut serve = ServeProcess::start_as(
@@ -932,8 +997,10 @@ fn without_a_database_file_serve_keeps_its_database_in_a_private_folder_removed_
 async fn a_file_exporter_path_that_is_no_regular_file_or_not_absolute_is_refused_at_once() {
     let eco = ecosystem(LIMITS).await;
     let m = eco.manifest();
-    let dir = scratch("exporter-paths");
+    let dir = scratch("hardening-exporter-paths");
     let fifo = dir.join("fifo");
+    let link = dir.join("link.ndjson");
+    std::os::unix::fs::symlink(dir.join("elsewhere.ndjson"), &link).unwrap();
     let made = std::process::Command::new("mkfifo")
         .arg(&fifo)
         .status()
@@ -964,6 +1031,8 @@ async fn a_file_exporter_path_that_is_no_regular_file_or_not_absolute_is_refused
         (Value::from("audit.ndjson"), "`path` must be absolute (found `audit.ndjson`): a relative path would depend on the folder jagspec happens to run in".to_owned()),
         (Value::from("/tmp/a\u{0}b"), "`path` holds a NUL byte".to_owned()),
         (Value::from(format!("{}/missing/audit.ndjson", dir.display())), format!("`path` {}/missing/audit.ndjson: its folder does not exist", dir.display())),
+        // A symlink, dangling here: opening it to append would create its target anywhere.
+        (Value::from(link.display().to_string()), format!("`path` {} is a symlink; give the file itself", link.display())),
     ];
     for (path, description) in cases {
         let (status, body) = admin(path.clone()).await;
@@ -984,6 +1053,14 @@ async fn a_file_exporter_path_that_is_no_regular_file_or_not_absolute_is_refused
         .await
         .expect("the admin API answered within 5 s");
     assert_eq!(r.status(), 400);
+    let said = r.json::<Value>().await.unwrap()["error_description"].clone();
+    assert!(
+        said.as_str().unwrap().ends_with(&format!(
+            "`path` {} is not a regular file (a FIFO, socket or device)",
+            fifo.display()
+        )),
+        "{said}"
+    );
     // The exporter list is never held up by a file either.
     let r = http
         .get(format!("{}/exporters", m.issuer.admin_url))
@@ -1100,4 +1177,68 @@ async fn the_siem_sink_lists_what_it_received_a_page_at_a_time() {
         );
     }
     eco.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_answers_is_cut_off() {
+    let eco = ecosystem(LIMITS).await;
+    let addr: std::net::SocketAddr = addr_of(&eco.manifest().issuer.url).parse().unwrap();
+    // A small receive buffer, so the server's answers back up quickly.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let requests = b"GET /jwks HTTP/1.1\r\nHost: x\r\n\r\n".repeat(64);
+    let started = Instant::now();
+    // Pipelined requests, never a read: the answers fill the socket, the server's writes
+    // stall, and it must cut the connection rather than hold it.
+    let cut = tokio::time::timeout(CLOSED_WITHIN, async {
+        while stream.write_all(&requests).await.is_ok() {}
+    })
+    .await;
+    assert!(
+        cut.is_ok(),
+        "the connection still took requests after {CLOSED_WITHIN:?}"
+    );
+    assert!(
+        started.elapsed() >= LIMITS.write_timeout / 2,
+        "cut after {:?}",
+        started.elapsed()
+    );
+    eco.stop().await;
+}
+
+#[test]
+fn a_listener_at_its_connection_limit_says_so_once_not_per_connection() {
+    let dir = scratch("hardening-cap");
+    let serve = ServeProcess::start(
+        &dir,
+        &["--max-connections", "4", "--header-timeout", "0.3"].map(String::from),
+    );
+    let issuer = addr_of(&serve.at("/issuer/url"));
+    let held: Vec<std::net::TcpStream> = (0..40)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&issuer).unwrap();
+            std::io::Write::write_all(&mut s, b"POST /token HTTP/1.1\r\n").unwrap();
+            s
+        })
+        .collect();
+    // Ten waves of four time out one after the other; the valid request comes after them.
+    assert_eq!(
+        login(&serve.at("/issuer/token_endpoint"), Duration::from_secs(20)),
+        Ok(200)
+    );
+    let log = serve.stderr();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("connection limit reached"))
+        .collect();
+    assert!(!lines.is_empty(), "no warning in:\n{log}");
+    assert!(
+        lines[0].contains("server=\"the issuer\"") && lines[0].contains("max_connections=4"),
+        "{}",
+        lines[0]
+    );
+    // At most one line every five seconds, however often the limit was reached.
+    assert!(lines.len() <= 2, "{log}");
+    drop(held);
 }

@@ -467,11 +467,17 @@ async fn every_spelling_of_the_tenant_url_is_refused_and_one_url_is_registered_o
             .await
             .assert_error(400, "audience_is_tenant_url", &tenant);
     }
-    // A fragment or user info is refused outright, whatever it names.
-    for (spelling, reason) in [
-        (format!("{url}#"), "it has a fragment (`#`)"),
+    // A fragment or user info is refused outright, whatever it names; the password is
+    // never quoted back (the URL is shown as a parser writes it, without it).
+    for (spelling, shown, reason) in [
+        (
+            format!("{url}#"),
+            format!("{url}#"),
+            "it has a fragment (`#`)",
+        ),
         (
             format!("http://user:pass@127.0.0.1:{port}"),
+            format!("http://user@127.0.0.1:{port}/"),
             "it carries user info (`user:password@`)",
         ),
     ] {
@@ -481,7 +487,7 @@ async fn every_spelling_of_the_tenant_url_is_refused_and_one_url_is_registered_o
             .assert_error(
                 400,
                 "audience_not_url",
-                &format!("expected the audience to be an absolute http(s) URL (found `{spelling}`): {reason}"),
+                &format!("expected the audience to be an absolute http(s) URL (found `{shown}`): {reason}"),
             );
     }
     assert_eq!(admin.get("/admin/resource-servers").await.body, json!([]));
@@ -513,16 +519,29 @@ async fn every_spelling_of_the_tenant_url_is_refused_and_one_url_is_registered_o
         reply.assert_status(200)["resource_uris"],
         json!(["https://mcp.example/mcp"])
     );
-    // A server id of `.` or `..` would name another admin path.
-    for id in [".", ".."] {
-        let r = admin
-            .post(
-                "/admin/resource-servers",
-                json!({"audience": "https://other.example", "id": id}),
-            )
-            .await;
-        assert_eq!(r.assert_status(400)["error"], "invalid_request", "{id}");
+    // A server id is one path segment of the admin API: `.`, `..`, `/`, `?`, `#`, `%`,
+    // spaces and control characters would name another path or none.
+    for id in [".", "..", "a/b", "a?b", "a#b", "a%2e", " a", "a\u{7}"] {
+        admin
+            .post("/admin/resource-servers", json!({"audience": "https://other.example", "id": id}))
+            .await
+            .assert_error(
+                400,
+                "invalid_request",
+                &format!(
+                    "the id `{}` is not a path segment of its own: use letters, digits, `-`, `.`, `_` and `~` (RFC 3986 §2.3), and not `.` or `..`",
+                    id.escape_debug()
+                ),
+            );
     }
+    // Naming the current audience in another spelling is no change.
+    let reply = admin
+        .patch(
+            "/admin/resource-servers/chat",
+            json!({"audience": "HTTPS://as.example/", "name": "Chat"}),
+        )
+        .await;
+    assert_eq!(reply.assert_status(200)["audience"], "https://as.example");
 }
 
 #[tokio::test]
@@ -540,6 +559,8 @@ async fn registration_with_an_audience_that_is_not_an_absolute_http_url_is_refus
         ),
         ("https://as.example\n", "it begins or ends with white space"),
     ] {
+        // The password is never quoted back.
+        let shown = audience.replace("user:pass@as.example", "user@as.example/");
         admin
             .post("/admin/resource-servers", json!({"audience": audience}))
             .await
@@ -548,7 +569,7 @@ async fn registration_with_an_audience_that_is_not_an_absolute_http_url_is_refus
                 "audience_not_url",
                 &format!(
                     "expected the audience to be an absolute http(s) URL (found `{}`): {reason}",
-                    audience.escape_debug()
+                    shown.escape_debug()
                 ),
             );
     }
@@ -646,7 +667,8 @@ async fn resource_uris_must_be_absolute_urls_without_a_fragment() {
             "it begins or ends with white space",
         ),
     ] {
-        let message = format!("resource URI `{uri}` is refused: {reason}");
+        let shown = uri.replace("u:p@", "u@");
+        let message = format!("resource URI `{shown}` is refused: {reason}");
         admin
             .post(
                 "/admin/resource-servers",

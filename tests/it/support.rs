@@ -95,15 +95,28 @@ pub(crate) fn whole_lines(text: &str) -> &str {
     &text[..text.rfind('\n').map_or(0, |end| end + 1)]
 }
 
+/// A fresh directory for one test under cargo's per-target temporary directory, unique per
+/// process: `name` says which test.
+pub(crate) fn scratch(name: &str) -> PathBuf {
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// Consecutive loopback ports for a `jagspec serve --port-base` (its ecosystem takes 17),
-/// each free when probed, from a range no fixed-port default names. Each call starts from
+/// each free when probed, from a range no fixed-port default names and below the
+/// ephemeral ports. Each call starts from
 /// another candidate, so tests running at once do not pick the same base.
 pub(crate) fn free_port_base(count: u16) -> u16 {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let process = std::process::id() as usize;
     for _ in 0..200 {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let slot = (process.wrapping_mul(7919).wrapping_add(n.wrapping_mul(613))) % 1500;
+        // Below Linux's ephemeral range (32768-60999), where the kernel hands out the
+        // client ports of every connection this test process opens.
+        let slot = (process.wrapping_mul(7919).wrapping_add(n.wrapping_mul(613))) % 500;
         let base = 20_000 + u16::try_from(slot).unwrap() * 24;
         let all_free =
             (0..count).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
@@ -111,7 +124,7 @@ pub(crate) fn free_port_base(count: u16) -> u16 {
             return base;
         }
     }
-    panic!("no {count} consecutive free loopback ports found in 20000-56000");
+    panic!("no {count} consecutive free loopback ports found in 20000-32000");
 }
 
 /// `text` with every `127.0.0.1:PORT` whose port lies in `from..from + span` moved to
