@@ -1242,3 +1242,56 @@ fn a_listener_at_its_connection_limit_says_so_once_not_per_connection() {
     assert!(lines.len() <= 2, "{log}");
     drop(held);
 }
+
+#[tokio::test]
+async fn a_stalled_body_gets_a_400_at_the_admin_api_and_the_siem_sink_and_an_mcp_server_refuses_before_it()
+ {
+    let eco = ecosystem(LIMITS).await;
+    let m = eco.manifest();
+    let sink = m.siem_sink.as_ref().unwrap();
+    let stalled = |path: &str, authorization: &str, content_type: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {authorization}\r\nContent-Type: {content_type}\r\nContent-Length: 100\r\n\r\n{{"
+        )
+    };
+    let admin = stalled(
+        "/admin/users",
+        &format!("Bearer {}", m.issuer.admin_token.secret()),
+        "application/json",
+    );
+    let (answer, _) = send_until_closed(&addr_of(&m.issuer.url), admin.as_bytes(), "admin").await;
+    let raw = parse(&answer);
+    assert_eq!(
+        (raw.status, raw.body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{answer}"
+    );
+    assert!(raw.headers.contains("cache-control: no-store"), "{answer}");
+
+    let token = sink.bearer_token.as_ref().unwrap().secret().to_owned();
+    let siem = stalled(
+        "/events",
+        &format!("Bearer {token}"),
+        "application/x-ndjson",
+    );
+    let (answer, _) = send_until_closed(&addr_of(&sink.url), siem.as_bytes(), "SIEM sink").await;
+    let raw = parse(&answer);
+    // Splunk HEC's shape: code 6, "invalid data format".
+    assert_eq!(
+        (raw.status, raw.body["code"].as_u64()),
+        (400, Some(6)),
+        "{answer}"
+    );
+
+    let mcp = &m.authorization_servers[2].mcp_servers[0];
+    let path = url::Url::parse(&mcp.url).unwrap().path().to_owned();
+    let call = stalled(&path, "Bearer not-a-token", "application/json");
+    let (answer, after) =
+        send_until_closed(&addr_of(&mcp.url), call.as_bytes(), "MCP server").await;
+    let raw = parse(&answer);
+    // Its bearer token is checked first: refused at once, the body never waited for.
+    assert_eq!(raw.status, 401, "{answer}");
+    assert!(raw.headers.contains("error=\"invalid_token\""), "{answer}");
+    assert!(after < LIMITS.body_timeout, "answered after {after:?}");
+    eco.stop().await;
+}
