@@ -64,3 +64,9 @@ mod durability;
 
 #[path = "it/hardening.rs"]
 mod hardening;
+
+#[path = "it/hardening_input.rs"]
+mod hardening_input;
+
+#[path = "it/hardening_serve.rs"]
+mod hardening_serve;
