@@ -108,6 +108,36 @@ pub(crate) fn parse(answer: &str) -> Raw {
     }
 }
 
+/// alice's password-grant login at `token_endpoint` (the `agent` client), waiting at most
+/// `within`: the answer, or why there was none.
+pub(crate) async fn alice_login(
+    token_endpoint: &str,
+    within: Duration,
+) -> Result<reqwest::Response, reqwest::Error> {
+    reqwest::Client::new()
+        .post(token_endpoint)
+        .basic_auth("agent", Some("agent-secret"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "alice-password"),
+        ])
+        .timeout(within)
+        .send()
+        .await
+}
+
+/// alice's ID token from the issuer at `token_endpoint`.
+pub(crate) async fn alice_id_token(token_endpoint: &str) -> String {
+    let login: Value = alice_login(token_endpoint, CLOSED_WITHIN)
+        .await
+        .expect("alice logs in")
+        .json()
+        .await
+        .expect("a JSON login answer");
+    login["id_token"].as_str().expect("an id_token").to_owned()
+}
+
 pub(crate) fn form_head(path: &str, extra: &str) -> String {
     format!(
         "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n{extra}\r\n"
@@ -279,16 +309,7 @@ async fn hundreds_of_half_open_connections_do_not_keep_a_valid_token_request_out
     // 300 half-open connections, 64 at a time at most: the listener is at its cap, and the
     // valid request waits in the backlog behind them until their heads time out.
     let started = Instant::now();
-    let login = reqwest::Client::new()
-        .post(&m.issuer.token_endpoint)
-        .basic_auth("agent", Some("agent-secret"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", "alice-password"),
-        ])
-        .timeout(Duration::from_secs(20))
-        .send()
+    let login = alice_login(&m.issuer.token_endpoint, Duration::from_secs(20))
         .await
         .expect("the valid token request got no answer");
     assert_eq!(login.status(), 200);

@@ -2,7 +2,7 @@
 //! unmatched requests, form values that are not UTF-8, error descriptions that never repeat
 //! a token, audit events a stranger cannot inflate.
 
-use crate::hardening::{LIMITS, ecosystem};
+use crate::hardening::{LIMITS, alice_id_token, ecosystem};
 use serde_json::Value;
 
 #[tokio::test]
@@ -166,21 +166,7 @@ async fn an_error_description_never_repeats_a_token_sent_in_the_wrong_field() {
     let eco = ecosystem(LIMITS).await;
     let m = eco.manifest();
     let http = reqwest::Client::new();
-    let login: Value = http
-        .post(&m.issuer.token_endpoint)
-        .basic_auth("agent", Some("agent-secret"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", "alice-password"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["id_token"].as_str().unwrap().to_owned();
+    let token = alice_id_token(&m.issuer.token_endpoint).await;
     let exchange = jagspec::TOKEN_EXCHANGE_GRANT;
     // No 16-character piece of the token comes back.
     let pieces: Vec<String> = token
@@ -310,20 +296,7 @@ async fn a_stranger_cannot_make_an_audit_event_large() {
     assert!(serde_json::to_string(&event).unwrap().len() < 2048);
 
     // Authenticated: a huge audience, resource and 2,000 scopes.
-    let id_token: Value = http
-        .post(&m.issuer.token_endpoint)
-        .basic_auth("agent", Some("agent-secret"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", "alice-password"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let id_token = alice_id_token(&m.issuer.token_endpoint).await;
     let scopes: Vec<String> = (0..2000).map(|i| format!("scope-{i}")).collect();
     let scope = scopes.join(" ");
     let audience = format!("http://127.0.0.1:1/{}", "a".repeat(20_000));
@@ -333,7 +306,7 @@ async fn a_stranger_cannot_make_an_audit_event_large() {
         .form(&[
             ("grant_type", jagspec::TOKEN_EXCHANGE_GRANT),
             ("requested_token_type", jagspec::ID_JAG_TOKEN_TYPE),
-            ("subject_token", id_token["id_token"].as_str().unwrap()),
+            ("subject_token", id_token.as_str()),
             ("subject_token_type", jagspec::ID_TOKEN_TYPE),
             ("audience", audience.as_str()),
             ("resource", audience.as_str()),

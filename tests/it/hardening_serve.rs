@@ -2,7 +2,7 @@
 //! out of file descriptors, at its connection limit, a port already taken), the log lines
 //! it leaves, the files that hold secrets, and the SIEM sink's token and pages.
 
-use crate::hardening::{CLOSED_WITHIN, LIMITS, addr_of, ecosystem, form_head};
+use crate::hardening::{CLOSED_WITHIN, LIMITS, addr_of, alice_login, ecosystem, form_head};
 use crate::support::{Launch, ServeProcess, scratch};
 use jagspec::mocks::Ecosystem;
 use serde_json::Value;
@@ -16,16 +16,7 @@ use std::time::{Duration, Instant};
 fn login(token_endpoint: &str, within: Duration) -> Result<u16, String> {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        reqwest::Client::new()
-            .post(token_endpoint)
-            .basic_auth("agent", Some("agent-secret"))
-            .form(&[
-                ("grant_type", "password"),
-                ("username", "alice"),
-                ("password", "alice-password"),
-            ])
-            .timeout(within)
-            .send()
+        alice_login(token_endpoint, within)
             .await
             .map(|r| r.status().as_u16())
             .map_err(|e| e.to_string())
