@@ -263,6 +263,21 @@ impl Fixture {
     }
 }
 
+/// Appends the CPU this process used between two snapshots, as cores and per event, where
+/// `/proc` tells it.
+fn cpu_used(line: &mut String, first: &Snapshot, last: &Snapshot, span: Duration, written: i64) {
+    if let (Some(a), Some(b)) = (first.cpu, last.cpu) {
+        let cpu = b.saturating_sub(a);
+        write!(
+            line,
+            "; CPU {:.2} cores, {:.0} µs per event",
+            cpu.as_secs_f64() / span.as_secs_f64().max(f64::MIN_POSITIVE),
+            cpu.as_secs_f64() * 1e6 / written.max(1) as f64
+        )
+        .expect("a string takes writes");
+    }
+}
+
 /// Events per second, `n` over `d`.
 fn rate(n: i64, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64().max(f64::MIN_POSITIVE)
@@ -283,16 +298,7 @@ fn report(id: &str, window: &Window, drained_at: Option<Option<Instant>>, sink: 
         rate(written, span),
         written as f64 / commits.max(1) as f64,
     );
-    if let (Some(a), Some(b)) = (first.cpu, last.cpu) {
-        let cpu = b.saturating_sub(a);
-        write!(
-            line,
-            "; CPU {:.2} cores, {:.0} µs per event",
-            cpu.as_secs_f64() / span.as_secs_f64().max(f64::MIN_POSITIVE),
-            cpu.as_secs_f64() * 1e6 / written.max(1) as f64
-        )
-        .expect("a string takes writes");
-    }
+    cpu_used(&mut line, first, last, span, written);
     for end in &last.exporters {
         let start_seq = first
             .exporters
@@ -497,16 +503,7 @@ async fn sustain(
             .expect("a string takes writes");
     }
     line.push(')');
-    if let (Some(a), Some(b)) = (first.cpu, last.cpu) {
-        let cpu = b.saturating_sub(a);
-        write!(
-            line,
-            "; CPU {:.2} cores, {:.0} µs per event",
-            cpu.as_secs_f64() / span.as_secs_f64().max(f64::MIN_POSITIVE),
-            cpu.as_secs_f64() * 1e6 / written.max(1) as f64
-        )
-        .expect("a string takes writes");
-    }
+    cpu_used(&mut line, &first, &last, span, written);
     if exporters > 0 {
         line.push_str("; lag");
         for tick in ticks.iter().chain(std::iter::once(&last)) {
