@@ -373,7 +373,7 @@ mod tests {
             "[a token-shaped value of 29 bytes, not repeated]"
         );
         assert_eq!(
-            echo(&random_id()),
+            echo("0123456789abcdef0123456789abcdef"),
             "[a token-shaped value of 32 bytes, not repeated]"
         );
         assert_eq!(echo(&"x".repeat(65)), "[a value of 65 bytes, not repeated]");

@@ -26,20 +26,31 @@ pub(super) struct ExportRuntime {
 impl ExportRuntime {
     /// Starts the thread (`jagspec-exporters`).
     pub(super) fn start() -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let handle = runtime.handle().clone();
         let (stop, stopped) = oneshot::channel::<()>();
+        let (ready, handle) = std::sync::mpsc::channel();
+        // Built, run and dropped on its own thread: never inside another runtime's task,
+        // where dropping a runtime panics (even on the way out of a failed start).
         std::thread::Builder::new()
             .name("jagspec-exporters".into())
             .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(runtime.handle().clone()));
                 runtime.block_on(async {
                     let _ = stopped.await;
                 });
-                // `runtime` is dropped here, on its own thread, never inside another
-                // runtime's task (where dropping a runtime panics).
             })?;
+        let handle = handle.recv().map_err(|_| {
+            std::io::Error::other("the exporters' thread ended before it started")
+        })??;
         Ok(Self {
             handle,
             _stop: stop,

@@ -4,10 +4,12 @@
 //! The audit events table is the outbox: an event is committed before its response and
 //! never deleted, so an exporter is a cursor (`exporter_cursors.last_seq`) into it. A
 //! worker reads up to `batch_max` events after its cursor, delivers them, and only then
-//! advances the cursor, in one transaction with `last_success_ms`. A failed delivery is
-//! recorded (`last_error`, `consecutive_failures`) and the same batch is retried after an
-//! exponential backoff with full jitter. A crash between a delivery and its cursor write
-//! delivers that batch again: receivers drop duplicates by `event_id`.
+//! advances the cursor, with `last_success_ms`: at most every 200 ms while events keep
+//! coming, and at once when it catches up, fails or stops ([`CURSOR_WRITE_INTERVAL`]). A
+//! failed delivery is recorded (`last_error`, `consecutive_failures`) and the same batch is
+//! retried after an exponential backoff with full jitter. A crash between deliveries and
+//! their cursor write delivers those batches again: receivers drop duplicates by
+//! `event_id`. The workers run on the exporters' own thread (`super::runtime`).
 //!
 //! With nothing to send, a worker waits for the audit writer's commit notification (or a
 //! one-second fallback poll), so an idle exporter costs nothing.
@@ -263,6 +265,7 @@ impl Exporters {
             })
             .collect();
         for (i, (name, path)) in files.iter().enumerate() {
+            check_file_path(path)?;
             if let Some((other, _)) = files[..i].iter().find(|(_, p)| same_file(p, path)) {
                 return Err(InvalidConfig(format!(
                     "exporters `{other}` and `{name}` both write {}: give each its own file",
@@ -289,8 +292,8 @@ impl Exporters {
         Ok(())
     }
 
-    /// Starts a worker for every stored exporter (at issuer start). Must run inside a
-    /// Tokio runtime.
+    /// Starts a worker for every stored exporter (at issuer start), on the exporters' own
+    /// thread.
     ///
     /// # Errors
     ///
@@ -559,8 +562,24 @@ fn check_file_target(
             .into());
         }
     }
-    // Checked when an exporter is added or changed, not when a stored one is loaded: a
-    // database from before these rules still starts.
+    check_file_path(path)?;
+    let unchanged = matches!(current.map(|c| &c.target),
+        Some(Target::File { path: before, .. }) if same_file(before, path));
+    if !unchanged && file::ends_torn(path) {
+        return Err(InvalidConfig(format!(
+            "`path` {} exists and does not end with a newline; jagspec appends whole lines and \
+             would cut that last line back: give a new file, or end this one with a newline",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// What a `file` exporter's path must be when an exporter is added, changed or seeded (not
+/// when a stored one is loaded: a database from before these rules still starts): absolute,
+/// without a NUL byte, and nothing yet in a folder that exists, or a regular file.
+fn check_file_path(path: &Path) -> Result<(), ExportError> {
     if path.as_os_str().as_encoded_bytes().contains(&0) {
         return Err(InvalidConfig("`path` holds a NUL byte".into()).into());
     }
@@ -601,16 +620,6 @@ fn check_file_target(
                 InvalidConfig(format!("`path` {} cannot be checked: {e}", path.display())).into(),
             );
         }
-    }
-    let unchanged = matches!(current.map(|c| &c.target),
-        Some(Target::File { path: before, .. }) if same_file(before, path));
-    if !unchanged && file::ends_torn(path) {
-        return Err(InvalidConfig(format!(
-            "`path` {} exists and does not end with a newline; jagspec appends whole lines and \
-             would cut that last line back: give a new file, or end this one with a newline",
-            path.display()
-        ))
-        .into());
     }
     Ok(())
 }
@@ -787,6 +796,8 @@ async fn deliver_until_stopped(
             Ok(batch) => batch,
             Err(e) => {
                 failures = failures.saturating_add(1);
+                // As for a failed delivery: what was delivered is recorded first.
+                progress.write(ctx, &name).await;
                 record_failure(ctx, &name, &e.to_string(), failures).await;
                 let wait = tokio::time::sleep(ctx.timing.backoff(failures));
                 if unless_stopped(&mut stop, wait).await.is_none() {

@@ -1204,9 +1204,21 @@ async fn add_exporter(
     };
     let config: ExporterConfig = serde_json::from_value(serde_json::Value::Object(body))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(created(
-        &state.exporters.add_starting_at(config, start).await?,
-    ))
+    let added =
+        finish_even_if_dropped(async move { state.exporters.add_starting_at(config, start).await })
+            .await?;
+    Ok(created(&added))
+}
+
+/// Runs an exporter change to its end even when the client hangs up mid-request (which
+/// drops the handler): a change abandoned between stopping the old worker and starting the
+/// new one would leave an exporter with no worker, or a stored one never started.
+async fn finish_even_if_dropped<T: Send + 'static>(
+    change: impl Future<Output = Result<T, ExportError>> + Send + 'static,
+) -> Result<T, ExportError> {
+    tokio::spawn(change)
+        .await
+        .map_err(|e| ExportError::Task(e.to_string()))?
 }
 
 /// `PATCH /exporters/{name}`: replaces the fields given (`null` removes one), keeps the
@@ -1217,9 +1229,7 @@ async fn patch_exporter(
     AdminPath(name): AdminPath<String>,
     AdminJson(patch): AdminJson<serde_json::Map<String, serde_json::Value>>,
 ) -> Reply {
-    let updated = state
-        .exporters
-        .update(&name, patch)
+    let updated = finish_even_if_dropped(async move { state.exporters.update(&name, patch).await })
         .await
         .map_err(|e| match e {
             ExportError::Unknown(n) => ExportError::Unknown(shorten(&n)),
@@ -1233,10 +1243,12 @@ async fn delete_exporter(
     State(state): State<Shared>,
     AdminPath(name): AdminPath<String>,
 ) -> Reply {
-    state.exporters.remove(&name).await.map_err(|e| match e {
-        ExportError::Unknown(n) => ExportError::Unknown(shorten(&n)),
-        other => other,
-    })?;
+    finish_even_if_dropped(async move { state.exporters.remove(&name).await })
+        .await
+        .map_err(|e| match e {
+            ExportError::Unknown(n) => ExportError::Unknown(shorten(&n)),
+            other => other,
+        })?;
     Ok(no_content())
 }
 

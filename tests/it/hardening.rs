@@ -368,7 +368,13 @@ async fn stopping_finishes_while_clients_hold_half_sent_requests() {
 
 #[tokio::test]
 async fn a_client_that_never_reads_its_answers_is_cut_off() {
-    let eco = ecosystem(LIMITS).await;
+    // The other timers far off, so only the write timeout can cut it.
+    let eco = ecosystem(ServeLimits {
+        header_timeout: Duration::from_secs(60),
+        body_timeout: Duration::from_secs(60),
+        ..LIMITS
+    })
+    .await;
     let addr: std::net::SocketAddr = addr_of(&eco.manifest().issuer.url).parse().unwrap();
     // A small receive buffer, so the server's answers back up quickly.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -437,12 +443,10 @@ async fn a_stalled_body_gets_a_400_at_the_admin_api_and_the_siem_sink_and_an_mcp
     let mcp = &m.authorization_servers[2].mcp_servers[0];
     let path = url::Url::parse(&mcp.url).unwrap().path().to_owned();
     let call = stalled(&path, "Bearer not-a-token", "application/json");
-    let (answer, after) =
-        send_until_closed(&addr_of(&mcp.url), call.as_bytes(), "MCP server").await;
+    let (answer, _) = send_until_closed(&addr_of(&mcp.url), call.as_bytes(), "MCP server").await;
     let raw = parse(&answer);
     // Its bearer token is checked first: refused at once, the body never waited for.
     assert_eq!(raw.status, 401, "{answer}");
     assert!(raw.headers.contains("error=\"invalid_token\""), "{answer}");
-    assert!(after < LIMITS.body_timeout, "answered after {after:?}");
     eco.stop().await;
 }
