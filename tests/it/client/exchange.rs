@@ -258,10 +258,8 @@ async fn plain_http_token_endpoints_on_other_hosts_fail_before_any_credential_is
 
     let transcript = world.run(&world.config(world.with_id_token())).await;
 
-    let failure = transcript.outcome.as_ref().unwrap_err();
-    assert_eq!(failure.hop, HopKind::AuthorizationServerMetadata);
     assert_eq!(
-        failure.reason,
+        failed_at(&transcript, HopKind::AuthorizationServerMetadata),
         format!("the token_endpoint {}", insecure("http://as.example/token"))
     );
 }
@@ -325,10 +323,8 @@ async fn urls_with_userinfo_or_a_fragment_fail_before_any_request_and_userinfo_i
         .mount(&world.mcp)
         .await;
     let transcript = world.run(&world.config(world.with_id_token())).await;
-    let failure = transcript.outcome.as_ref().unwrap_err();
-    assert_eq!(failure.hop, HopKind::Challenge);
     assert_eq!(
-        failure.reason,
+        failed_at(&transcript, HopKind::Challenge),
         format!(
             "the challenge's resource_metadata `{}{PRM_PATH}#x` has a fragment, which no \
              request URL or identifier may have (RFC 9728 §5.1)",
