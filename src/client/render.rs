@@ -3,194 +3,33 @@
 //! `subject_token` parameter, an `access_token` member) and by value (a secret a server
 //! echoed under any name, or inside a sentence).
 
-use super::chain::MCP_SESSION_ID;
 use super::{ChainSuccess, DecodedToken, Hop, Transcript};
-use base64::Engine as _;
+use crate::redact::{self, Credentials, Scrubber};
 use serde_json::{Map, Value, json};
 use std::borrow::Cow;
 use std::fmt;
 use std::fmt::Write as _;
 
-/// Parameter, header and JSON member names whose values are credentials or tokens.
-const SECRET_NAMES: &[&str] = &[
-    "authorization",
-    "client_secret",
-    "client_assertion",
-    "password",
-    "subject_token",
-    "actor_token",
-    "assertion",
-    "access_token",
-    "id_token",
-    "refresh_token",
-    // Not a credential, but a handle to an authenticated session (MCP Streamable HTTP).
-    MCP_SESSION_ID,
-];
-
-/// Whether a value named `name` is a credential.
-fn is_secret(name: &str) -> bool {
-    SECRET_NAMES.iter().any(|s| s.eq_ignore_ascii_case(name))
+/// The credentials a hop sent, which is all a hop knows: the values of secret-named
+/// parameters and headers (a Basic header also decoded), and the tokens of secret-named
+/// response members.
+fn hop_scrubber(hop: &Hop) -> Scrubber {
+    let credentials = Credentials::default();
+    for (name, value) in hop.request_headers.iter().chain(&hop.request_params) {
+        credentials.sent(name, value);
+    }
+    if let Some(response) = &hop.response {
+        credentials.received(response);
+    }
+    credentials.scrubber()
 }
 
-/// `eyJhbGciOi…(redacted, 612 bytes)` for a JWT, whose first ten characters only say
-/// `{"alg":"`; `(redacted, 12 bytes)` for anything else, of which no character is shown.
-fn redact(value: &str) -> String {
-    let n = value.len();
-    let jwt_prefix = value
-        .get(..10)
-        .filter(|p| p.starts_with("eyJ") && value.split('.').count() >= 3 && n > 10);
-    match jwt_prefix {
-        Some(prefix) => format!("{prefix}…(redacted, {n} bytes)"),
-        None => format!("(redacted, {n} bytes)"),
-    }
-}
-
-/// Values shorter than this are redacted by name only: one of a few bytes would match
-/// inside every word of the transcript, and is guessed as fast as it is read.
-const MIN_SCRUBBED_BYTES: usize = 4;
-
-/// Replaces known secret values wherever they occur, each by its [`redact`] form.
-pub(super) struct Scrubber {
-    /// `(value, replacement)`, longest value first, so that a value containing another
-    /// (`agent:agent-secret`) is replaced whole.
-    patterns: Vec<(String, String)>,
-}
-
-impl Scrubber {
-    /// Scrubs these values, those of at least [`MIN_SCRUBBED_BYTES`].
-    pub(super) fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut patterns: Vec<(String, String)> = values
-            .into_iter()
-            .filter(|v| v.len() >= MIN_SCRUBBED_BYTES)
-            .map(|v| (v.to_owned(), redact(v)))
-            .collect();
-        patterns.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
-        patterns.dedup();
-        Self { patterns }
-    }
-
-    /// The credentials a hop sent, which is all a hop knows: the values of secret-named
-    /// parameters and headers (a Basic header also decoded), and the tokens of secret-named
-    /// response members.
-    fn for_hop(hop: &Hop) -> Self {
-        let mut values: Vec<String> = Vec::new();
-        for (name, value) in hop.request_headers.iter().chain(&hop.request_params) {
-            if !is_secret(name) || name.eq_ignore_ascii_case(MCP_SESSION_ID) {
-                continue;
-            }
-            match value.split_once(' ') {
-                Some((scheme, credentials)) if name.eq_ignore_ascii_case("authorization") => {
-                    values.push(credentials.to_owned());
-                    if scheme.eq_ignore_ascii_case("basic")
-                        && let Ok(decoded) =
-                            base64::engine::general_purpose::STANDARD.decode(credentials)
-                    {
-                        let decoded = String::from_utf8_lossy(&decoded).into_owned();
-                        if let Some((_, secret)) = decoded.split_once(':') {
-                            values.push(secret.to_owned());
-                            values.extend(
-                                form_urlencoded::parse(format!("s={secret}").as_bytes())
-                                    .map(|(_, v)| v.into_owned()),
-                            );
-                        }
-                        values.push(decoded);
-                    }
-                }
-                _ => values.push(value.clone()),
-            }
-        }
-        if let Some(response) = &hop.response {
-            secret_members(response, &mut values);
-        }
-        Self::new(values.iter().map(String::as_str))
-    }
-
-    /// `text` with every known value replaced, in one pass: a replacement is never
-    /// scanned again.
-    pub(super) fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        if !self.patterns.iter().any(|(v, _)| text.contains(v.as_str())) {
-            return Cow::Borrowed(text);
-        }
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        'scan: while let Some(c) = rest.chars().next() {
-            for (value, replacement) in &self.patterns {
-                if let Some(after) = rest.strip_prefix(value.as_str()) {
-                    out.push_str(replacement);
-                    rest = after;
-                    continue 'scan;
-                }
-            }
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
-        }
-        Cow::Owned(out)
-    }
-
-    /// `value` with every member name and string scrubbed, at any depth.
-    fn scrub_json(&self, value: &Value) -> Value {
-        match value {
-            Value::String(s) => Value::String(self.scrub(s).into_owned()),
-            Value::Array(items) => Value::Array(items.iter().map(|v| self.scrub_json(v)).collect()),
-            Value::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(k, v)| (self.scrub(k).into_owned(), self.scrub_json(v)))
-                    .collect(),
-            ),
-            other => other.clone(),
-        }
-    }
-}
-
-/// The strings of secret-named members, at any depth.
-fn secret_members(value: &Value, out: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            for (name, member) in map {
-                match member {
-                    Value::String(s) if is_secret(name) => out.push(s.clone()),
-                    other => secret_members(other, out),
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|v| secret_members(v, out)),
-        _ => {}
-    }
-}
-
-/// A value as it may be shown: redacted when `name` is a credential, unless `show`. An
-/// `Authorization` value keeps its scheme.
+/// A value as it may be shown: redacted when `name` is a credential, unless `show`.
 fn shown(name: &str, value: &str, show: bool) -> String {
-    if show || !is_secret(name) {
-        return value.to_owned();
-    }
-    if name.eq_ignore_ascii_case("authorization")
-        && let Some((scheme, credentials)) = value.split_once(' ')
-    {
-        return format!("{scheme} {}", redact(credentials));
-    }
-    redact(value)
-}
-
-/// `value` with every string member named as a credential redacted, at any depth.
-fn redact_json(value: &Value, show: bool) -> Value {
     if show {
-        return value.clone();
-    }
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        Value::String(s) if is_secret(k) => Value::String(redact(s)),
-                        other => redact_json(other, show),
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(|v| redact_json(v, show)).collect()),
-        other => other.clone(),
+        value.to_owned()
+    } else {
+        redact::shown(name, value)
     }
 }
 
@@ -222,7 +61,7 @@ impl View<'_> {
         if self.show {
             value.clone()
         } else {
-            self.scrubber.scrub_json(&redact_json(value, false))
+            self.scrubber.scrub_json(&redact::redact_json(value))
         }
     }
 
@@ -363,7 +202,7 @@ impl Hop {
 /// scrubs every other secret of the run.
 impl fmt::Debug for Hop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scrubber = Scrubber::for_hop(self);
+        let scrubber = hop_scrubber(self);
         self.debug_with(
             f,
             &View {
@@ -528,15 +367,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_jwt_keeps_its_first_ten_characters_and_anything_else_none() {
-        let jwt = format!("eyJhbGciOiJFUzI1NiJ9.{}.sig", "x".repeat(20));
-        assert_eq!(redact(&jwt), "eyJhbGciOi…(redacted, 45 bytes)");
-        assert_eq!(redact("agent-secret"), "(redacted, 12 bytes)");
-        assert_eq!(redact("eyJshort"), "(redacted, 8 bytes)");
-    }
-
-    #[test]
-    fn an_authorization_header_keeps_its_scheme() {
+    fn credentials_are_shown_whole_only_when_asked() {
         assert_eq!(
             shown("Authorization", "Basic YWdlbnQ6c2VjcmV0", false),
             "Basic (redacted, 16 bytes)"
@@ -544,46 +375,6 @@ mod tests {
         assert_eq!(
             shown("Authorization", "Basic YWdlbnQ6c2VjcmV0", true),
             "Basic YWdlbnQ6c2VjcmV0"
-        );
-        assert_eq!(shown("scope", "chat.read", false), "chat.read");
-    }
-
-    #[test]
-    fn token_members_are_redacted_at_any_depth() {
-        let body = json!({"access_token": "at-1", "nested": [{"id_token": "it"}], "n": 1});
-        assert_eq!(
-            redact_json(&body, false),
-            json!({"access_token": "(redacted, 4 bytes)",
-                   "nested": [{"id_token": "(redacted, 2 bytes)"}], "n": 1})
-        );
-        assert_eq!(redact_json(&body, true), body);
-    }
-
-    #[test]
-    fn every_occurrence_of_a_value_is_replaced_longest_first_and_replacements_are_not_rescanned() {
-        let scrubber = Scrubber::new(["agent-secret", "agent:agent-secret", "", "s", "es)!"]);
-        assert_eq!(
-            scrubber.scrub("x agent:agent-secret y agent-secret z"),
-            "x (redacted, 18 bytes) y (redacted, 12 bytes) z"
-        );
-        // Too short to scrub: `s` stays. The replacement `(redacted, 12 bytes)` and the `!`
-        // after it spell `es)!`, which is not matched: a replacement is not scanned again.
-        assert_eq!(
-            scrubber.scrub("es)! s agent-secret!"),
-            "(redacted, 4 bytes) s (redacted, 12 bytes)!"
-        );
-        assert!(matches!(scrubber.scrub("nothing here"), Cow::Borrowed(_)));
-        assert_eq!(
-            scrubber.scrub_json(&json!({"agent-secret": ["é agent-secret", 1]})),
-            json!({"(redacted, 12 bytes)": ["é (redacted, 12 bytes)", 1]})
-        );
-    }
-
-    #[test]
-    fn a_session_id_is_redacted_by_name() {
-        assert_eq!(
-            shown("mcp-session-id", "s-123", false),
-            "(redacted, 5 bytes)"
         );
     }
 }

@@ -114,13 +114,12 @@ async fn read_capped(mut response: reqwest::Response) -> Answer {
     }
 }
 
-/// `text` with every occurrence of the token replaced.
+/// `text` with every occurrence of the token replaced by the redaction marker (the one
+/// policy: [`crate::redact`]).
 fn redact(text: &str, token: &Secret) -> String {
-    let secret = token.secret();
-    if secret.is_empty() {
-        return text.to_owned();
-    }
-    text.replace(secret, "[redacted]")
+    crate::redact::Scrubber::new([token.secret()])
+        .scrub(text)
+        .into_owned()
 }
 
 /// Splunk HEC answers `{"text":"Success","code":0}`; any other `code` is a refusal even
@@ -155,7 +154,7 @@ mod tests {
                 "bad header: Authorization: Bearer tok-7f3a (tok-7f3a)",
                 &token
             ),
-            "bad header: Authorization: Bearer [redacted] ([redacted])"
+            "bad header: Authorization: Bearer (redacted, 8 bytes) ((redacted, 8 bytes))"
         );
     }
 

@@ -8,6 +8,7 @@
 //! 3. "The server rejects a token because of a signature-algorithm mismatch", naming the
 //!    algorithm the authorization server accepts when jagspec holds the issuer's keys.
 
+use super::http::{Http, MAX_ANSWER_BYTES};
 use super::steps::{self, SignInError};
 use super::target::{AuthorizationServerAccess, Target};
 use crate::jose::{Alg, dangerous};
@@ -80,9 +81,24 @@ impl DoctorReport {
     }
 }
 
-/// Runs the agent's requests and diagnoses the first failure.
+/// Runs the agent's requests and diagnoses the first failure. Every credential sent and
+/// token received is scrubbed from the report, wherever a server echoed it.
 pub async fn diagnose(target: &Target, request: &DoctorRequest) -> DoctorReport {
-    let http = steps::http_client();
+    let http = Http::new();
+    let mut report = diagnose_with(&http, target, request).await;
+    let scrubber = http.credentials().scrubber();
+    for text in report.steps.iter_mut().chain(
+        report
+            .problems
+            .iter_mut()
+            .flat_map(|p| [&mut p.title, &mut p.detail]),
+    ) {
+        scrubber.scrub_in_place(text);
+    }
+    report
+}
+
+async fn diagnose_with(http: &Http, target: &Target, request: &DoctorRequest) -> DoctorReport {
     let mut report = DoctorReport::default();
     let server = &request.authorization_server;
     report.steps.push(format!(
@@ -91,7 +107,7 @@ pub async fn diagnose(target: &Target, request: &DoctorRequest) -> DoctorReport 
     ));
 
     // 1. A subject token for the user.
-    let subject = match steps::subject_token(&http, target, &request.user).await {
+    let subject = match steps::subject_token(http, target, &request.user).await {
         Ok(t) => t,
         Err(e) => {
             report.problems.push(Diagnosis {
@@ -124,7 +140,7 @@ pub async fn diagnose(target: &Target, request: &DoctorRequest) -> DoctorReport 
     ];
     let client = &target.client;
     let Ok(exchange) = steps::post_form(
-        &http,
+        http,
         &target.token_endpoint,
         Some((&client.client_id, client.secret.secret())),
         &form,
@@ -143,7 +159,7 @@ pub async fn diagnose(target: &Target, request: &DoctorRequest) -> DoctorReport 
         server.issuer, request.resource, request.scope
     );
     if exchange.status != 200 {
-        let status_detail = status_detail(&http, target, &exchange).await;
+        let status_detail = status_detail(http, target, &exchange).await;
         report.steps.push(format!(
             "{asked}: denied, {}{}",
             steps::describe(&exchange),
@@ -153,7 +169,7 @@ pub async fn diagnose(target: &Target, request: &DoctorRequest) -> DoctorReport 
         ));
         report
             .problems
-            .extend(denial(target, &http, request, &exchange, status_detail.as_deref()).await);
+            .extend(denial(target, http, request, &exchange, status_detail.as_deref()).await);
         return report;
     }
     let Some(id_jag) = exchange.body["access_token"].as_str().map(str::to_owned) else {
@@ -172,7 +188,7 @@ pub async fn diagnose(target: &Target, request: &DoctorRequest) -> DoctorReport 
     ));
 
     // 3. The redemption at the authorization server.
-    let redeemed = redeem(&http, server, &id_jag).await;
+    let redeemed = redeem(http, server, &id_jag).await;
     if redeemed.as_ref().is_some_and(|a| a.status == 200) {
         report
             .steps
@@ -185,7 +201,7 @@ pub async fn diagnose(target: &Target, request: &DoctorRequest) -> DoctorReport 
     report.steps.push(format!(
         "jwt-bearer grant at the authorization server: refused, {refused}"
     ));
-    let accepted = accepted_algorithm(&http, target, server, &id_jag).await;
+    let accepted = accepted_algorithm(http, target, server, &id_jag).await;
     let detail = match (&accepted, alg.parse::<Alg>()) {
         (Some(ok), Ok(signed)) if *ok != signed => format!(
             "The ID-JAG is signed with {signed} (key `{kid}`); the authorization server \
@@ -227,7 +243,7 @@ pub async fn diagnose(target: &Target, request: &DoctorRequest) -> DoctorReport 
 /// target exposes its admin API).
 async fn denial(
     target: &Target,
-    http: &reqwest::Client,
+    http: &Http,
     request: &DoctorRequest,
     exchange: &steps::Answer,
     status_detail: Option<&str>,
@@ -312,11 +328,7 @@ async fn denial(
 }
 
 /// The denied request's status detail, from the system log when the target exposes it.
-async fn status_detail(
-    http: &reqwest::Client,
-    target: &Target,
-    exchange: &steps::Answer,
-) -> Option<String> {
+async fn status_detail(http: &Http, target: &Target, exchange: &steps::Answer) -> Option<String> {
     let audit = target.audit.as_ref()?;
     let (_, id) = exchange
         .headers
@@ -330,24 +342,28 @@ async fn status_detail(
     if let Some(t) = &audit.bearer_token {
         get = get.bearer_auth(t.secret());
     }
-    let events: Value = get.send().await.ok()?.json().await.ok()?;
+    let response = http.send(get).await.ok()?;
+    let events: Value =
+        serde_json::from_str(&http.read(response, MAX_ANSWER_BYTES).await.ok()?).ok()?;
     events[0]["status_detail"].as_str().map(str::to_owned)
 }
 
 /// The issuer's resource servers, when the target exposes its admin API.
-async fn registry(http: &reqwest::Client, target: &Target) -> Option<Vec<Value>> {
+async fn registry(http: &Http, target: &Target) -> Option<Vec<Value>> {
     let admin = target.admin.as_ref()?;
-    let response = http
-        .get(format!("{}/resource-servers", admin.url))
-        .bearer_auth(admin.token.secret())
-        .send()
-        .await
-        .ok()?;
-    response.json::<Value>().await.ok()?.as_array().cloned()
+    let request = http
+        .get(&format!("{}/resource-servers", admin.url))
+        .bearer_auth(admin.token.secret());
+    let response = http.send(request).await.ok()?;
+    let text = http.read(response, MAX_ANSWER_BYTES).await.ok()?;
+    serde_json::from_str::<Value>(&text)
+        .ok()?
+        .as_array()
+        .cloned()
 }
 
 async fn redeem(
-    http: &reqwest::Client,
+    http: &Http,
     server: &AuthorizationServerAccess,
     assertion: &str,
 ) -> Option<steps::Answer> {
@@ -369,7 +385,7 @@ async fn redeem(
 /// claims (a fresh `jti` each time) signed with the issuer's active key of each algorithm.
 /// Needs the issuer's keys; `None` when none is accepted or the keys are not held.
 async fn accepted_algorithm(
-    http: &reqwest::Client,
+    http: &Http,
     target: &Target,
     server: &AuthorizationServerAccess,
     id_jag: &str,

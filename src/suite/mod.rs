@@ -19,6 +19,7 @@
 //! ```
 
 pub mod doctor;
+mod http;
 pub mod idp;
 pub mod plan;
 pub mod profile;
@@ -340,7 +341,7 @@ pub async fn run_features(
     };
     let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
     // One client for the run: each build loads the platform's root certificates.
-    let http = steps::http_client();
+    let http = http::Http::new();
     let mut tasks = tokio::task::JoinSet::new();
     for (index, check) in selected.into_iter().enumerate() {
         let spec = spec.clone();
@@ -383,7 +384,7 @@ async fn run_check(
     spec: &TargetSpec,
     shared: Option<Arc<Target>>,
     check: &Check,
-    http: reqwest::Client,
+    http: http::Http,
 ) -> CheckResult {
     let started = Instant::now();
     let mut result = CheckResult {
@@ -402,7 +403,7 @@ async fn run_check(
         duration_ms: 0,
     };
     if let Some(shared) = shared {
-        match run_steps(check, steps::World::new(shared, false, http.clone())).await {
+        match run_steps(check, steps::World::new(shared, false, http.for_check())).await {
             Ok(()) => return finish(result, started),
             Err(StepOutcome::Graded(outcome, finding)) => {
                 result.outcome = outcome;
@@ -438,7 +439,11 @@ async fn run_check(
             return finish(result, started);
         }
     };
-    let outcome = run_steps(check, steps::World::new(Arc::clone(&target), true, http)).await;
+    let outcome = run_steps(
+        check,
+        steps::World::new(Arc::clone(&target), true, http.for_check()),
+    )
+    .await;
     if let Err(StepOutcome::Graded(outcome, finding)) = outcome {
         result.outcome = outcome;
         result.finding = Some(finding);
@@ -478,15 +483,16 @@ async fn run_steps(check: &Check, mut world: steps::World) -> Result<(), StepOut
                 "none matches".into(),
             ),
         };
-        return Err(StepOutcome::Graded(
-            outcome,
-            Finding {
-                step: step.text.clone(),
-                expected,
-                actual,
-                exchange: world.last.as_ref().map(|a| a.exchange.clone()),
-            },
-        ));
+        let finding = Finding {
+            step: step.text.clone(),
+            expected,
+            actual,
+            exchange: world.last.as_ref().map(|a| a.exchange.clone()),
+        };
+        // Exchanges are redacted by name as they are recorded; here every credential the
+        // check sent or received is scrubbed from whatever a target echoed it into.
+        let finding = finding.scrubbed(&world.http.credentials().scrubber());
+        return Err(StepOutcome::Graded(outcome, finding));
     }
     Ok(())
 }

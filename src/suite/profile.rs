@@ -594,7 +594,7 @@ impl IssuerProfile {
     ///
     /// [`ProfileError`] naming each endpoint that could not be read, with the fix.
     pub async fn resolve(&self, name: &str) -> Result<Target, ProfileError> {
-        let http = super::steps::http_client();
+        let http = super::http::Http::new();
         let mut problems = Vec::new();
         let issuer = fetch_endpoints(&http, "[issuer]", &self.issuer, &mut problems).await;
         let mut authorization_servers = BTreeMap::new();
@@ -741,7 +741,7 @@ fn endpoints(
 
 /// `(issuer, token_endpoint)` from the endpoints, reading RFC 8414 metadata if needed.
 async fn fetch_endpoints(
-    http: &reqwest::Client,
+    http: &super::http::Http,
     at: &str,
     endpoints: &Endpoints,
     problems: &mut Vec<ProfileProblem>,
@@ -760,7 +760,7 @@ async fn fetch_endpoints(
             fix: fix.to_owned(),
         });
     };
-    let response = match http.get(url).send().await {
+    let response = match http.send(http.get(url)).await {
         Ok(r) => r,
         Err(e) => {
             problem(
@@ -771,8 +771,12 @@ async fn fetch_endpoints(
         }
     };
     let status = response.status();
-    let body: serde_json::Value = match response.json().await {
-        Ok(b) if status.is_success() => b,
+    let read = http.read(response, super::http::MAX_ANSWER_BYTES).await;
+    let parsed = read
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    let body = match parsed {
+        Some(b) if status.is_success() => b,
         _ => {
             problem(
                 format!("GET {url} answered HTTP {status} without JSON metadata."),
@@ -1002,7 +1006,7 @@ impl AsProfile {
     ///
     /// [`ProfileError`] naming the endpoint that could not be read.
     pub async fn resolve(&self, idp: &super::idp::LocalIdp) -> Result<Target, ProfileError> {
-        let http = super::steps::http_client();
+        let http = super::http::Http::new();
         let mut problems = Vec::new();
         let found = fetch_endpoints(
             &http,

@@ -58,6 +58,23 @@ pub struct Finding {
     pub exchange: Option<Exchange>,
 }
 
+impl Finding {
+    /// The finding with every value `scrubber` knows replaced by its redaction marker.
+    pub(crate) fn scrubbed(mut self, scrubber: &crate::redact::Scrubber) -> Self {
+        let exchange = self
+            .exchange
+            .iter_mut()
+            .flat_map(|e| [&mut e.request, &mut e.request_body, &mut e.response_body]);
+        for text in [&mut self.step, &mut self.expected, &mut self.actual]
+            .into_iter()
+            .chain(exchange)
+        {
+            scrubber.scrub_in_place(text);
+        }
+        self
+    }
+}
+
 /// One scenario (one row of an outline) run against one target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckResult {

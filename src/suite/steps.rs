@@ -2,11 +2,14 @@
 //! HTTP. Steps never call issuer internals (DESIGN.md), so the same sentences run against
 //! any target.
 
+use super::http::{Http, MAX_ANSWER_BYTES};
 use super::report::Exchange;
 use super::target::{Login, Provision, Role, Target};
+use crate::http::ReadError;
 use crate::oauth::{
     ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, JWT_BEARER_GRANT, TOKEN_EXCHANGE_GRANT, basic_authorization,
 };
+use crate::redact;
 use crate::types::Secret;
 use regex::Regex;
 use serde_json::Value;
@@ -45,44 +48,26 @@ fn fail(expected: impl Into<String>, actual: impl Into<String>) -> StepError {
     }
 }
 
-/// The most a step reads of one answer from the target (a token response, a JWKS, an MCP
-/// message, one request's audit events): far more than any of them needs.
-const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 /// The most a step reads of one page of the system log (up to 1000 events) or of one
 /// download of it.
 const MAX_LOG_BYTES: usize = 32 * 1024 * 1024;
 
-/// The answer's body as text (invalid UTF-8 replaced), read chunk by chunk and at most
-/// `cap` bytes: a larger body, announced or sent, fails the step instead of filling
-/// memory, and so does a connection that breaks off mid-body. `what` names the request,
-/// as `GET https://…`.
+/// The answer's body as text (invalid UTF-8 replaced), at most `cap` bytes: a larger
+/// body, announced or sent, fails the step instead of filling memory, and so does a
+/// connection that breaks off mid-body. `what` names the request, as `GET https://…`.
 async fn read_text(
-    mut response: reqwest::Response,
+    http: &Http,
+    response: reqwest::Response,
     cap: usize,
     what: &str,
 ) -> Result<String, StepError> {
-    let too_large = || {
-        fail(
+    http.read(response, cap).await.map_err(|e| match e {
+        ReadError::TooLarge { cap } => fail(
             format!("an answer of at most {cap} bytes from {what}"),
             format!("more than {cap} bytes"),
-        )
-    };
-    if response.content_length().is_some_and(|n| n > cap as u64) {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| fail(format!("the whole answer from {what}"), e.to_string()))?
-    {
-        if body.len() + chunk.len() > cap {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(String::from_utf8(body)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+        ),
+        ReadError::Broken(e) => fail(format!("the whole answer from {what}"), e),
+    })
 }
 
 /// One HTTP answer the steps may inspect.
@@ -101,7 +86,8 @@ pub(crate) struct World {
     pub(crate) target: std::sync::Arc<Target>,
     /// Whether this check has the target to itself, so it may change it.
     isolated: bool,
-    http: reqwest::Client,
+    /// The run's client, remembering what this check sent and received.
+    pub(crate) http: Http,
     id_token: Option<Secret>,
     role: Option<Role>,
     /// The last answer of the issuer or an authorization server.
@@ -148,11 +134,7 @@ struct WycheproofOutcome {
 impl World {
     /// A check's state on `target`, calling it through `http` (one client per run: building
     /// one loads the platform's root certificates, which costs more than most checks).
-    pub(crate) fn new(
-        target: std::sync::Arc<Target>,
-        isolated: bool,
-        http: reqwest::Client,
-    ) -> Self {
+    pub(crate) fn new(target: std::sync::Arc<Target>, isolated: bool, http: Http) -> Self {
         Self {
             target,
             isolated,
@@ -172,23 +154,13 @@ impl World {
     }
 }
 
-/// The HTTP client every step, the profiles and the doctor use: redirects are never
-/// followed (a credential goes only where it was sent), and no answer takes over 10 s.
-pub(crate) fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(10))
-        .build()
-        .unwrap_or_default()
-}
-
 /// Mints (or requests) one valid ID-JAG for `role` and redeems it: the preflight of
 /// `jagspec test as`, made of the same steps as every check's control.
 pub(crate) async fn mint_and_redeem(
     target: std::sync::Arc<Target>,
     role: &str,
 ) -> Result<Answer, StepError> {
-    let mut world = World::new(target, false, http_client());
+    let mut world = World::new(target, false, Http::new());
     offers(&mut world, role).await?;
     request_id_jag(&mut world, Variant::plain()).await?;
     redeem(&mut world).await?;
@@ -1290,20 +1262,18 @@ async fn mcp_accepts(world: &mut World) -> Result<(), StepError> {
             "clientInfo": {"name": "jagspec", "version": env!("CARGO_PKG_VERSION")},
         },
     });
-    let response = world
+    let request = world
         .http
         .post(&role.resource)
         .bearer_auth(&token)
         .header("accept", "application/json, text/event-stream")
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| {
-            fail(
-                format!("an answer from POST {}", role.resource),
-                e.to_string(),
-            )
-        })?;
+        .json(&body);
+    let response = world.http.send(request).await.map_err(|e| {
+        fail(
+            format!("an answer from POST {}", role.resource),
+            e.to_string(),
+        )
+    })?;
     let status = response.status().as_u16();
     let challenge = response
         .headers()
@@ -1505,7 +1475,7 @@ pub(crate) enum SignInError {
 
 /// A subject token (ID token) for `user`, as the target says to get one.
 pub(crate) async fn subject_token(
-    http: &reqwest::Client,
+    http: &Http,
     target: &Target,
     user: &str,
 ) -> Result<Secret, SignInError> {
@@ -1821,12 +1791,19 @@ async fn admin_call(
     if let Some(body) = &body {
         request = request.json(body);
     }
-    let response = request
-        .send()
+    let response = world
+        .http
+        .send(request)
         .await
         .map_err(|e| fail(format!("an answer from {method} {url}"), e.to_string()))?;
     let status = response.status().as_u16();
-    let text = read_text(response, MAX_ANSWER_BYTES, &format!("{method} {url}")).await?;
+    let text = read_text(
+        &world.http,
+        response,
+        MAX_ANSWER_BYTES,
+        &format!("{method} {url}"),
+    )
+    .await?;
     let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let answer = Answer {
         status,
@@ -1836,13 +1813,10 @@ async fn admin_call(
             request: format!("{method} {url}"),
             // An exporter's bearer token is a credential too.
             request_body: body
-                .map(|mut b| {
-                    redact_json(&mut b);
-                    b.to_string()
-                })
+                .map(|b| redact::redact_json(&b).to_string())
                 .unwrap_or_default(),
             status,
-            response_body: crate::oauth::shorten(&text),
+            response_body: crate::oauth::shorten(&redact::redact_body(&text)),
         },
     };
     let ok = (200..300).contains(&status);
@@ -1934,12 +1908,19 @@ async fn audit_event(world: &World) -> Result<Value, StepError> {
     if let Some(token) = &audit.bearer_token {
         request = request.bearer_auth(token.secret());
     }
-    let response = request
-        .send()
+    let response = world
+        .http
+        .send(request)
         .await
         .map_err(|e| fail(format!("GET {url}"), e.to_string()))?;
     let status = response.status();
-    let text = read_text(response, MAX_ANSWER_BYTES, &format!("GET {url}")).await?;
+    let text = read_text(
+        &world.http,
+        response,
+        MAX_ANSWER_BYTES,
+        &format!("GET {url}"),
+    )
+    .await?;
     let events: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if !status.is_success() {
         return Err(fail(
@@ -2401,12 +2382,18 @@ async fn issuer_jwks(world: &World) -> Result<Value, StepError> {
         .map_err(|e| fail("the issuer's metadata URL", e.to_string()))?;
     let mut tried = Vec::new();
     for url in candidates {
-        let Ok(response) = world.http.get(&url).send().await else {
+        let Ok(response) = world.http.send(world.http.get(&url)).await else {
             tried.push(format!("{url}: no answer"));
             continue;
         };
         let status = response.status();
-        let text = read_text(response, MAX_ANSWER_BYTES, &format!("GET {url}")).await?;
+        let text = read_text(
+            &world.http,
+            response,
+            MAX_ANSWER_BYTES,
+            &format!("GET {url}"),
+        )
+        .await?;
         let metadata: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let Some(jwks_uri) = metadata["jwks_uri"]
             .as_str()
@@ -2417,12 +2404,17 @@ async fn issuer_jwks(world: &World) -> Result<Value, StepError> {
         };
         let response = world
             .http
-            .get(jwks_uri)
-            .send()
+            .send(world.http.get(jwks_uri))
             .await
             .map_err(|e| fail(format!("GET {jwks_uri}"), e.to_string()))?;
         let status = response.status();
-        let text = read_text(response, MAX_ANSWER_BYTES, &format!("GET {jwks_uri}")).await?;
+        let text = read_text(
+            &world.http,
+            response,
+            MAX_ANSWER_BYTES,
+            &format!("GET {jwks_uri}"),
+        )
+        .await?;
         let jwks: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         return if status.is_success() && jwks["keys"].is_array() {
             Ok(jwks)
@@ -2489,7 +2481,7 @@ async fn mcp_session(world: &World) -> Result<(), StepError> {
 
 /// JSON-RPC over MCP's streamable HTTP transport, one POST per message.
 struct McpCaller<'a> {
-    http: &'a reqwest::Client,
+    http: &'a Http,
     url: &'a str,
     token: &'a str,
     /// `Mcp-Session-Id`, when the server gave one.
@@ -2512,8 +2504,9 @@ impl McpCaller<'_> {
         if let Some(v) = &self.version {
             request = request.header("mcp-protocol-version", v);
         }
-        let response = request
-            .send()
+        let response = self
+            .http
+            .send(request)
             .await
             .map_err(|e| fail(format!("an answer from POST {}", self.url), e.to_string()))?;
         if let Some(s) = response
@@ -2531,7 +2524,7 @@ impl McpCaller<'_> {
             .unwrap_or_default()
             .to_owned();
         let what = format!("POST {}", self.url);
-        let text = read_text(response, MAX_ANSWER_BYTES, &what).await?;
+        let text = read_text(self.http, response, MAX_ANSWER_BYTES, &what).await?;
         Ok((status, content_type, text))
     }
 
@@ -3204,7 +3197,7 @@ fn id_jag_parts(world: &World) -> Result<(Value, Value), StepError> {
 }
 
 async fn admin_get(
-    http: &reqwest::Client,
+    http: &Http,
     admin_url: &str,
     path: &str,
     token: &str,
@@ -3217,15 +3210,13 @@ async fn admin_get(
 /// GETs `url` of the admin API with its token, requires a 2xx, and reads at most `cap`
 /// bytes of the answer: its text and the `x-next-cursor` of a page of the system log.
 async fn admin_read(
-    http: &reqwest::Client,
+    http: &Http,
     url: &str,
     token: &str,
     cap: usize,
 ) -> Result<(String, Option<String>), StepError> {
     let response = http
-        .get(url)
-        .bearer_auth(token)
-        .send()
+        .send(http.get(url).bearer_auth(token))
         .await
         .map_err(|e| fail(format!("GET {url}"), e.to_string()))?;
     let status = response.status();
@@ -3234,7 +3225,7 @@ async fn admin_read(
         .get("x-next-cursor")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let text = read_text(response, cap, &format!("GET {url}")).await?;
+    let text = read_text(http, response, cap, &format!("GET {url}")).await?;
     if !status.is_success() {
         return Err(fail(
             format!("GET {url} → 200"),
@@ -3246,7 +3237,7 @@ async fn admin_read(
 
 /// POSTs a form with client_secret_basic; records the exchange with secrets redacted.
 pub(crate) async fn post_form(
-    http: &reqwest::Client,
+    http: &Http,
     url: &str,
     basic: Option<(&str, &str)>,
     form: &[(String, String)],
@@ -3255,8 +3246,8 @@ pub(crate) async fn post_form(
     if let Some((id, secret)) = basic {
         request = request.header("authorization", basic_authorization(id, secret));
     }
-    let response = request
-        .send()
+    let response = http
+        .send(request)
         .await
         .map_err(|e| fail(format!("an answer from POST {url}"), e.to_string()))?;
     let status = response.status().as_u16();
@@ -3270,14 +3261,13 @@ pub(crate) async fn post_form(
             )
         })
         .collect();
-    let text = read_text(response, MAX_ANSWER_BYTES, &format!("POST {url}")).await?;
+    let text = read_text(http, response, MAX_ANSWER_BYTES, &format!("POST {url}")).await?;
     let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let shown: Vec<String> = form
         .iter()
-        .map(|(k, v)| format!("{k}={}", redact_param(k, v)))
+        .map(|(k, v)| format!("{k}={}", redact::shown(k, v)))
         .collect();
-    let mut shown_body = body.clone();
-    redact_json(&mut shown_body);
+    let shown_body = redact::redact_json(&body);
     Ok(Answer {
         status,
         body,
@@ -3287,42 +3277,12 @@ pub(crate) async fn post_form(
             request_body: shown.join("&"),
             status,
             response_body: if shown_body.is_null() {
-                crate::oauth::shorten(&text)
+                crate::oauth::shorten(&redact::redact_body(&text))
             } else {
                 shown_body.to_string()
             },
         },
     })
-}
-
-const SECRET_NAMES: [&str; 7] = [
-    "password",
-    "client_secret",
-    "subject_token",
-    "assertion",
-    "access_token",
-    "id_token",
-    "bearer_token",
-];
-
-fn redact_param(name: &str, value: &str) -> String {
-    if SECRET_NAMES.contains(&name) {
-        format!("(redacted, {} bytes)", value.len())
-    } else {
-        value.to_owned()
-    }
-}
-
-fn redact_json(v: &mut Value) {
-    if let Value::Object(map) = v {
-        for (k, val) in map.iter_mut() {
-            if SECRET_NAMES.contains(&k.as_str())
-                && let Value::String(s) = val
-            {
-                *val = Value::String(format!("(redacted, {} bytes)", s.len()));
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -3355,63 +3315,5 @@ mod tests {
             u64::MAX
         )));
         assert_eq!(wait_of("10").ok(), Some(10));
-    }
-
-    #[tokio::test]
-    async fn an_answer_over_the_cap_fails_the_step_instead_of_being_read() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
-        // Chunked, so the size shows only as it arrives; then one announced too large.
-        tokio::spawn(async move {
-            for announced in [false, true] {
-                let (mut stream, _) = listener.accept().await.unwrap();
-                let mut request = [0_u8; 4096];
-                let _ = stream.read(&mut request).await;
-                let head = if announced {
-                    "HTTP/1.1 200 OK\r\ncontent-length: 5000\r\nconnection: close\r\n\r\n"
-                } else {
-                    "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
-                };
-                let _ = stream.write_all(head.as_bytes()).await;
-                for _ in 0..5 {
-                    let piece = if announced {
-                        "x".repeat(1000)
-                    } else {
-                        format!("3e8\r\n{}\r\n", "x".repeat(1000))
-                    };
-                    let _ = stream.write_all(piece.as_bytes()).await;
-                }
-                if !announced {
-                    let _ = stream.write_all(b"0\r\n\r\n").await;
-                }
-            }
-        });
-        let http = reqwest::Client::new();
-        for _ in 0..2 {
-            let response = http.get(&url).send().await.unwrap();
-            match read_text(response, 4096, &format!("GET {url}")).await {
-                Err(StepError::Fail { expected, actual }) => {
-                    assert_eq!(
-                        expected,
-                        format!("an answer of at most 4096 bytes from GET {url}")
-                    );
-                    assert_eq!(actual, "more than 4096 bytes");
-                }
-                other => panic!("{other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn reports_never_show_credentials_or_tokens() {
-        assert_eq!(redact_param("client_secret", "abc"), "(redacted, 3 bytes)");
-        assert_eq!(redact_param("scope", "chat.read"), "chat.read");
-        let mut v = serde_json::json!({"access_token": "eyJ", "token_type": "N_A"});
-        redact_json(&mut v);
-        assert_eq!(
-            v,
-            serde_json::json!({"access_token": "(redacted, 3 bytes)", "token_type": "N_A"})
-        );
     }
 }

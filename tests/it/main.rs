@@ -22,6 +22,7 @@ mod jose_vectors;
 mod jose_wycheproof;
 mod mcp_server;
 mod policy_props;
+mod redaction;
 mod suite;
 mod support;
 mod system_log;
