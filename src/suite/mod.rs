@@ -24,6 +24,7 @@ pub mod idp;
 pub mod plan;
 pub mod profile;
 pub mod report;
+mod spec;
 mod steps;
 pub mod target;
 
@@ -31,7 +32,8 @@ pub use idp::LocalIdp;
 pub use plan::{Check, FEATURES, PlanError, TagExpr};
 pub use profile::{AsProfile, IssuerProfile, ProfileError, ProfileProblem};
 pub use report::{CheckResult, Exchange, Finding, Level, Outcome, Report, Summary};
-pub use target::{ProvisionError, Target, TargetSpec};
+pub use spec::{ProvisionError, TargetSpec};
+pub use target::Target;
 
 use std::sync::Arc;
 use std::time::Instant;
