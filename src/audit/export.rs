@@ -36,15 +36,22 @@ pub(crate) fn ndjson_line(out: &mut Vec<u8>, event: &AuditEvent) {
     }
 }
 
+/// Appends one record, RFC 4180 as the `csv` crate writes it: CRLF after each record, and
+/// a field holding a comma, a double quote, CR or LF enclosed in double quotes with each
+/// double quote inside doubled (§2).
+fn record<'a>(out: &mut Vec<u8>, fields: impl IntoIterator<Item = &'a str>) {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .buffer_capacity(1024)
+        .from_writer(out);
+    // Writing into a Vec fails only when memory does.
+    let _ = writer.write_record(fields);
+    let _ = writer.flush();
+}
+
 /// Appends the CSV header row, ending in CRLF (RFC 4180 §2).
 pub(crate) fn csv_header(out: &mut Vec<u8>) {
-    for (i, column) in CSV_COLUMNS.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(column.as_bytes());
-    }
-    out.extend_from_slice(b"\r\n");
+    record(out, CSV_COLUMNS);
 }
 
 /// Appends `event` as one CSV row, ending in CRLF.
@@ -102,35 +109,21 @@ pub(crate) fn csv_row(out: &mut Vec<u8>, event: &AuditEvent) {
             false,
         ),
     ];
-    for (i, (value, is_text)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        field(out, value, *is_text);
-    }
-    out.extend_from_slice(b"\r\n");
+    let fields: Vec<String> = fields
+        .into_iter()
+        .map(|(value, is_text)| neutralised(value, is_text))
+        .collect();
+    record(out, fields.iter().map(String::as_str));
 }
 
-/// Writes one field. RFC 4180 §2: a field holding a comma, a double quote, CR or LF is
-/// enclosed in double quotes, and each double quote inside it is doubled.
-///
 /// A text field starting with `=`, `+`, `-`, `@`, tab or CR is a formula to a spreadsheet
 /// (OWASP, "CSV Injection"). The audience, resource and scopes are whatever the token
 /// request sent, so such a field gets a leading `'` first.
-fn field(out: &mut Vec<u8>, value: &str, is_text: bool) {
-    let neutralised;
-    let value = if is_text && value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        neutralised = format!("'{value}");
-        neutralised.as_str()
+fn neutralised(value: String, is_text: bool) -> String {
+    if is_text && value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
     } else {
         value
-    };
-    if value.contains([',', '"', '\r', '\n']) {
-        out.push(b'"');
-        out.extend_from_slice(value.replace('"', "\"\"").as_bytes());
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(value.as_bytes());
     }
 }
 

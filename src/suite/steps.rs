@@ -2178,42 +2178,17 @@ fn csv_field(name: &str, value: &Value) -> String {
     }
 }
 
-/// RFC 4180 records: fields split at commas outside double quotes, `""` a quote inside
-/// them, records ended by CRLF (or LF).
+/// RFC 4180 records, read by the `csv` crate: every row, the header included, and a row
+/// that is not RFC 4180 ends the list (the step then finds too few rows).
 fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    let mut row = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if quoted {
-            if c != '"' {
-                field.push(c);
-            } else if chars.peek() == Some(&'"') {
-                chars.next();
-                field.push('"');
-            } else {
-                quoted = false;
-            }
-            continue;
-        }
-        match c {
-            '"' => quoted = true,
-            ',' => row.push(std::mem::take(&mut field)),
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            other => field.push(other),
-        }
-    }
-    if !field.is_empty() || !row.is_empty() {
-        row.push(field);
-        rows.push(row);
-    }
-    rows
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes())
+        .records()
+        .map_while(Result::ok)
+        .map(|r| r.iter().map(str::to_owned).collect())
+        .collect()
 }
 
 /// The audit page's table for the request's event, each field against what was asked and
