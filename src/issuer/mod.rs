@@ -12,11 +12,13 @@ mod admin;
 mod denial;
 pub mod model;
 pub mod policy;
+mod routes;
 mod running;
 mod secret;
 mod seed;
-mod server;
+mod state;
 mod store;
+mod token;
 
 pub use crate::oauth::MAX_TOKEN_BODY_BYTES;
 pub use denial::Denial;
@@ -25,9 +27,9 @@ pub use model::{
     TenantState, User,
 };
 pub use policy::{Decision, ExchangeRequest, Refusal, decide};
+pub use routes::router;
 pub use running::{IssuerConfig, RunningIssuer, StartError};
 pub use seed::{Seed, SeedClient, SeedError, SeedGrant, SeedKey, SeedTenant, SeedUser};
-pub use server::{
-    ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, IssuerFault, IssuerState, TOKEN_EXCHANGE_GRANT, router,
-};
+pub use state::{IssuerFault, IssuerState};
 pub use store::{NewResourceServer, ResourceServerPatch, Store, StoreError, TenantPatch};
+pub use token::{ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT};

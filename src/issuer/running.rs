@@ -1,7 +1,8 @@
 //! Starting the issuer on a loopback socket: for `jagspec serve` and for tests.
 
+use super::routes::router;
 use super::seed::{Seed, SeedError};
-use super::server::{IssuerState, router};
+use super::state::IssuerState;
 use super::store::{Store, StoreError};
 use crate::audit::{AuditError, AuditLog};
 use crate::export::{ExportError, ExportTiming, Exporters};
@@ -33,7 +34,7 @@ pub struct IssuerConfig {
     pub limits: ServeLimits,
     /// A deliberate defect, for the conformance suite's self-test only.
     #[doc(hidden)]
-    pub fault: Option<super::server::IssuerFault>,
+    pub fault: Option<super::state::IssuerFault>,
 }
 
 impl IssuerConfig {

@@ -6,98 +6,25 @@ use super::denial::Denial;
 use super::model::TenantState;
 use super::policy::{ExchangeRequest, decide};
 use super::store::Store;
-use crate::audit::{AuditEvent, AuditLog, Outcome, ScopeOutcome};
-use crate::jose::{Alg, Clock, ID_JAG_TYP, JwsHeader, Rejection, SigningKey, Verifier, sign};
+use crate::audit::{AuditEvent, Outcome, ScopeOutcome};
+use crate::jose::{ID_JAG_TYP, JwsHeader, Rejection, SigningKey, Verifier, sign};
 use crate::oauth::{Form, FormError, echo, json_response, presented_credentials, random_id};
-use crate::types::Secret;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::sync::Arc;
+
+use super::state::{IssuerFault, IssuerState};
 
 pub use crate::oauth::{ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT};
 
 /// Lifetime of a test user's ID token, seconds.
 const ID_TOKEN_LIFETIME_SECS: u64 = 600;
 
-/// What the HTTP handlers share.
-pub struct IssuerState {
-    /// The tenant's state.
-    pub store: Arc<Store>,
-    /// Where every token request is recorded.
-    pub audit: AuditLog,
-    /// The system-log exporters and their workers.
-    pub exporters: crate::export::Exporters,
-    /// The injected clock: every `iat`, `exp` and audit time comes from it.
-    pub clock: Arc<dyn Clock>,
-    /// The bearer token the admin API requires.
-    pub admin_token: Secret,
-    /// A deliberate defect, for the conformance suite's self-test only.
-    #[doc(hidden)]
-    pub fault: Option<IssuerFault>,
-}
-
-/// Deliberate defects the conformance suite's self-test injects into the reference issuer,
-/// to show that exactly the checks that should catch each one fail. Never set otherwise.
-#[doc(hidden)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IssuerFault {
-    /// Issues tokens for disabled resource servers: the kill switch does nothing.
-    IgnoreKillSwitch,
-    /// Signs every ID-JAG with the tenant default algorithm, whatever the server's.
-    SignWithTenantDefault,
-}
-
-impl std::fmt::Debug for IssuerState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuerState")
-            .field("audit", &self.audit)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The issuer's routes: discovery, JWKS, token endpoint, and the admin API under `/admin`.
-pub fn router(state: Arc<IssuerState>) -> Router {
-    let router = Router::new()
-        .route("/.well-known/oauth-authorization-server", get(metadata))
-        .route("/.well-known/openid-configuration", get(metadata))
-        .route("/jwks", get(jwks))
-        .route("/token", post(token))
-        .nest("/admin", super::admin::router())
-        // `/admin/` is not inside the nest: the admin API's own answer, 401 before 404.
-        .route("/admin/", super::admin::trailing_slash_route());
-    crate::oauth::with_json_errors(router).with_state(state)
-}
-
-async fn metadata(State(state): State<Arc<IssuerState>>) -> Response {
-    let url = state.store.snapshot().settings.url.clone();
-    let body = json!({
-        "issuer": url,
-        "token_endpoint": format!("{url}/token"),
-        "jwks_uri": format!("{url}/jwks"),
-        "grant_types_supported": [TOKEN_EXCHANGE_GRANT, "password"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "identity_chaining_requested_token_types_supported": [ID_JAG_TOKEN_TYPE],
-        "id_token_signing_alg_values_supported": Alg::ALL.map(Alg::as_str),
-        "subject_types_supported": ["public"],
-    });
-    json_response(StatusCode::OK, &body)
-}
-
-async fn jwks(State(state): State<Arc<IssuerState>>) -> Response {
-    let jwks = state.store.snapshot().keys.jwks();
-    json_response(
-        StatusCode::OK,
-        &serde_json::to_value(jwks).unwrap_or_default(),
-    )
-}
-
 /// The token endpoint: parse, authenticate, decide, mint, audit, respond.
-async fn token(State(state): State<Arc<IssuerState>>, request: Request) -> Response {
+pub(super) async fn token(State(state): State<Arc<IssuerState>>, request: Request) -> Response {
     let snapshot = state.store.snapshot();
     let now = state.clock.now();
     let time_ms = state.clock.now_millis();
