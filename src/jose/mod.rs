@@ -24,6 +24,7 @@ mod keys;
 mod keyset;
 mod mint;
 mod rejection;
+mod step;
 mod verify;
 pub mod wycheproof;
 
@@ -34,9 +35,10 @@ pub use keys::{KeyError, PublicJwk, SigningKey};
 pub use keyset::{Jwks, KeySet, KeySetError, KeyStatus};
 pub use mint::{JwsHeader, MintError, SignedJwt, mint, sign};
 pub use rejection::{Part, Rejection};
+pub use step::Step;
 pub use verify::{
     DEFAULT_MAX_TOKEN_BYTES, DEFAULT_SKEW_SECS, ID_JAG_REQUIRED_CLAIMS, Inspection, MAX_SKEW_SECS,
-    Step, StepReport, Verdict, Verified, Verifier,
+    StepReport, Verdict, Verified, Verifier,
 };
 
 pub(crate) use b64::decode as b64_decode;

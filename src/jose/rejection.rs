@@ -1,7 +1,7 @@
 //! Every reason the verification pipeline refuses a token, one variant each.
 
 use super::alg::{Alg, AlgSet};
-use super::verify::Step;
+use super::step::Step;
 use crate::types::Kid;
 use std::fmt;
 
