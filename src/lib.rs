@@ -8,17 +8,16 @@
 //! # Layout
 //!
 //! The crate is organised by protocol role. Everything a user needs is re-exported at the
-//! root; the modules below say where it lives and why.
+//! root; the modules below say where it lives. `docs/architecture.md` says where a new
+//! step, check, target kind or report format goes.
 //!
 //! * [`jose`]: keys and tokens, written once and used by every other part. Signing keys for
 //!   the three algorithms the seeds name ([`Alg`]: EdDSA, RS256, ES256), key sets with
 //!   rotation published as a JWKS, minting, and the one verification pipeline
 //!   ([`Verifier`]) whose numbered steps cite the specifications and whose every refusal is
 //!   a precise [`Rejection`] variant.
-//! * [`types`]: newtypes for protocol strings (issuer, audience, client id, kid, jti) and for
-//!   secrets, which redact themselves in `Debug`.
 //! * [`issuer`]: the reference issuer, the enterprise IdP of the seeds: tenant, registry,
-//!   grants, the pure policy decision, the token exchange and the admin API over HTTP.
+//!   grants, the pure policy decision, the token endpoint and the admin API by resource.
 //! * [`audit`]: one durable SQLite event per token request, written before the response.
 //! * [`export`]: the system log on an exporter's wire (NDJSON, Splunk HEC, RFC 5424
 //!   syslog with octet counting).
@@ -29,17 +28,19 @@
 //!   [`mocks::Manifest`] — in the spirit of wiremock's `MockServer::start()`.
 //! * [`client`]: the reference MCP client, which runs the whole chain (discovery, token
 //!   exchange, jwt-bearer grant, MCP calls) against any MCP server and records every hop.
-//! * `oauth` (private): the protocol URNs, form bodies, client authentication and JSON
-//!   errors shared by every token endpoint; `wellknown` (private): RFC 8414 / RFC 9728
-//!   metadata URLs, for the client and the authorization servers alike; `served` (private):
-//!   the one serving layer, an axum router on a socket with the limits and timeouts every
-//!   listener keeps ([`ServeLimits`]) and a shutdown that finishes; `private_file`
-//!   (private): files that hold secrets, created 0600 and replaced atomically.
-//! * `cli` (private): the `jagspec` command line; a thin layer over the library.
-//!
 //! * [`suite`]: the conformance suite: the Gherkin scenarios of `features/` (embedded), the
-//!   step library that speaks to a target over HTTP only, targets (the reference, or an
-//!   issuer described by a profile), graded reports.
+//!   step library that speaks to a target over HTTP only, targets (the reference, someone
+//!   else's issuer or authorization server), one report model rendered three ways.
+//! * [`types`]: [`Kid`] and [`Secret`], which redacts itself in `Debug`.
+//! * Private, shared by the above: `redact` (the one redaction policy: by name, then by
+//!   value), `http` (how jagspec's HTTP clients are built and every answer read, capped),
+//!   `oauth` (protocol URNs, form bodies, client authentication, JSON errors of every
+//!   token endpoint), `wellknown` (RFC 8414 / RFC 9728 metadata URLs), `served` (the one
+//!   serving layer: limits, timeouts, a shutdown that finishes, [`ServeLimits`]) and
+//!   `private_file` (files that hold secrets, 0600, replaced atomically).
+//! * `cli` (private): the `jagspec` commands, one module each; argument parsing and
+//!   rendering, with the work in the library (`logs` also pages and formats the system log,
+//!   `demo` narrates a run of the ecosystem).
 //!
 //! # Starting the ecosystem in a test
 //!
@@ -111,7 +112,7 @@ pub use jose::{
 };
 pub use oauth::{
     AuthMethod, ID_JAG_GRANT_PROFILE, ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, JWT_BEARER_GRANT,
-    TOKEN_EXCHANGE_GRANT,
+    OAuthError, TOKEN_EXCHANGE_GRANT,
 };
 pub use served::{BodyTimeout, ServeLimits};
-pub use types::{Audience, ClientId, Issuer, Jti, Kid, Secret, Subject};
+pub use types::{Kid, Secret};

@@ -26,6 +26,71 @@ pub const ID_JAG_GRANT_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-j
 /// a real request is well under 8 KiB).
 pub const MAX_TOKEN_BODY_BYTES: usize = 64 * 1024;
 
+/// The `error` member of an error response jagspec sends, each named once here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OAuthError {
+    /// RFC 6749 §5.2: a malformed request.
+    InvalidRequest,
+    /// RFC 6749 §5.2: client authentication failed (answered 401).
+    InvalidClient,
+    /// RFC 6749 §5.2: the grant (an ID-JAG, a subject token, a password) is not valid.
+    InvalidGrant,
+    /// RFC 6749 §5.2.
+    UnsupportedGrantType,
+    /// RFC 6749 §5.2: the scope is invalid or exceeds what was granted.
+    InvalidScope,
+    /// RFC 8707 §2: the resource or audience is not acceptable.
+    InvalidTarget,
+    /// RFC 6749 §4.1.2.1, used by the issuer for a paused server or tenant.
+    AccessDenied,
+    /// RFC 6749 §4.1.2.1, at the mocks' `/authorize`.
+    UnsupportedResponseType,
+    /// RFC 6749 §5.2's extension point: the server failed.
+    ServerError,
+    /// jagspec's own, for an unknown path (RFC 6749 §8.5 allows new codes).
+    NotFound,
+    /// jagspec's own, for a method a path does not accept.
+    MethodNotAllowed,
+}
+
+impl OAuthError {
+    /// The code as sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::AccessDenied => "access_denied",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::ServerError => "server_error",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for OAuthError {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl serde::Serialize for OAuthError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// Form parameters, each at most once, empty values treated as absent (RFC 6749 §3.1).
 pub(crate) type Form = BTreeMap<String, String>;
 
@@ -287,7 +352,7 @@ pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
 
 /// An RFC 6749 §5.2 error response; `invalid_client` after an authentication attempt is 401
 /// with a `WWW-Authenticate` challenge.
-pub(crate) fn error_response(status: u16, error: &str, description: &str) -> Response {
+pub(crate) fn error_response(status: u16, error: OAuthError, description: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     let body = serde_json::json!({"error": error, "error_description": description});
     let mut response = json_response(status, &body);
@@ -315,7 +380,7 @@ pub(crate) fn with_json_errors<S: Clone + Send + Sync + 'static>(
 async fn no_such_endpoint(method: axum::http::Method, uri: axum::http::Uri) -> Response {
     error_response(
         404,
-        "not_found",
+        OAuthError::NotFound,
         &format!("no endpoint `{method} {}`", echo(uri.path())),
     )
 }
@@ -325,7 +390,7 @@ async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> Respo
     if uri.path().ends_with("/token") {
         let mut response = error_response(
             405,
-            "invalid_request",
+            OAuthError::InvalidRequest,
             &format!(
                 "`{}` does not accept {method}; it accepts POST",
                 echo(uri.path())
@@ -338,7 +403,7 @@ async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> Respo
     } else {
         error_response(
             405,
-            "method_not_allowed",
+            OAuthError::MethodNotAllowed,
             &format!("`{}` does not accept {method}", echo(uri.path())),
         )
     }

@@ -1,9 +1,10 @@
-//! Newtypes for the protocol strings that travel between the parties.
+//! The two newtypes the API uses: [`Kid`], a key identifier, which is looked up and never
+//! trusted as a key source, and [`Secret`], a credential whose `Debug` and `Display` are
+//! redacted, so it never leaks into logs, panics or test reports by accident. (How
+//! credentials are shown in reports is [the redaction policy](crate::redact).)
 //!
-//! Each wraps a `String` so that an issuer can never be passed where an audience is
-//! expected, and each doc comment names the clause that defines it. Values that are
-//! credentials (tokens, secrets) live in secret types whose `Debug` output is redacted, so
-//! they never leak into logs, panics or test reports by accident.
+//! Issuer, audience, client and subject identifiers stay plain strings: every comparison
+//! in these protocols is an exact string comparison, which a wrapper would not change.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -61,34 +62,9 @@ macro_rules! new_type {
 }
 
 new_type!(
-    /// An issuer identifier: the `iss` claim (RFC 7519 §4.1.1) and the `issuer` member of
-    /// authorization-server metadata (RFC 8414 §2). For an ID-JAG it is the IdP's issuer.
-    Issuer
-);
-new_type!(
-    /// An audience: the `aud` claim (RFC 7519 §4.1.3). For an ID-JAG it is the issuer
-    /// identifier of the MCP server's authorization server (ID-JAG §3.1, §4.3).
-    Audience
-);
-new_type!(
-    /// An OAuth client identifier (RFC 6749 §2.2). In an ID-JAG, the `client_id` claim is the
-    /// client's identifier *at the authorization server*, which may differ from its id at the
-    /// IdP (ID-JAG §3.1, §5).
-    ClientId
-);
-new_type!(
     /// A key identifier: the JWS `kid` header (RFC 7515 §4.1.4) and the JWK `kid` member
     /// (RFC 7517 §4.5). jagspec derives it as the RFC 7638 JWK thumbprint.
     Kid
-);
-new_type!(
-    /// A JWT identifier: the `jti` claim (RFC 7519 §4.1.7), the handle for replay detection
-    /// (MCP enterprise-managed authorization §7.4.2).
-    Jti
-);
-new_type!(
-    /// A subject: the `sub` claim (RFC 7519 §4.1.2), the user in the IdP's namespace.
-    Subject
 );
 
 /// A secret string: its `Debug` and `Display` print `[redacted]`.
@@ -165,11 +141,8 @@ mod tests {
     }
 
     #[test]
-    fn protocol_strings_compare_exactly() {
-        assert_ne!(
-            Issuer::new("https://idp.example"),
-            Issuer::new("https://idp.example/")
-        );
+    fn a_kid_compares_exactly_and_shows_its_value() {
+        assert_ne!(Kid::new("k1"), Kid::new("K1"));
         assert_eq!(format!("{:?}", Kid::new("k1")), "Kid(\"k1\")");
     }
 }

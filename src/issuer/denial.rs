@@ -168,28 +168,29 @@ impl Denial {
     }
 
     /// The OAuth `error` (RFC 6749 §5.2, RFC 8693 §2.2.2, RFC 8707 §2).
-    pub fn oauth_error(&self) -> &'static str {
+    pub fn oauth_error(&self) -> crate::oauth::OAuthError {
+        use crate::oauth::OAuthError;
         match self {
             Self::MalformedRequest { .. }
             | Self::BodyTooLarge { .. }
             | Self::RequestedTokenTypeUnsupported { .. }
-            | Self::SubjectTokenTypeUnsupported { .. } => "invalid_request",
-            Self::UnsupportedGrantType { .. } => "unsupported_grant_type",
-            Self::ClientAuthenticationFailed { .. } => "invalid_client",
+            | Self::SubjectTokenTypeUnsupported { .. } => OAuthError::InvalidRequest,
+            Self::UnsupportedGrantType { .. } => OAuthError::UnsupportedGrantType,
+            Self::ClientAuthenticationFailed { .. } => OAuthError::InvalidClient,
             // DESIGN.md D1: the draft's `invalid_grant`.
             Self::SubjectTokenInvalid(_)
             | Self::SubjectTokenForAnotherClient { .. }
             | Self::UnknownUser { .. }
-            | Self::InvalidUserCredentials => "invalid_grant",
-            Self::TenantDisabled | Self::ServerPaused { .. } => "access_denied",
+            | Self::InvalidUserCredentials => OAuthError::InvalidGrant,
+            Self::TenantDisabled | Self::ServerPaused { .. } => OAuthError::AccessDenied,
             Self::AudienceNotRegistered { .. }
             | Self::TargetUrlNotRegistered { .. }
-            | Self::TargetUrlNotSpecified { .. } => "invalid_target",
+            | Self::TargetUrlNotSpecified { .. } => OAuthError::InvalidTarget,
             Self::NoGrantForScope { .. }
             | Self::NoGrantOnServer { .. }
             | Self::ScopeNotEnabled { .. }
-            | Self::ScopeNotRegistered { .. } => "invalid_scope",
-            Self::NoSigningKey { .. } | Self::SigningFailed { .. } => "server_error",
+            | Self::ScopeNotRegistered { .. } => OAuthError::InvalidScope,
+            Self::NoSigningKey { .. } | Self::SigningFailed { .. } => OAuthError::ServerError,
         }
     }
 

@@ -51,7 +51,7 @@ pub(super) async fn token(State(state): State<Arc<IssuerState>>, request: Reques
                     .get_or_insert_with(|| denial.status_detail().to_owned());
             }
             event.status_detail = denial.status_detail().to_owned();
-            event.oauth_error = Some(denial.oauth_error().to_owned());
+            event.oauth_error = Some(denial.oauth_error().as_str().to_owned());
             error_response(&denial)
         }
     };

@@ -374,8 +374,8 @@ pub enum Rejection {
 
 impl Rejection {
     /// The OAuth error an authorization server answers with (RFC 7523 §3.1).
-    pub fn oauth_error(&self) -> &'static str {
-        "invalid_grant"
+    pub fn oauth_error(&self) -> crate::oauth::OAuthError {
+        crate::oauth::OAuthError::InvalidGrant
     }
 
     /// The pipeline step that refused the token.

@@ -139,23 +139,24 @@ pub enum GrantRefusal {
 
 impl GrantRefusal {
     /// The RFC 6749 §5.2 `error` (protocol-requirements.md §4.2).
-    pub fn oauth_error(&self) -> &'static str {
+    pub fn oauth_error(&self) -> crate::oauth::OAuthError {
+        use crate::oauth::OAuthError;
         match self {
             Self::MalformedRequest { .. } | Self::BodyTooLarge { .. } | Self::AssertionMissing => {
-                "invalid_request"
+                OAuthError::InvalidRequest
             }
-            Self::ClientAuthenticationFailed { .. } => "invalid_client",
-            Self::UnsupportedGrantType { .. } => "unsupported_grant_type",
+            Self::ClientAuthenticationFailed { .. } => OAuthError::InvalidClient,
+            Self::UnsupportedGrantType { .. } => OAuthError::UnsupportedGrantType,
             Self::UntrustedIssuer { .. }
             | Self::Assertion(_)
             | Self::ResourceMissing { .. }
             | Self::ResourceMultiple { .. }
             | Self::ForeignResource { .. }
             | Self::ScopeNotRegistered { .. }
-            | Self::Replayed { .. } => "invalid_grant",
-            Self::ResourceParameterMismatch { .. } => "invalid_target",
-            Self::ScopeBeyondAssertion { .. } => "invalid_scope",
-            Self::JwksUnavailable { .. } | Self::SigningFailed { .. } => "server_error",
+            | Self::Replayed { .. } => OAuthError::InvalidGrant,
+            Self::ResourceParameterMismatch { .. } => OAuthError::InvalidTarget,
+            Self::ScopeBeyondAssertion { .. } => OAuthError::InvalidScope,
+            Self::JwksUnavailable { .. } | Self::SigningFailed { .. } => OAuthError::ServerError,
         }
     }
 
@@ -837,7 +838,7 @@ async fn jwks(State(server): State<Shared>) -> Response {
 async fn authorize() -> Response {
     error_response(
         400,
-        "unsupported_response_type",
+        crate::oauth::OAuthError::UnsupportedResponseType,
         "this mock authorization server issues access tokens only through the jwt-bearer \
          grant with an ID-JAG",
     )
@@ -913,14 +914,14 @@ mod tests {
         for r in grant {
             assert_eq!(
                 (r.oauth_error(), r.http_status()),
-                ("invalid_grant", 400),
+                (crate::oauth::OAuthError::InvalidGrant, 400),
                 "{r}"
             );
         }
         let client = GrantRefusal::ClientAuthenticationFailed { reason: "x".into() };
         assert_eq!(
             (client.oauth_error(), client.http_status()),
-            ("invalid_client", 401)
+            (crate::oauth::OAuthError::InvalidClient, 401)
         );
     }
 }

@@ -194,7 +194,7 @@ impl LocalIdp {
                 axum::routing::post(|| async {
                     crate::oauth::error_response(
                         400,
-                        "unsupported_grant_type",
+                        crate::oauth::OAuthError::UnsupportedGrantType,
                         "jagspec's test IdP mints its ID-JAGs itself and grants nothing here",
                     )
                 }),
