@@ -2,7 +2,7 @@
 Feature: Token requests the issuer denies
   The audit page's "Read a denial": when a request is denied, the status detail names the
   cause. Every token request writes one audit event, granted or denied, and a denial
-  carries the OAuth error of DESIGN.md's table.
+  carries the OAuth error of the reference's denial table (docs/positions.md D12).
 
   Background:
     Given the user "alice" has signed in with the client

@@ -22,7 +22,7 @@ pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 /// server that accepts ID-JAGs.
 pub const ID_JAG_GRANT_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
 
-/// The largest token-endpoint body accepted (DESIGN.md: "bodies over 64 KiB are refused";
+/// The largest token-endpoint body accepted (a contract of jagspec's servers: "bodies over 64 KiB are refused";
 /// a real request is well under 8 KiB).
 pub const MAX_TOKEN_BODY_BYTES: usize = 64 * 1024;
 

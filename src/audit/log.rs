@@ -3,7 +3,7 @@
 //! Every token request awaits [`AuditLog::record`] before its response is sent, so the
 //! write sits on the issuance path. One commit per event (an fsync each, with
 //! `synchronous=FULL`) measured 3,805 events/s; 64 events per transaction measured
-//! 142,919/s (research/rust-crates-and-style.md §0a). So one dedicated thread owns the
+//! 142,919/s (BENCHMARKS.md). So one dedicated thread owns the
 //! write connection, takes whatever is queued (up to [`MAX_BATCH`]) and commits it as one
 //! transaction, then acknowledges each caller. A caller is told `Ok` only after the
 //! transaction holding its event has committed.

@@ -88,7 +88,7 @@ pub enum Denial {
         resource: String,
     },
     /// No `resource`, and the server has more than one resource URI to choose from
-    /// (DESIGN.md D2).
+    /// (docs/positions.md D2).
     #[error("no resource given, and the resource server has {count} resource URIs")]
     TargetUrlNotSpecified {
         /// How many URIs the server has.
@@ -177,7 +177,7 @@ impl Denial {
             | Self::SubjectTokenTypeUnsupported { .. } => OAuthError::InvalidRequest,
             Self::UnsupportedGrantType { .. } => OAuthError::UnsupportedGrantType,
             Self::ClientAuthenticationFailed { .. } => OAuthError::InvalidClient,
-            // DESIGN.md D1: the draft's `invalid_grant`.
+            // docs/positions.md D1: the draft's `invalid_grant`.
             Self::SubjectTokenInvalid(_)
             | Self::SubjectTokenForAnotherClient { .. }
             | Self::UnknownUser { .. }

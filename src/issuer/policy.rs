@@ -60,7 +60,7 @@ pub struct Refusal {
 /// 2. a resource server has the requested audience ("Audience not registered");
 /// 3. it is not paused ("Server paused": the kill switch);
 /// 4. the `resource` is among its resource URIs ("Target URL not registered"); without
-///    one, its only URI (DESIGN.md D2);
+///    one, its only URI (docs/positions.md D2);
 /// 5. each requested scope is defined, enabled and granted to the user; the token carries
 ///    the granted subset, and the request is denied only when none is granted ("Scope not
 ///    enabled", "No grant for the scope"). No `scope` requested means every enabled scope

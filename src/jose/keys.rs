@@ -2,7 +2,7 @@
 //!
 //! Keys are generated and encoded with the RustCrypto crates (p256, rsa, ed25519-dalek) and
 //! handed to jsonwebtoken's aws-lc backend in the DER forms it takes: PKCS#8 for P-256, the
-//! PKCS#8 *v1* form for Ed25519, PKCS#1 for RSA (research/rust-crates-and-style.md §0a).
+//! PKCS#8 *v1* form for Ed25519, PKCS#1 for RSA (what jsonwebtoken's aws-lc-rs backend reads).
 
 use super::alg::Alg;
 use super::b64;
@@ -293,7 +293,7 @@ impl SigningKey {
             }
             Material::Ed(sk) => {
                 // aws-lc and jsonwebtoken's JWK code take the 48-byte PKCS#8 v1 form; dalek
-                // would emit v2 (research/rust-crates-and-style.md §2).
+                // would emit v2, which the signing backend refuses.
                 let v1 = ed25519_dalek::pkcs8::KeypairBytes {
                     secret_key: sk.to_bytes(),
                     public_key: None,

@@ -352,7 +352,7 @@ pub enum Rejection {
         found: String,
     },
     /// `aud` is an array of more than one element: an ID-JAG is for exactly one
-    /// authorization server (ID-JAG §4.4.1; DESIGN.md D10).
+    /// authorization server (ID-JAG §4.4.1; docs/positions.md D10).
     #[error("expected aud `{expected}` as a string or a one-element array (found {found})")]
     AudienceMultiple {
         /// This verifier's audience.

@@ -519,7 +519,7 @@ impl Verifier {
         trace.pass(|| times.describe(now, self.skew));
 
         // 10. "iss" is the trusted issuer (RFC 7523 §3 item 1); "aud" is this party, as a
-        //     string or a one-element array (ID-JAG §4.4.1; DESIGN.md D10); the caller's
+        //     string or a one-element array (ID-JAG §4.4.1; docs/positions.md D10); the caller's
         //     required and expected claims (ID-JAG §3.1 REQUIRED claims; `client_id`).
         trace.enter(Step::Claims);
         self.check_claims(&claims)?;

@@ -2,9 +2,8 @@
 //! jwt-bearer grant (ID-JAG §4.4), verifying exactly one signature algorithm.
 //!
 //! The token endpoint is written as numbered steps, each citing the requirement of
-//! `../shared/research/protocol-requirements.md` it enforces; every refusal is a
-//! [`GrantRefusal`] variant, mapped once to its OAuth error (§4.2 of that file) and HTTP
-//! status.
+//! docs/requirements.md it enforces; every refusal is a
+//! [`GrantRefusal`] variant, mapped once to its OAuth error and HTTP status.
 
 use super::ACCESS_TOKEN_TYP;
 use super::config::{AsClientConfig, AuthorizationServerConfig};
@@ -138,7 +137,7 @@ pub enum GrantRefusal {
 }
 
 impl GrantRefusal {
-    /// The RFC 6749 §5.2 `error` (protocol-requirements.md §4.2).
+    /// The RFC 6749 §5.2 `error` (docs/positions.md D3 for the foreign resource).
     pub fn oauth_error(&self) -> crate::oauth::OAuthError {
         use crate::oauth::OAuthError;
         match self {

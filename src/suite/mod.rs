@@ -39,7 +39,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
 
-/// The spec clauses each requirement ID cites (protocol-requirements.md §3; the seeds).
+/// The spec clauses each requirement ID cites (docs/requirements.md; docs/positions.md for
+/// the D numbers).
 pub const CLAUSES: [(&str, &str); 73] = [
     ("IDP-01", "ID-JAG §4.3 (audience)"),
     (
@@ -70,7 +71,7 @@ pub const CLAUSES: [(&str, &str); 73] = [
     ),
     (
         "D1",
-        "protocol-requirements.md §5 D1: invalid subject token → invalid_grant",
+        "jagspec position D1 (docs/positions.md): invalid subject token → invalid_grant",
     ),
     ("IDP-10", "ID-JAG §4.3.3; EMA §4.1, §7.2"),
     ("IDP-12", "EMA §7.6.1; RFC 8693 §2.2.2 (invalid_target)"),
@@ -90,18 +91,21 @@ pub const CLAUSES: [(&str, &str); 73] = [
     ("AS-21", "EMA §7.6.2 (scope registered for the resource)"),
     (
         "D3",
-        "protocol-requirements.md §5 D3: foreign resource → invalid_grant",
+        "jagspec position D3 (docs/positions.md): foreign resource → invalid_grant",
     ),
     (
         "D10",
-        "protocol-requirements.md §5 D10: aud exact, string or one-element array",
+        "jagspec position D10 (docs/positions.md): aud exact, string or one-element array",
     ),
     ("AS-07", "EMA §7.4.1; RFC 7523 §3 item 9; RFC 8725 §3.1"),
     ("AS-13", "RFC 7523 §3 item 4; EMA §7.4.2"),
     ("AS-15", "EMA §7.4.2"),
     ("AS-24", "ID-JAG §4.4.4"),
     ("AS-25", "RFC 6749 §5.1; ID-JAG §4.4.2"),
-    ("D2", "protocol-requirements.md §5 D2: `resource` omitted"),
+    (
+        "D2",
+        "jagspec position D2 (docs/positions.md): `resource` omitted",
+    ),
     (
         "IDP-26",
         "ID-JAG §9.6; EMA §7.4.3, §7.8 (minimise identifiers)",
@@ -116,35 +120,35 @@ pub const CLAUSES: [(&str, &str); 73] = [
     ("RS-03", "MCP authorization (token handling); EMA §7.5.4"),
     (
         "D5",
-        "protocol-requirements.md §5 D5: granted = ID-JAG scopes ∩ requested",
+        "jagspec position D5 (docs/positions.md): granted = ID-JAG scopes ∩ requested",
     ),
     (
         "D7",
-        "protocol-requirements.md §5 D7: no PII unless the server needs it",
+        "jagspec position D7 (docs/positions.md): no PII unless the server needs it",
     ),
     (
         "D17",
-        "protocol-requirements.md §5 D17: a differing `resource` parameter → invalid_target",
+        "jagspec position D17 (docs/positions.md): a differing `resource` parameter → invalid_target",
     ),
     (
         "D19",
-        "protocol-requirements.md §5 D19: a multi-valued `resource` is refused",
+        "jagspec position D19 (docs/positions.md): a multi-valued `resource` is refused",
     ),
     (
         "D4",
-        "protocol-requirements.md §5 D4: a re-used ID-JAG is refused (EMA replay rule)",
+        "jagspec position D4 (docs/positions.md): a re-used ID-JAG is refused (EMA replay rule)",
     ),
     (
         "D6",
-        "protocol-requirements.md §5 D6: confidential clients only",
+        "jagspec position D6 (docs/positions.md): confidential clients only",
     ),
     (
         "D11",
-        "protocol-requirements.md §5 D11: token_type N_A exactly",
+        "jagspec position D11 (docs/positions.md): token_type N_A exactly",
     ),
     (
         "D12",
-        "protocol-requirements.md §5 D12: DESIGN.md's denial table fixes each error",
+        "jagspec position D12 (docs/positions.md): the reference's denial table fixes each error",
     ),
     (
         "SEED-denial-no-grant",
@@ -168,7 +172,7 @@ pub const CLAUSES: [(&str, &str); 73] = [
     ),
     (
         "SEED-tenant-disabled",
-        "register: the Cross-App Access tab appears only once enterprise-managed authorization is enabled; DESIGN.md tenant rules",
+        "register: the Cross-App Access tab appears only once enterprise-managed authorization is enabled; the seeds' tenant rules",
     ),
     (
         "SEED-audience-not-tenant",
@@ -507,6 +511,20 @@ fn finish(mut result: CheckResult, started: Instant) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_requirement_id_and_position_a_report_cites_is_documented_in_the_repository() {
+        let requirements = include_str!("../../docs/requirements.md");
+        let positions = include_str!("../../docs/positions.md");
+        for (id, _) in CLAUSES {
+            let (doc, row) = if id.starts_with('D') && id[1..].bytes().all(|b| b.is_ascii_digit()) {
+                (positions, format!("| {id} |"))
+            } else {
+                (requirements, format!("| {id} |"))
+            };
+            assert!(doc.contains(&row), "{id} is not in docs/");
+        }
+    }
 
     #[test]
     fn every_requirement_a_feature_names_cites_its_clause() {

@@ -18,7 +18,7 @@ pub enum Level {
     May,
 }
 
-/// A check's graded outcome (DESIGN.md "Positions"): fail, warn, skip, or pass.
+/// A check's graded outcome (docs/positions.md): fail, warn, skip, or pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {

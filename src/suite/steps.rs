@@ -1,5 +1,5 @@
 //! The step library: every sentence the feature files may use, and what it does over
-//! HTTP. Steps never call issuer internals (DESIGN.md), so the same sentences run against
+//! HTTP. Steps never call issuer internals, so the same sentences run against
 //! any target.
 
 use super::http::{Http, MAX_ANSWER_BYTES};

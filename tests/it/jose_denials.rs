@@ -402,7 +402,7 @@ fn a_missing_typ_is_refused_and_media_type_spellings_are_accepted() {
             expected: ID_JAG_TYP.into()
         }
     );
-    // RFC 7515 §4.1.9: compared case-insensitively, `application/` optional (DESIGN.md D9).
+    // RFC 7515 §4.1.9: compared case-insensitively, `application/` optional (docs/positions.md D9).
     for typ in [
         "application/oauth-id-jag+jwt",
         "OAUTH-ID-JAG+JWT",

@@ -1,7 +1,7 @@
 //! Property tests of the issuer's decision on a token exchange: on random tenants and
 //! requests, `jagspec::issuer::decide` gives exactly the answer of a deliberately simple
-//! model written here from the seeds' rules (`DESIGN.md`, "Reference issuer: the rules
-//! from the seeds" and position D2), and a granted lifetime never exceeds its bound.
+//! model written here from the seeds' rules (docs/architecture.md, "The reference
+//! issuer's rules from the seeds", and docs/positions.md D2), and a granted lifetime never exceeds its bound.
 //!
 //! The comparison draws a third of its cases from tenants patched so that every rule
 //! passes (otherwise only one case in seven would be a grant); a deterministic check makes
