@@ -7,12 +7,17 @@
 
 use std::time::Duration;
 
-/// A client that never follows a redirect (a credential goes only where it was sent) and
-/// gives up on any answer after `timeout`.
-pub(crate) fn client(timeout: Duration) -> reqwest::Client {
+/// A client builder that never follows a redirect (a credential goes only where it was
+/// sent) and gives up on any answer after `timeout`; for a client that adds to it.
+pub(crate) fn builder(timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
+}
+
+/// A client as [`builder`] makes it.
+pub(crate) fn client(timeout: Duration) -> reqwest::Client {
+    builder(timeout)
         .build()
         // Building fails only when the TLS backend cannot start; the default client has the
         // same backend and fails the same way at its first https request.

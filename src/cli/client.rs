@@ -113,10 +113,8 @@ pub(crate) fn run(args: ClientArgs) -> Result<ExitCode, CliError> {
         .build()
         .map_err(|e| CliError(format!("cannot start the HTTP client: {e}")))?;
     let transcript = runtime.block_on(async {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            // A redirect would replay credentials to a location nobody configured.
-            .redirect(reqwest::redirect::Policy::none())
+        // A redirect would replay credentials to a location nobody configured.
+        let http = crate::http::builder(REQUEST_TIMEOUT)
             .user_agent(concat!("jagspec/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| CliError(format!("cannot build the HTTP client: {e}")))?;

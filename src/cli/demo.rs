@@ -205,9 +205,7 @@ async fn demo(args: &DemoArgs) -> Result<ExitCode, CliError> {
     out!("{}", super::serve::describe(&manifest));
     outln!();
 
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
+    let http = crate::http::client(std::time::Duration::from_secs(30));
     let admin = AdminClient {
         http: http.clone(),
         url: manifest.issuer.admin_url.clone(),

@@ -187,11 +187,7 @@ fn fetch(url: &str) -> Result<Vec<u8>, CliError> {
         .build()
         .map_err(|e| CliError(format!("cannot start the HTTP client: {e}")))?;
     runtime.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| CliError(format!("cannot build the HTTP client: {e}")))?;
+        let client = crate::http::client(std::time::Duration::from_secs(10));
         let mut response = client
             .get(url)
             .send()

@@ -6,6 +6,7 @@
 
 use super::CliError;
 use crate::audit::{AuditEvent, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, export, rfc3339};
+use crate::http::ReadError;
 use crate::mocks::Manifest;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -187,10 +188,7 @@ fn admin_endpoint(base: &str, path: &str) -> Result<url::Url, CliError> {
 
 /// No redirects: the token goes to the URL given and nowhere else.
 fn admin_client() -> Result<reqwest::Client, CliError> {
-    Ok(reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(30))
-        .build()?)
+    Ok(crate::http::client(std::time::Duration::from_secs(30)))
 }
 
 /// `--exporters`: `GET /admin/exporters`, as a table or the API's JSON.
@@ -330,38 +328,10 @@ const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
 /// The most `jagspec logs --exporters` reads of the exporters' list.
 const MAX_EXPORTERS_BYTES: usize = 1024 * 1024;
 
-/// Why a body was not read whole.
-#[derive(Debug)]
-enum ReadError {
-    /// The body is larger than the cap (by its `content-length`, or as it arrived).
-    TooLarge(usize),
-    /// The connection failed while reading.
-    Read(reqwest::Error),
-}
-
-impl std::fmt::Display for ReadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::TooLarge(cap) => write!(f, "the answer exceeds {cap} bytes"),
-            Self::Read(e) => write!(f, "reading the answer: {e}"),
-        }
-    }
-}
-
 /// The response's body, failing once it exceeds `cap` bytes instead of reading on: the
 /// admin API is a server across the network, and its answer is held in memory.
 async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, ReadError> {
-    if response.content_length().is_some_and(|n| n > cap as u64) {
-        return Err(ReadError::TooLarge(cap));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(ReadError::Read)? {
-        if body.len() + chunk.len() > cap {
-            return Err(ReadError::TooLarge(cap));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    crate::http::read_capped(&mut response, cap).await
 }
 
 /// One page as the admin API answered it.
@@ -393,10 +363,10 @@ async fn fetch(http: &reqwest::Client, url: &url::Url, token: &str) -> Result<Pa
     let bytes = read_capped(response, MAX_PAGE_BYTES)
         .await
         .map_err(|e| match e {
-            ReadError::TooLarge(_) => Refusal::Failed(format!(
+            ReadError::TooLarge { .. } => Refusal::Failed(format!(
                 "{shown}: {e}; a smaller --limit asks for fewer events a page"
             )),
-            ReadError::Read(_) => Refusal::Failed(format!("{shown}: {e}")),
+            ReadError::Broken(_) => Refusal::Failed(format!("{shown}: {e}")),
         })?;
     if status != 200 {
         let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
@@ -651,7 +621,10 @@ mod tests {
             let url = serve_once(vec![b'x'; 5000], chunked).await;
             let response = http.get(&url).send().await.unwrap();
             let error = read_capped(response, 4096).await.unwrap_err();
-            assert!(matches!(error, ReadError::TooLarge(4096)), "{error}");
+            assert!(
+                matches!(error, ReadError::TooLarge { cap: 4096 }),
+                "{error}"
+            );
             assert_eq!(error.to_string(), "the answer exceeds 4096 bytes");
 
             let url = serve_once(vec![b'x'; 4096], chunked).await;

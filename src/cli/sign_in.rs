@@ -37,11 +37,7 @@ pub(crate) fn run(args: SignInArgs) -> Result<ExitCode, CliError> {
     }
     let runtime = tokio::runtime::Runtime::new()?;
     let answer: Result<(u16, serde_json::Value), String> = runtime.block_on(async {
-        let response = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| e.to_string())?
+        let response = crate::http::client(std::time::Duration::from_secs(10))
             .post(url.as_str())
             .header(
                 "authorization",

@@ -6,6 +6,7 @@ use super::{
     ChainFailure, ChainSuccess, ClientConfig, DecodedToken, Hop, HopKind, MCP_PROTOCOL_VERSION,
     MCP_PROTOCOL_VERSIONS, REQUEST_TIMEOUT, SubjectToken, ToolCall, Transcript,
 };
+use crate::http::ReadError;
 use crate::jose::b64_decode;
 use crate::oauth::{
     AuthMethod, ID_JAG_GRANT_PROFILE, ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, JWT_BEARER_GRANT,
@@ -1288,35 +1289,19 @@ fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return format!("timed out after {} s", REQUEST_TIMEOUT.as_secs());
     }
-    let mut causes = Vec::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        causes.push(cause.to_string());
-        source = cause.source();
-    }
-    if causes.is_empty() {
-        e.to_string()
-    } else {
-        causes.join(": ")
-    }
+    crate::http::describe(e)
 }
 
 /// The body, at most [`MAX_BODY_BYTES`].
 async fn read_body(response: &mut reqwest::Response) -> Result<Vec<u8>, Fail> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    crate::http::read_capped(response, MAX_BODY_BYTES)
         .await
-        .map_err(|e| Fail::new(format!("reading the response: {}", describe(&e))))?
-    {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_BODY_BYTES {
-            return Err(Fail::new(format!(
-                "the response body exceeds {MAX_BODY_BYTES} bytes"
-            )));
-        }
-    }
-    Ok(body)
+        .map_err(|e| match e {
+            ReadError::TooLarge { cap } => {
+                Fail::new(format!("the response body exceeds {cap} bytes"))
+            }
+            ReadError::Broken(e) => Fail::new(format!("reading the response: {e}")),
+        })
 }
 
 /// A body for the transcript: JSON as parsed, other text shortened; nothing when empty.

@@ -222,10 +222,8 @@ impl Exporters {
         let conn = db::open(path)?;
         let cursors = db::open(path)?;
         cursors.pragma_update(None, "synchronous", "NORMAL")?;
-        let http = reqwest::Client::builder()
-            .timeout(timing.http_timeout)
-            // A redirect is a failure: the token is not sent anywhere but the URL given.
-            .redirect(reqwest::redirect::Policy::none())
+        // A redirect is a failure: the token is not sent anywhere but the URL given.
+        let http = crate::http::builder(timing.http_timeout)
             .build()
             .map_err(|e| ExportError::Task(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {

@@ -399,8 +399,7 @@ impl Ecosystem {
         let mut authorization_servers = Vec::new();
         let mut manifest_as = Vec::new();
         // One client for every authorization server's JWKS fetches (see the spec's field).
-        let as_http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
+        let as_http = crate::http::builder(std::time::Duration::from_secs(10))
             .build()
             .map_err(|e| EcosystemError::HttpClient(e.to_string()))?;
         for (declaration, listener, url, mcp) in bound_as {
