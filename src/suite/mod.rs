@@ -3,7 +3,8 @@
 //!
 //! * [`plan`]: the embedded feature files turned into [`Check`]s (outlines expanded, tags
 //!   read as requirement IDs and levels), and tag expressions.
-//! * `steps` (private): the step library, every sentence the features may use.
+//! * `steps` (private): the step library, every sentence the features may use, one
+//!   module per domain, each step a function carrying its sentence (`#[step("…")]`).
 //! * [`target`]: what the suite talks to; [`TargetSpec::Reference`] is jagspec's own
 //!   ecosystem (read-only checks share one; a check that changes it gets its own), and
 //!   [`TargetSpec::Issuer`] someone else's issuer.
@@ -286,13 +287,16 @@ pub fn checks_of(
     options: &SuiteOptions,
 ) -> Result<Vec<Check>, PlanError> {
     let all = plan::plan(features)?;
-    // A sentence no step defines is a broken feature file, found before anything runs.
+    // A sentence that is not exactly one step whose captures read (none matches, two
+    // do, or "within 601 seconds") is a broken feature file, found before anything runs.
     for c in &all {
-        if let Some(s) = c.steps.iter().find(|s| !steps::is_defined(&s.text)) {
-            return Err(PlanError {
-                file: c.id.clone(),
-                reason: format!("no step definition matches `{}`", s.text),
-            });
+        for s in &c.steps {
+            if let Err(e) = steps::check(&s.text) {
+                return Err(PlanError {
+                    file: c.id.clone(),
+                    reason: format!("{e}: `{}`", s.text),
+                });
+            }
         }
     }
     Ok(all
@@ -487,6 +491,11 @@ async fn run_steps(check: &Check, mut world: steps::World) -> Result<(), StepOut
                 Outcome::Fail,
                 "a step definition for this sentence".into(),
                 "none matches".into(),
+            ),
+            Err(steps::StepError::BadArgument(why)) => (
+                Outcome::Fail,
+                "exactly one step definition for this sentence".into(),
+                why,
             ),
         };
         let finding = Finding {

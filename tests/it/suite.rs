@@ -158,7 +158,7 @@ fn a_sentence_no_step_defines_is_refused_before_anything_runs() {
     let text = "Feature: F\n  @AS-15\n  Scenario: S\n    Given the moon is full\n";
     let err =
         jagspec::suite::checks_of(&[("f.feature", text)], &SuiteOptions::default()).unwrap_err();
-    assert_eq!(err.reason, "no step definition matches `the moon is full`");
+    assert_eq!(err.reason, "no step definition matches: `the moon is full`");
 }
 
 /// The subset of JSON Schema the report schema uses: type (one or several), enum,

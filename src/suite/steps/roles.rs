@@ -1,0 +1,55 @@
+//! The role a check plays: which of the target's servers, scopes and states its
+//! sentences mean ("the target offers a paused server").
+
+use super::super::target::Provision;
+use super::admin::{admin_call, role_server};
+use super::{CHANGES_TARGET, StepError, World, admin_get};
+use jagspec_macros::step;
+use serde_json::Value;
+
+/// The domain's steps, for the registry.
+pub(super) const STEPS: &[super::Def] = &[TARGET_OFFERS];
+
+#[step("the target offers {}")]
+async fn target_offers(world: &mut World, name: String) -> Result<(), StepError> {
+    offers(world, &name).await
+}
+
+pub(super) async fn offers(world: &mut World, name: &str) -> Result<(), StepError> {
+    let Some(role) = world.target.roles.get(name).cloned() else {
+        return Err(StepError::Skip(format!("the target offers no `{name}`")));
+    };
+    world.role = Some(role.clone());
+    let Some(provision) = role.provision else {
+        return Ok(());
+    };
+    if !world.isolated {
+        return Err(StepError::NeedsIsolation(CHANGES_TARGET));
+    }
+    let Some(admin) = world.target.admin.clone() else {
+        return Err(StepError::Skip(format!(
+            "`{name}` needs an admin change and the target has no admin API"
+        )));
+    };
+    match provision {
+        Provision::RetireKey(alg) => {
+            let keys: Value =
+                admin_get(&world.http, &admin.url, "/keys", admin.token.secret()).await?;
+            for key in keys.as_array().into_iter().flatten() {
+                if key["alg"] == alg.as_str() && key["status"] == "active" {
+                    let kid = key["kid"].as_str().unwrap_or_default();
+                    let path = format!("/keys/{kid}/retire");
+                    admin_call(world, reqwest::Method::POST, &path, None, true).await?;
+                }
+            }
+        }
+        Provision::Disable => {
+            let (id, _) = role_server(world).await?;
+            let path = format!("/resource-servers/{id}/disable");
+            admin_call(world, reqwest::Method::POST, &path, None, true).await?;
+        }
+    }
+    // The provisioning answer is not the one a `Then` should read.
+    world.last = None;
+    Ok(())
+}
