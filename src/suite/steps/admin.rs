@@ -231,13 +231,8 @@ pub(super) async fn admin_call(
         .await
         .map_err(|e| fail(format!("an answer from {method} {url}"), e.to_string()))?;
     let status = response.status().as_u16();
-    let text = read_text(
-        &world.http,
-        response,
-        MAX_ANSWER_BYTES,
-        &format!("{method} {url}"),
-    )
-    .await?;
+    let what = format!("{method} {url}");
+    let text = read_text(&world.http, response, MAX_ANSWER_BYTES, &what).await?;
     let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let answer = Answer {
         status,

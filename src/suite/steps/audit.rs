@@ -1,11 +1,10 @@
 //! The audit event of a request, as the issuer's admin API shows it: outcome, status
 //! detail, scopes, who asked, and the ID-JAG it issued.
 
-use super::super::http::MAX_ANSWER_BYTES;
 use super::params::{Outcome, Param, Parameter, present};
 use super::signin::subject_sub;
 use super::{StepError, World, expect_eq, fail, role};
-use super::{id_jag_parts, read_text, show};
+use super::{id_jag_parts, read_json, show};
 use jagspec_macros::step;
 use serde_json::Value;
 
@@ -153,14 +152,7 @@ pub(super) async fn audit_event(world: &World) -> Result<Value, StepError> {
         .await
         .map_err(|e| fail(format!("GET {url}"), e.to_string()))?;
     let status = response.status();
-    let text = read_text(
-        &world.http,
-        response,
-        MAX_ANSWER_BYTES,
-        &format!("GET {url}"),
-    )
-    .await?;
-    let events: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let events = read_json(&world.http, response, &format!("GET {url}")).await?;
     if !status.is_success() {
         return Err(fail(
             format!("GET {url} → 200"),

@@ -32,20 +32,12 @@ async fn client_requests_an_id_jag(world: &mut World) -> Result<(), StepError> {
 
 #[step("the client requests an ID-JAG for it with scope {string}")]
 async fn client_requests_with_scope(world: &mut World, scope: String) -> Result<(), StepError> {
-    let variant = Variant {
-        scope: Some(scope),
-        ..Variant::plain()
-    };
-    request_id_jag(world, variant).await
+    request_id_jag(world, Variant::plain().scope(scope)).await
 }
 
 #[step("the client requests an ID-JAG for it without a resource")]
 async fn client_requests_without_a_resource(world: &mut World) -> Result<(), StepError> {
-    let variant = Variant {
-        resource: false,
-        ..Variant::plain()
-    };
-    request_id_jag(world, variant).await
+    request_id_jag(world, Variant::plain().without_resource()).await
 }
 
 #[step("another client requests an ID-JAG for it with the same subject token")]
@@ -55,31 +47,19 @@ async fn another_client_requests(world: &mut World) -> Result<(), StepError> {
         .other_client
         .clone()
         .ok_or_else(|| StepError::Skip("the target names no second client".into()))?;
-    let variant = Variant {
-        client: Some(other),
-        ..Variant::plain()
-    };
-    request_id_jag(world, variant).await
+    request_id_jag(world, Variant::plain().client(other)).await
 }
 
 #[step("the client requests an ID-JAG for it with a wrong client secret")]
 async fn client_requests_with_a_wrong_secret(world: &mut World) -> Result<(), StepError> {
     let mut client = world.target.client.clone();
     client.secret = Secret::new(format!("{}-wrong", client.secret.secret()));
-    let variant = Variant {
-        client: Some(client),
-        ..Variant::plain()
-    };
-    request_id_jag(world, variant).await
+    request_id_jag(world, Variant::plain().client(client)).await
 }
 
 #[step("the client requests an ID-JAG for it with a tampered subject token")]
 async fn client_requests_with_a_tampered_subject_token(world: &mut World) -> Result<(), StepError> {
-    let variant = Variant {
-        tamper: true,
-        ..Variant::plain()
-    };
-    request_id_jag(world, variant).await
+    request_id_jag(world, Variant::plain().tampered()).await
 }
 
 #[step("the client requests an ID-JAG for it with requested token type {string}")]
@@ -87,11 +67,7 @@ async fn client_requests_token_type(
     world: &mut World,
     token_type: String,
 ) -> Result<(), StepError> {
-    let variant = Variant {
-        requested_token_type: Some(token_type),
-        ..Variant::plain()
-    };
-    request_id_jag(world, variant).await
+    request_id_jag(world, Variant::plain().requested_token_type(token_type)).await
 }
 
 #[step("the client requests an ID-JAG for it with its scope and the scope granted to nobody")]
@@ -100,21 +76,15 @@ async fn client_requests_an_ungranted_scope_too(world: &mut World) -> Result<(),
     let ungranted = role.ungranted_scope.clone().ok_or_else(|| {
         StepError::Skip("the target names no scope of this server granted to nobody".into())
     })?;
-    let variant = Variant {
-        scope: Some(format!("{} {ungranted}", role.scope)),
-        ..Variant::plain()
-    };
-    request_id_jag(world, variant).await
+    let scope = format!("{} {ungranted}", role.scope);
+    request_id_jag(world, Variant::plain().scope(scope)).await
 }
 
 #[step("the client requests an ID-JAG for it with its scope and its other scope")]
 async fn client_requests_its_other_scope_too(world: &mut World) -> Result<(), StepError> {
     let role = role(world)?;
-    let variant = Variant {
-        scope: Some(format!("{} {}", role.scope, other_scope(&role)?)),
-        ..Variant::plain()
-    };
-    request_id_jag(world, variant).await
+    let scope = format!("{} {}", role.scope, other_scope(&role)?);
+    request_id_jag(world, Variant::plain().scope(scope)).await
 }
 
 /// An ID-JAG is for an authorization server, never a grant at the issuer that issued it.
@@ -160,6 +130,31 @@ impl Variant {
             tamper: false,
             requested_token_type: None,
         }
+    }
+
+    fn scope(mut self, scope: String) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+
+    fn without_resource(mut self) -> Self {
+        self.resource = false;
+        self
+    }
+
+    fn client(mut self, client: super::super::target::Credentials) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    fn tampered(mut self) -> Self {
+        self.tamper = true;
+        self
+    }
+
+    fn requested_token_type(mut self, token_type: String) -> Self {
+        self.requested_token_type = Some(token_type);
+        self
     }
 }
 

@@ -346,6 +346,16 @@ async fn read_text(
     })
 }
 
+/// The answer's body as JSON (`Null` when it is not JSON), read as [`read_text`] reads it.
+async fn read_json(
+    http: &Http,
+    response: reqwest::Response,
+    what: &str,
+) -> Result<Value, StepError> {
+    let text = read_text(http, response, MAX_ANSWER_BYTES, what).await?;
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
 /// One HTTP answer the steps may inspect.
 #[derive(Debug, Clone)]
 pub(crate) struct Answer {

@@ -15,6 +15,8 @@ async fn target_offers(world: &mut World, name: String) -> Result<(), StepError>
     offers(world, &name).await
 }
 
+/// Chooses the role the check plays, provisioning it through the admin API where it
+/// needs a change of the target (a retired key, a paused server).
 pub(super) async fn offers(world: &mut World, name: &str) -> Result<(), StepError> {
     let Some(role) = world.target.roles.get(name).cloned() else {
         return Err(StepError::Skip(format!("the target offers no `{name}`")));

@@ -2,12 +2,11 @@
 //! filters, the NDJSON and CSV downloads, the algorithm and key an event records, and
 //! counting events.
 
-use super::super::http::MAX_ANSWER_BYTES;
 use super::audit::{audit_event, token_fields_match};
 use super::params::{Param, Parameter, present};
 use super::signin::subject_sub;
 use super::{
-    COUNTS_LOG, StepError, World, admin_read, claim_list, expect_eq, fail, read_text, role, show,
+    COUNTS_LOG, StepError, World, admin_read, claim_list, expect_eq, fail, read_json, role, show,
     verified_alg,
 };
 use jagspec_macros::step;
@@ -489,14 +488,7 @@ pub(super) async fn issuer_jwks(world: &World) -> Result<Value, StepError> {
             continue;
         };
         let status = response.status();
-        let text = read_text(
-            &world.http,
-            response,
-            MAX_ANSWER_BYTES,
-            &format!("GET {url}"),
-        )
-        .await?;
-        let metadata: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let metadata = read_json(&world.http, response, &format!("GET {url}")).await?;
         let Some(jwks_uri) = metadata["jwks_uri"]
             .as_str()
             .filter(|_| status.is_success())
@@ -510,14 +502,7 @@ pub(super) async fn issuer_jwks(world: &World) -> Result<Value, StepError> {
             .await
             .map_err(|e| fail(format!("GET {jwks_uri}"), e.to_string()))?;
         let status = response.status();
-        let text = read_text(
-            &world.http,
-            response,
-            MAX_ANSWER_BYTES,
-            &format!("GET {jwks_uri}"),
-        )
-        .await?;
-        let jwks: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let jwks = read_json(&world.http, response, &format!("GET {jwks_uri}")).await?;
         return if status.is_success() && jwks["keys"].is_array() {
             Ok(jwks)
         } else {
