@@ -59,7 +59,8 @@ use crate::redact;
 use crate::types::Secret;
 use regex::{Regex, RegexSet};
 use serde_json::Value;
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 /// Every domain's steps.
 const DOMAINS: [&[Def]; 13] = [
@@ -79,7 +80,7 @@ const DOMAINS: [&[Def]; 13] = [
 ];
 
 /// The custom parameter types the patterns may name, as `(name, regex)`.
-fn parameter_types() -> std::collections::HashMap<&'static str, &'static str> {
+fn parameter_types() -> HashMap<&'static str, &'static str> {
     use params::Parameter;
     [
         (
@@ -180,6 +181,17 @@ struct Registry {
     /// All patterns at once: which match a sentence, in one pass.
     set: RegexSet,
     patterns: Vec<Pattern>,
+    /// Each sentence resolved once per process: the plan checks every sentence of every
+    /// feature before a run, and the same sentences (backgrounds, outlines, a check
+    /// rerun on a target of its own) come back hundreds of times.
+    resolved: Mutex<HashMap<String, Result<Resolved, Unmatched>>>,
+}
+
+/// A sentence resolved: its step's index and its captures.
+#[derive(Clone)]
+struct Resolved {
+    def: usize,
+    captures: Vec<Option<String>>,
 }
 
 /// A step's pattern as a regex, and which parameter each capture group fills.
@@ -192,7 +204,7 @@ struct Pattern {
 }
 
 impl Pattern {
-    fn compile(def: &Def, types: &std::collections::HashMap<&'static str, &'static str>) -> Self {
+    fn compile(def: &Def, types: &HashMap<&'static str, &'static str>) -> Self {
         // The patterns are literals in the step modules; a unit test compiles every one.
         let regex = cucumber_expressions::Expression::regex_with_parameters(def.pattern, types)
             .unwrap_or_else(|e| panic!("the pattern of {} (line {}): {e}", def.function, def.line));
@@ -217,7 +229,7 @@ impl Pattern {
         }
     }
 
-    fn args(&self, text: &str) -> Args {
+    fn captures(&self, text: &str) -> Vec<Option<String>> {
         let mut values = vec![None; self.parameters];
         if let Some(caps) = self.regex.captures(text) {
             for (g, p) in self.parameter.iter().enumerate() {
@@ -226,7 +238,7 @@ impl Pattern {
                 }
             }
         }
-        Args(values.into_iter())
+        values
     }
 }
 
@@ -240,15 +252,33 @@ impl Registry {
             defs,
             set,
             patterns,
+            resolved: Mutex::default(),
         }
     }
 
     /// The one step a sentence means, with its captures.
     fn resolve(&self, text: &str) -> Result<(&'static Def, Args), Unmatched> {
+        let lock = || self.resolved.lock().unwrap_or_else(PoisonError::into_inner);
+        let known = lock().get(text).cloned();
+        let resolved = match known {
+            Some(resolved) => resolved,
+            None => {
+                let resolved = self.match_one(text);
+                lock().insert(text.to_owned(), resolved.clone());
+                resolved
+            }
+        };
+        resolved.map(|r| (self.defs[r.def], Args(r.captures.into_iter())))
+    }
+
+    fn match_one(&self, text: &str) -> Result<Resolved, Unmatched> {
         let hits: Vec<usize> = self.set.matches(text).into_iter().collect();
         match hits.as_slice() {
             [] => Err(Unmatched::Undefined),
-            [i] => Ok((self.defs[*i], self.patterns[*i].args(text))),
+            [i] => Ok(Resolved {
+                def: *i,
+                captures: self.patterns[*i].captures(text),
+            }),
             _ => Err(Unmatched::Ambiguous(
                 hits.iter()
                     .map(|i| {
