@@ -25,6 +25,7 @@ pub mod idp;
 pub mod plan;
 pub mod profile;
 pub mod report;
+pub mod role;
 mod spec;
 mod steps;
 pub mod target;
@@ -33,6 +34,7 @@ pub use idp::LocalIdp;
 pub use plan::{Check, FEATURES, PlanError, TagExpr};
 pub use profile::{AsProfile, IssuerProfile, ProfileError, ProfileProblem};
 pub use report::{CheckResult, Exchange, Finding, Level, Outcome, Report, Summary};
+pub use role::{RoleName, ServerRole};
 pub use spec::{ProvisionError, TargetSpec};
 pub use target::Target;
 

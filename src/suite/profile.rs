@@ -2,7 +2,7 @@
 //!
 //! The profile says where the issuer is, which client the suite acts as, how to get a
 //! subject token for each test user, and which pre-provisioned resource servers play which
-//! role ("a paused server", "an ungranted scope", a server per algorithm, …). A scenario
+//! role ("the ES256 server paused", "an ungranted scope of the EdDSA server", …). A scenario
 //! whose role the profile lacks is skipped with the reason; audit scenarios run only when
 //! the profile says how to read the issuer's system log. jagspec never changes an external
 //! target's configuration or clock, so scenarios that would are skipped too.
@@ -12,6 +12,7 @@
 //! `examples/issuer-profile.toml` is a complete profile for `jagspec serve --port-base
 //! 18400`, documented line by line.
 
+use super::role::{RoleName, ServerRole};
 use super::target::{AuditAccess, AuthorizationServerAccess, Credentials, Login, Role, Target};
 use crate::jose::Alg;
 use crate::types::Secret;
@@ -462,10 +463,10 @@ impl IssuerProfile {
         }
     }
 
-    /// The roles the profile's servers play, by the names the feature files use.
-    pub fn roles(&self) -> BTreeMap<String, Role> {
+    /// The roles the profile's servers play.
+    pub fn roles(&self) -> BTreeMap<RoleName, Role> {
         let mut roles = BTreeMap::new();
-        let mut add = |name: String, s: &Server, resource: &str, scope: &str| {
+        let mut add = |name: RoleName, s: &Server, resource: &str, scope: &str| {
             roles.entry(name).or_insert_with(|| Role {
                 audience: s.audience.clone(),
                 resource: resource.to_owned(),
@@ -477,95 +478,48 @@ impl IssuerProfile {
             });
         };
         for s in &self.servers {
-            let alg = s.alg;
+            let of = |kind| RoleName::Of(s.alg, kind);
             match s.state {
-                ServerState::Paused => {
-                    add(format!("the {alg} server paused"), s, &s.resource, &s.scope);
-                }
+                ServerState::Paused => add(of(ServerRole::Paused), s, &s.resource, &s.scope),
                 ServerState::NoSigningKey => {
-                    add(
-                        format!("the {alg} server without a signing key"),
-                        s,
-                        &s.resource,
-                        &s.scope,
-                    );
+                    add(of(ServerRole::WithoutSigningKey), s, &s.resource, &s.scope);
                 }
                 ServerState::Active => {
-                    add(format!("the {alg} server"), s, &s.resource, &s.scope);
+                    add(of(ServerRole::Server), s, &s.resource, &s.scope);
                     if let Some(scope) = &s.ungranted_scope {
-                        add(
-                            format!("an ungranted scope of the {alg} server"),
-                            s,
-                            &s.resource,
-                            scope,
-                        );
+                        add(of(ServerRole::UngrantedScope), s, &s.resource, scope);
                     }
                     if let Some(scope) = &s.scope_not_enabled {
-                        add(
-                            format!("a scope of the {alg} server that is not enabled"),
-                            s,
-                            &s.resource,
-                            scope,
-                        );
+                        add(of(ServerRole::ScopeNotEnabled), s, &s.resource, scope);
                     }
                     if let Some(url) = &s.unlisted_resource {
-                        add(
-                            format!("an unlisted target of the {alg} server"),
-                            s,
-                            url,
-                            &s.scope,
-                        );
+                        add(of(ServerRole::UnlistedTarget), s, url, &s.scope);
                     }
                     match s.max_lifetime {
-                        Some(None) => add(
-                            "a server with an indefinite maximum grant lifetime".into(),
-                            s,
-                            &s.resource,
-                            &s.scope,
-                        ),
-                        Some(Some(n)) => add(
-                            format!("a server with a maximum grant lifetime of {n} seconds"),
-                            s,
-                            &s.resource,
-                            &s.scope,
-                        ),
+                        Some(None) => add(RoleName::IndefiniteLifetime, s, &s.resource, &s.scope),
+                        Some(Some(n)) => add(RoleName::MaxLifetime(n), s, &s.resource, &s.scope),
                         None => {}
                     }
                     if s.single_resource_uri {
-                        add(
-                            "a server with a single resource URI".into(),
-                            s,
-                            &s.resource,
-                            &s.scope,
-                        );
+                        add(RoleName::SingleResourceUri, s, &s.resource, &s.scope);
                     }
                     if s.inherits_default_alg {
-                        add(
-                            "a server that inherits the tenant default algorithm".into(),
-                            s,
-                            &s.resource,
-                            &s.scope,
-                        );
+                        add(RoleName::InheritsDefaultAlg, s, &s.resource, &s.scope);
                     }
                     let verifies = s
                         .authorization_server
                         .as_ref()
                         .and_then(|n| self.authorization_servers.iter().find(|a| &a.name == n))
                         .map(|a| a.alg);
-                    if verifies.is_some_and(|v| v != alg) {
-                        add(
-                            "a server whose authorization server verifies another algorithm".into(),
-                            s,
-                            &s.resource,
-                            &s.scope,
-                        );
+                    if verifies.is_some_and(|v| v != s.alg) {
+                        add(RoleName::VerifiesAnotherAlg, s, &s.resource, &s.scope);
                     }
                 }
             }
         }
         if let Some(aud) = &self.unregistered_audience {
             roles.insert(
-                "an unregistered audience".into(),
+                RoleName::UnregisteredAudience,
                 Role {
                     audience: aud.clone(),
                     resource: self
@@ -971,8 +925,7 @@ impl AsProfile {
         target: std::sync::Arc<Target>,
     ) -> Result<(), String> {
         // The suite's own steps mint and redeem it, as every check's control does.
-        let role = format!("the {} server", self.alg);
-        let answer = super::steps::mint_and_redeem(target, &role)
+        let answer = super::steps::mint_and_redeem(target, RoleName::server(self.alg))
             .await
             .map_err(|e| format!("the preflight redemption did not run: {e}"))?;
         if answer.status == 200 {
@@ -1037,7 +990,7 @@ impl AsProfile {
         Ok(Target::minting(
             idp,
             self.subject.clone(),
-            BTreeMap::from([(format!("the {} server", self.alg), role)]),
+            BTreeMap::from([(RoleName::server(self.alg), role)]),
             BTreeMap::from([("authorization server".to_owned(), server)]),
             self.foreign_resource.clone(),
             self.call_mcp_server,

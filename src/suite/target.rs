@@ -1,12 +1,13 @@
 //! What a suite run is pointed at. Steps see only a [`Target`]: URLs, credentials and
-//! *roles* (which audience, resource and scope play "a paused server", "an ungranted
-//! scope", …), all reached over HTTP. The reference target is the embedded ecosystem:
+//! *roles* (which audience, resource and scope play "the ES256 server paused", "an
+//! ungranted scope of the EdDSA server", …, by [`RoleName`]), all reached over HTTP. The reference target is the embedded ecosystem:
 //! read-only checks share one, and a check that changes it gets its own, so checks cannot
 //! disturb each other and time can be moved. Someone else's issuer fills the same struct
 //! from a profile; for someone else's authorization server, jagspec's own IdP
 //! ([`super::idp::LocalIdp`]) is the issuer and mints. Which of these a run uses is
 //! [`super::TargetSpec`].
 
+use super::role::{RoleName, ServerRole};
 use crate::jose::{Alg, Clock, FixedClock, SystemClock};
 use crate::mocks::{Ecosystem, EcosystemError, EcosystemOptions, Manifest};
 use crate::types::Secret;
@@ -134,7 +135,7 @@ pub struct Target {
     /// Test users and how to get each one's subject token.
     pub users: BTreeMap<String, Login>,
     /// Roles by name.
-    pub roles: BTreeMap<String, Role>,
+    pub roles: BTreeMap<RoleName, Role>,
     /// Authorization servers by name.
     pub authorization_servers: BTreeMap<String, AuthorizationServerAccess>,
     /// The admin API (reference targets): what scenarios that change the target use.
@@ -175,145 +176,72 @@ impl std::fmt::Debug for Target {
 
 /// The reference target's roles that name no algorithm: each names the mock that plays
 /// it (see `fixtures/tenant.toml`), its MCP server and the scope to request.
-const REFERENCE_ROLES: [(&str, &str, &str, &str, Option<Provision>); 11] = [
+const REFERENCE_ROLES: [(RoleName, &str, &str, &str); 6] = [
+    (RoleName::IndefiniteLifetime, "eddsa", "tools", "tools.read"),
+    (RoleName::MaxLifetime(600), "es256", "chat", "chat.read"),
     (
-        "a server with an indefinite maximum grant lifetime",
-        "eddsa",
-        "tools",
-        "tools.read",
-        None,
-    ),
-    (
-        "a server with a maximum grant lifetime of 600 seconds",
-        "es256",
-        "chat",
-        "chat.read",
-        None,
-    ),
-    (
-        "a server that inherits the tenant default algorithm",
+        RoleName::InheritsDefaultAlg,
         "legacy",
         "tools",
         "tools.read",
-        None,
     ),
+    (RoleName::SingleResourceUri, "eddsa", "tools", "tools.read"),
     (
-        "a server with a single resource URI",
-        "eddsa",
-        "tools",
-        "tools.read",
-        None,
-    ),
-    ("a paused server", "paused", "tools", "tools.read", None),
-    ("an unlisted target", "es256", "unlisted", "chat.read", None),
-    (
-        "an unregistered audience",
+        RoleName::UnregisteredAudience,
         "unregistered",
         "tools",
         "tools.read",
-        None,
-    ),
-    ("an ungranted scope", "es256", "chat", "chat.write", None),
-    (
-        "a scope that is not enabled",
-        "es256",
-        "chat",
-        "chat.admin",
-        None,
     ),
     (
-        "a server whose algorithm has no key",
-        "rs256",
-        "tools",
-        "tools.read",
-        Some(Provision::RetireKey(Alg::RS256)),
-    ),
-    (
-        "a server whose authorization server verifies another algorithm",
+        RoleName::VerifiesAnotherAlg,
         "legacy",
         "tools",
         "tools.read",
-        None,
     ),
 ];
 
 /// The reference's server per algorithm: its authorization server, MCP server, a granted
-/// scope, a scope granted to nobody, and a granted scope that is not enabled.
-const REFERENCE_PER_ALG: [(Alg, &str, &str, &str, &str, &str); 3] = [
+/// scope, a scope granted to nobody, a granted scope that is not enabled, and another
+/// scope its MCP server defines (granted to the test user on the tools servers, to nobody
+/// on chat).
+const REFERENCE_PER_ALG: [(Alg, &str, &str, [&str; 4]); 3] = [
     (
         Alg::EdDSA,
         "eddsa",
         "tools",
-        "tools.read",
-        "tools.delete",
-        "tools.admin",
+        ["tools.read", "tools.delete", "tools.admin", "tools.write"],
     ),
     (
         Alg::RS256,
         "rs256",
         "tools",
-        "tools.read",
-        "tools.delete",
-        "tools.admin",
+        ["tools.read", "tools.delete", "tools.admin", "tools.write"],
     ),
     (
         Alg::ES256,
         "es256",
         "chat",
-        "chat.read",
-        "chat.write",
-        "chat.admin",
+        ["chat.read", "chat.write", "chat.admin", "chat.write"],
     ),
 ];
 
-/// The roles every algorithm has, as `(name, MCP server, scope, provision)`, each name
-/// with the algorithm's (the issuer-denial outlines run once per algorithm).
-fn per_alg_roles(
+/// What each kind of role of an algorithm's server means at the reference: the MCP
+/// server (`mcp`, or the server no resource server lists), the scope, and the admin
+/// change that makes it true.
+fn reference_kind<'a>(
     alg: Alg,
-    mcp: &str,
-    granted: &str,
-    ungranted: &str,
-    not_enabled: &str,
-) -> Vec<(String, String, String, Option<Provision>)> {
-    let name = |pattern: &str| pattern.replace("{alg}", alg.as_str());
-    vec![
-        (
-            name("the {alg} server"),
-            mcp.to_owned(),
-            granted.to_owned(),
-            None,
-        ),
-        (
-            name("an ungranted scope of the {alg} server"),
-            mcp.to_owned(),
-            ungranted.to_owned(),
-            None,
-        ),
-        (
-            name("a scope of the {alg} server that is not enabled"),
-            mcp.to_owned(),
-            not_enabled.to_owned(),
-            None,
-        ),
-        (
-            name("an unlisted target of the {alg} server"),
-            "unlisted".to_owned(),
-            granted.to_owned(),
-            None,
-        ),
-        (
-            name("the {alg} server paused"),
-            mcp.to_owned(),
-            granted.to_owned(),
-            Some(Provision::Disable),
-        ),
-        (
-            name("the {alg} server without a signing key"),
-            mcp.to_owned(),
-            granted.to_owned(),
-            Some(Provision::RetireKey(alg)),
-        ),
-    ]
+    kind: ServerRole,
+    mcp: &'a str,
+    [granted, ungranted, not_enabled, _]: [&'a str; 4],
+) -> (&'a str, &'a str, Option<Provision>) {
+    match kind {
+        ServerRole::Server => (mcp, granted, None),
+        ServerRole::UngrantedScope => (mcp, ungranted, None),
+        ServerRole::ScopeNotEnabled => (mcp, not_enabled, None),
+        ServerRole::UnlistedTarget => ("unlisted", granted, None),
+        ServerRole::Paused => (mcp, granted, Some(Provision::Disable)),
+        ServerRole::WithoutSigningKey => (mcp, granted, Some(Provision::RetireKey(alg))),
+    }
 }
 
 impl Target {
@@ -347,7 +275,7 @@ impl Target {
     pub(crate) fn minting(
         idp: &super::idp::LocalIdp,
         subject: String,
-        roles: BTreeMap<String, Role>,
+        roles: BTreeMap<RoleName, Role>,
         authorization_servers: BTreeMap<String, AuthorizationServerAccess>,
         foreign_resource: Option<String>,
         mcp_calls: bool,
@@ -399,11 +327,12 @@ impl Target {
             })
             .collect();
         let mut roles = BTreeMap::new();
-        let mut add = |role: String,
+        let mut add = |role: RoleName,
                        server: &str,
                        mcp: &str,
                        scope: &str,
                        ungranted: Option<&str>,
+                       other: Option<&str>,
                        provision| {
             let Some(a) = m.authorization_servers.iter().find(|a| a.name == server) else {
                 return;
@@ -418,31 +347,22 @@ impl Target {
                     resource: s.url.clone(),
                     scope: scope.to_owned(),
                     ungranted_scope: ungranted.map(str::to_owned),
-                    other_scope: None,
+                    other_scope: other.map(str::to_owned),
                     authorization_server: Some(server.to_owned()),
                     provision,
                 },
             );
         };
-        for (role, server, mcp, scope, provision) in REFERENCE_ROLES {
-            add(role.to_owned(), server, mcp, scope, None, provision);
+        for (role, server, mcp, scope) in REFERENCE_ROLES {
+            add(role, server, mcp, scope, None, None, None);
         }
-        for (alg, server, mcp, granted, ungranted, not_enabled) in REFERENCE_PER_ALG {
-            for (role, mcp, scope, provision) in
-                per_alg_roles(alg, mcp, granted, ungranted, not_enabled)
-            {
-                add(role, server, &mcp, &scope, Some(ungranted), provision);
-            }
-        }
-        // Another scope each per-algorithm server's MCP server defines (granted to the
-        // test user on the tools servers; granted to nobody on chat).
-        for (alg, other) in [
-            (Alg::EdDSA, "tools.write"),
-            (Alg::RS256, "tools.write"),
-            (Alg::ES256, "chat.write"),
-        ] {
-            if let Some(role) = roles.get_mut(&format!("the {alg} server")) {
-                role.other_scope = Some(other.to_owned());
+        for (alg, server, mcp, scopes) in REFERENCE_PER_ALG {
+            for kind in ServerRole::ALL {
+                let (mcp, scope, provision) = reference_kind(alg, kind, mcp, scopes);
+                // Only the plain server's role names the other scope (the scope-set checks).
+                let other = (kind == ServerRole::Server).then_some(scopes[3]);
+                let role = RoleName::Of(alg, kind);
+                add(role, server, mcp, scope, Some(scopes[1]), other, provision);
             }
         }
         let client = |i: usize| {
@@ -493,7 +413,7 @@ impl Target {
         client: Credentials,
         other_client: Option<Credentials>,
         users: BTreeMap<String, Login>,
-        roles: BTreeMap<String, Role>,
+        roles: BTreeMap<RoleName, Role>,
         authorization_servers: BTreeMap<String, AuthorizationServerAccess>,
         audit: Option<AuditAccess>,
     ) -> Self {

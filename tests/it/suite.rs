@@ -11,25 +11,25 @@ Feature: Deliberately wrong expectations
 
   @SEED-denial-server-paused @must
   Scenario: A paused server is expected to say something else
-    Given the target offers a paused server
+    Given the target offers the ES256 server paused
     When the client requests an ID-JAG for it
     Then the request is denied with HTTP 400 and OAuth error "invalid_scope"
 
   @SEED-denial-server-paused @should
   Scenario: The same expectation at SHOULD level only warns
-    Given the target offers a paused server
+    Given the target offers the ES256 server paused
     When the client requests an ID-JAG for it
     Then the audit event of the request has status detail "Server running"
 
   @D3 @must
   Scenario: An error the documents tolerate but jagspec does not expect only warns
-    Given the target offers a paused server
+    Given the target offers the ES256 server paused
     When the client requests an ID-JAG for it
     Then the request is denied with HTTP 400 and OAuth error "invalid_scope", or "access_denied" as a warning
 
   @SEED-denial-no-grant @must
   Scenario: A role the target lacks is skipped
-    Given the target offers a role nobody defines
+    Given the target offers a server with a maximum grant lifetime of 900 seconds
     When the client requests an ID-JAG for it
     Then the request is granted
 "#;
@@ -93,7 +93,7 @@ async fn a_wrong_expectation_fails_a_should_warns_and_a_missing_role_skips() {
     );
     assert_eq!(
         report.checks[3].finding.as_ref().unwrap().actual,
-        "the target offers no `a role nobody defines`"
+        "the target offers no `a server with a maximum grant lifetime of 900 seconds`"
     );
 
     let junit = report.to_junit();
@@ -159,6 +159,29 @@ fn a_sentence_no_step_defines_is_refused_before_anything_runs() {
     let err =
         jagspec::suite::checks_of(&[("f.feature", text)], &SuiteOptions::default()).unwrap_err();
     assert_eq!(err.reason, "no step definition matches: `the moon is full`");
+}
+
+#[test]
+fn a_role_jagspec_does_not_know_is_refused_before_anything_runs() {
+    // Before the roles were a type, this was a skip at run time ("the target offers no
+    // `a paused server`"), indistinguishable from a target that lacks the role.
+    let text =
+        "Feature: F\n  @IDP-10\n  Scenario: S\n    Given the target offers a paused server\n";
+    let err =
+        jagspec::suite::checks_of(&[("f.feature", text)], &SuiteOptions::default()).unwrap_err();
+    assert!(
+        err.reason.starts_with(
+            "the step cannot read it: `a paused server` is no role jagspec knows: the roles are"
+        ),
+        "{}",
+        err.reason
+    );
+    assert!(
+        err.reason
+            .ends_with(": `the target offers a paused server`"),
+        "{}",
+        err.reason
+    );
 }
 
 /// The subset of JSON Schema the report schema uses: type (one or several), enum,

@@ -87,6 +87,10 @@ fn parameter_types() -> HashMap<&'static str, &'static str> {
             <crate::jose::Alg as Parameter>::NAME,
             <crate::jose::Alg as Parameter>::REGEX,
         ),
+        (
+            <super::role::RoleName as Parameter>::NAME,
+            <super::role::RoleName as Parameter>::REGEX,
+        ),
         (params::RolePart::NAME, params::RolePart::REGEX),
         (params::Outcome::NAME, params::Outcome::REGEX),
         (answers::Exchanged::NAME, answers::Exchanged::REGEX),
@@ -452,7 +456,7 @@ impl World {
 /// `jagspec test as`, made of the same steps as every check's control.
 pub(crate) async fn mint_and_redeem(
     target: std::sync::Arc<Target>,
-    role: &str,
+    role: super::role::RoleName,
 ) -> Result<Answer, StepError> {
     let mut world = World::new(target, false, Http::new());
     roles::offers(&mut world, role).await?;

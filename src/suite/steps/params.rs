@@ -1,6 +1,7 @@
 //! The parameter types steps take: how a capture becomes a typed argument, and the
 //! custom parameter types the patterns of several domains share.
 
+use super::super::role::{RoleName, UnknownRole};
 use super::super::target::Role;
 
 /// A step parameter, read from its capture when the features load (to refuse a sentence
@@ -59,6 +60,21 @@ impl Param for crate::jose::Alg {
         let text = present(capture)?;
         text.parse()
             .map_err(|_| format!("`{text}` is not an algorithm jagspec knows"))
+    }
+}
+
+/// `{role}`: a role the target may offer, read whole (its own type says which sentences
+/// are roles, and refuses the rest when the features load).
+impl Parameter for RoleName {
+    const NAME: &'static str = "role";
+    const REGEX: &'static str = ".+";
+}
+
+impl Param for RoleName {
+    fn parse(capture: Option<&str>) -> Result<Self, String> {
+        present(capture)?
+            .parse()
+            .map_err(|e: UnknownRole| e.to_string())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The role a check plays: which of the target's servers, scopes and states its
-//! sentences mean ("the target offers a paused server").
+//! sentences mean ("the target offers the ES256 server paused").
 
+use super::super::role::RoleName;
 use super::super::target::Provision;
 use super::admin::{admin_call, role_server};
 use super::{CHANGES_TARGET, StepError, World, admin_get};
@@ -10,15 +11,15 @@ use serde_json::Value;
 /// The domain's steps, for the registry.
 pub(super) const STEPS: &[super::Def] = &[TARGET_OFFERS];
 
-#[step("the target offers {}")]
-async fn target_offers(world: &mut World, name: String) -> Result<(), StepError> {
-    offers(world, &name).await
+#[step("the target offers {role}")]
+async fn target_offers(world: &mut World, name: RoleName) -> Result<(), StepError> {
+    offers(world, name).await
 }
 
 /// Chooses the role the check plays, provisioning it through the admin API where it
 /// needs a change of the target (a retired key, a paused server).
-pub(super) async fn offers(world: &mut World, name: &str) -> Result<(), StepError> {
-    let Some(role) = world.target.roles.get(name).cloned() else {
+pub(super) async fn offers(world: &mut World, name: RoleName) -> Result<(), StepError> {
+    let Some(role) = world.target.roles.get(&name).cloned() else {
         return Err(StepError::Skip(format!("the target offers no `{name}`")));
     };
     world.role = Some(role.clone());
