@@ -409,17 +409,6 @@ async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> Respo
     }
 }
 
-/// 127.0.0.0/8, ::1 or `localhost`: where the mocks run, and traffic never leaves the
-/// machine.
-pub(crate) fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -176,14 +176,9 @@ pub(crate) fn run(args: LogsArgs) -> Result<ExitCode, CliError> {
 /// `BASE/path`, refused unless https or loopback: the admin token travels with every
 /// request.
 fn admin_endpoint(base: &str, path: &str) -> Result<url::Url, CliError> {
-    let url = url::Url::parse(&format!("{}/{path}", base.trim_end_matches('/')))
-        .map_err(|e| CliError(format!("admin URL `{base}`: {e}")))?;
-    if url.scheme() != "https" && !crate::oauth::is_loopback(&url) {
-        return Err(CliError(format!(
-            "admin URL `{base}` is plain http to a host that is not loopback; use https"
-        )));
-    }
-    Ok(url)
+    let url = format!("{}/{path}", base.trim_end_matches('/'));
+    crate::http::check_url(&url, crate::http::UrlUse::SECRET)
+        .map_err(|e| CliError(format!("the admin URL {e}")))
 }
 
 /// No redirects: the token goes to the URL given and nowhere else.

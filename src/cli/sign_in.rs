@@ -27,14 +27,9 @@ pub(crate) struct SignInArgs {
 }
 
 pub(crate) fn run(args: SignInArgs) -> Result<ExitCode, CliError> {
-    let url = url::Url::parse(&args.token_endpoint)
-        .map_err(|e| CliError(format!("--token-endpoint `{}`: {e}", args.token_endpoint)))?;
     // The password travels in the request: only to loopback or over https.
-    if url.scheme() != "https" && !crate::oauth::is_loopback(&url) {
-        return Err(CliError(format!(
-            "--token-endpoint `{url}` is plain http to a host that is not loopback; use https"
-        )));
-    }
+    let url = crate::http::check_url(&args.token_endpoint, crate::http::UrlUse::SECRET)
+        .map_err(|e| CliError(format!("--token-endpoint {e}")))?;
     let runtime = tokio::runtime::Runtime::new()?;
     let answer: Result<(u16, serde_json::Value), String> = runtime.block_on(async {
         let response = crate::http::client(std::time::Duration::from_secs(10))

@@ -80,7 +80,7 @@ use crate::types::Secret;
 use serde_json::Value;
 use std::fmt;
 
-pub(crate) use chain::{UrlUse, check_url};
+pub(crate) use crate::http::{UrlUse, check_url};
 
 /// The MCP protocol version the client asks for in `initialize`.
 pub const MCP_PROTOCOL_VERSION: &str = "2025-11-25";

@@ -7,7 +7,6 @@
 use crate::types::Secret;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 /// Events per delivery unless the config says otherwise.
@@ -237,27 +236,17 @@ fn check_name(name: &str) -> Result<(), InvalidConfig> {
     }
 }
 
-/// `https` anywhere; `http` only to a loopback host (a token in clear text stays on this
-/// machine). No credentials in the URL: the token has its own field.
+/// The collector's URL, by the one URL policy: a bearer token goes to it, so `https`, or
+/// `http` only to a loopback host (a token in clear text stays on this machine); no
+/// credentials in the URL, the token has its own field.
 fn check_url(text: &str) -> Result<url::Url, InvalidConfig> {
-    let shown: String = text.chars().take(120).collect();
-    let url = url::Url::parse(text)
-        .map_err(|e| InvalidConfig(format!("`url` `{shown}` is not a URL: {e}")))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(InvalidConfig(
-            "`url` must not carry credentials; give the token as `bearer_token`".into(),
-        ));
-    }
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if is_loopback(&url) => Ok(url),
-        "http" => Err(InvalidConfig(format!(
-            "`url` `{shown}`: plain `http` is allowed only to a loopback host; use `https`"
-        ))),
-        other => Err(InvalidConfig(format!(
-            "`url` scheme `{other}` is not `https` (or `http` to loopback)"
-        ))),
-    }
+    crate::http::check_url(text, crate::http::UrlUse::SECRET).map_err(|e| {
+        let hint = match e {
+            crate::http::UrlError::Userinfo { .. } => "; give the token as `bearer_token`",
+            _ => "",
+        };
+        InvalidConfig(format!("`url` {e}{hint}"))
+    })
 }
 
 /// `host:port`, the port nonzero; the host an IP address (IPv6 in brackets) or a DNS
@@ -303,15 +292,6 @@ fn check_header_field(field: &str, value: String, max: usize) -> Result<String, 
         Err(InvalidConfig(format!(
             "`{field}` is 1 to {max} printable US-ASCII characters without spaces (RFC 5424 §6.2)"
         )))
-    }
-}
-
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
     }
 }
 

@@ -14,6 +14,7 @@
 
 use super::role::{RoleName, ServerRole};
 use super::target::{AuditAccess, AuthorizationServerAccess, Credentials, Login, Role, Target};
+use crate::http::{UrlError, UrlUse};
 use crate::jose::Alg;
 use crate::types::Secret;
 use serde::Deserialize;
@@ -627,36 +628,26 @@ fn parse_alg(at: &str, text: &str, problem: &mut impl FnMut(&str, String, &str))
     }
 }
 
-/// Checks a URL: absolute, http or https, and plain http only on loopback unless the
-/// profile allows it (credentials travel to it). Identifiers (`identifier_only`) may use
-/// any host over http: nothing is sent to them.
+/// Checks a URL by the one URL policy: absolute http(s) with a host, no userinfo, no
+/// fragment, and plain http only to loopback unless `plain_http_ok` (the profile allows
+/// it, or the URL is an identifier nothing is sent to).
 fn check_url(
     at: &str,
     text: &str,
-    identifier_only: bool,
+    plain_http_ok: bool,
     problem: &mut impl FnMut(&str, String, &str),
 ) {
-    match url::Url::parse(text) {
-        Err(e) => problem(
-            at,
-            format!("`{text}` is not a URL ({e})."),
-            "write an absolute https URL",
-        ),
-        Ok(u) if !matches!(u.scheme(), "http" | "https") => problem(
-            at,
-            format!("`{text}` is not an http(s) URL."),
-            "write an absolute https URL",
-        ),
-        Ok(u) if u.scheme() == "http" && !identifier_only && !crate::oauth::is_loopback(&u) => {
-            problem(
-                at,
-                format!(
-                    "`{text}` is plain http to a host that is not loopback, and credentials go to it."
-                ),
-                "use https, or set allow_insecure_http = true in [issuer] for a test network",
-            );
-        }
+    let usage = UrlUse::Credentials {
+        allow_insecure_http: plain_http_ok,
+    };
+    match crate::http::check_url(text, usage) {
         Ok(_) => {}
+        Err(e @ UrlError::InsecureHttp { .. }) => problem(
+            at,
+            format!("{e}."),
+            "use https, or set allow_insecure_http = true in [issuer] for a test network",
+        ),
+        Err(e) => problem(at, format!("{e}."), "write an absolute https URL"),
     }
 }
 

@@ -594,7 +594,7 @@ authorization_server = "nowhere"
     for expected in [
         "the profile has 7 problem(s)",
         "[issuer] metadata_url: `http://issuer.example/.well-known/oauth-authorization-server` \
-         is plain http to a host that is not loopback",
+         is plain http to a host other than loopback",
         "[users]: there is no [users.alice]",
         "[users.bob]: it gives 2 ways to get a subject token.",
         "[[servers]] #1 alg: `HS256` is not an algorithm jagspec tests. Fix: write EdDSA, \

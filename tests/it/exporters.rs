@@ -726,7 +726,7 @@ async fn the_admin_api_refuses_bad_exporters_and_never_shows_the_bearer_token() 
         ),
         (
             json!({"name": "a", "kind": "http", "url": "not a url", "bearer_token": SINK_TOKEN}),
-            "not a URL",
+            "not an absolute URL",
         ),
         (
             json!({"name": "a b", "kind": "file", "path": "/tmp/x"}),

@@ -1,9 +1,13 @@
-//! The one HTTP layer for what jagspec sends: how its clients are built and how an answer
-//! is read.
+//! The one HTTP layer for what jagspec sends: how its clients are built, which URLs they
+//! may be pointed at ([`url`]), and how an answer is read.
 //!
 //! Every answer jagspec reads comes from software it does not control, so it is read
 //! through [`read_capped`]: at most a cap of bytes, announced or sent, and a connection
 //! that breaks off mid-body is an error rather than a shorter body.
+
+mod url;
+
+pub(crate) use url::{UrlError, UrlUse, check_url, is_loopback};
 
 use std::time::Duration;
 
