@@ -4,8 +4,9 @@
 use super::challenge;
 use super::{
     ChainFailure, ChainSuccess, ClientConfig, DecodedToken, Hop, HopKind, MCP_PROTOCOL_VERSION,
-    MCP_PROTOCOL_VERSIONS, REQUEST_TIMEOUT, SubjectToken, ToolCall, Transcript,
+    REQUEST_TIMEOUT, SubjectToken, ToolCall, Transcript,
 };
+use crate::http::mcp::{self, MessageError, Session};
 use crate::http::{ReadError, UrlError, UrlUse, check_url, is_loopback};
 use crate::jose::b64_decode;
 use crate::oauth::{
@@ -14,9 +15,7 @@ use crate::oauth::{
 };
 use crate::types::Secret;
 use crate::wellknown;
-use reqwest::header::{
-    CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION, WWW_AUTHENTICATE,
-};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION, WWW_AUTHENTICATE};
 use serde_json::{Map, Value, json};
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -27,10 +26,6 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 const MAX_TEXT_CHARS: usize = 500;
 /// `tools/list` pages followed before giving up on a server that never stops paging.
 const MAX_TOOL_PAGES: usize = 20;
-/// MCP Streamable HTTP: the session a server may assign in its `initialize` response.
-pub(super) const MCP_SESSION_ID: &str = "Mcp-Session-Id";
-/// MCP Streamable HTTP: the negotiated version, sent on every request after `initialize`.
-const MCP_PROTOCOL_VERSION_HEADER: &str = "MCP-Protocol-Version";
 
 /// Why a hop failed; [`finish`] adds the hop and, when absent, its HTTP status.
 struct Fail {
@@ -75,14 +70,6 @@ impl Ctx<'_> {
     fn obtained(&self, token: &str) {
         self.obtained.borrow_mut().push(Secret::new(token));
     }
-}
-
-/// The MCP connection once a token is held.
-struct Session {
-    bearer: Secret,
-    id: Option<String>,
-    protocol: Option<String>,
-    next_id: u64,
 }
 
 pub(super) async fn run(config: &ClientConfig, http: &reqwest::Client) -> Transcript {
@@ -199,12 +186,7 @@ async fn chain(ctx: &Ctx<'_>, hops: &mut Vec<Hop>) -> Result<ChainSuccess, Chain
     let result = jwt_bearer(ctx, &mut hop, &id_jag.token, &id_token, scope).await;
     let (access_token, access_token_claims) = finish(hops, hop, result)?;
 
-    let mut session = Session {
-        bearer: access_token,
-        id: None,
-        protocol: None,
-        next_id: 1,
-    };
+    let mut session = Session::new(Some(access_token));
     let mut hop = Hop::new(HopKind::Initialize, "POST", &config.mcp_url);
     let result = initialize(ctx, &mut hop, &mut session).await;
     finish(hops, hop, result)?;
@@ -247,8 +229,8 @@ struct Discovery {
 async fn discover(ctx: &Ctx<'_>, hop: &mut Hop) -> Result<Discovery, Fail> {
     check_configuration(ctx.config, hop)?;
     let mcp_url = &ctx.config.mcp_url;
-    let body = rpc_body(Some(1), "initialize", Some(initialize_params()));
-    let headers = mcp_headers(None);
+    let body = mcp::message(Some(1), "initialize", Some(mcp::initialize_params()));
+    let headers = Session::new(None).headers();
     hop.request_headers.clone_from(&headers);
     hop.request_params = rpc_params(&body);
     let request = post_json(ctx, mcp_url, &headers, &body)?;
@@ -747,43 +729,19 @@ fn oauth_refusal(hop: &Hop, refused: &str) -> Fail {
 
 /// Hop 7: `initialize`, then `notifications/initialized`.
 async fn initialize(ctx: &Ctx<'_>, hop: &mut Hop, session: &mut Session) -> Result<(), Fail> {
-    let (headers, result) = rpc(ctx, hop, session, "initialize", Some(initialize_params())).await?;
-    session.id = match headers.get(MCP_SESSION_ID) {
-        None => None,
-        Some(value) => Some(
-            value
-                .to_str()
-                .ok()
-                .filter(|v| !v.is_empty() && v.bytes().all(|b| (0x21..=0x7e).contains(&b)))
-                .ok_or_else(|| {
-                    Fail::new(
-                        "the Mcp-Session-Id is not visible ASCII (MCP Streamable HTTP: \
-                         0x21 to 0x7E), so it cannot be sent back",
-                    )
-                })?
-                .to_owned(),
-        ),
-    };
-    let version = result
-        .get("protocolVersion")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Fail::new("the initialize result has no protocolVersion"))?;
-    if !MCP_PROTOCOL_VERSIONS.contains(&version) {
-        return Err(Fail::new(format!(
-            "the server chose protocol version `{version}`, which this client does not \
-             support ({}); the session is not used",
-            MCP_PROTOCOL_VERSIONS.join(", ")
-        )));
-    }
-    if version != MCP_PROTOCOL_VERSION {
+    let params = Some(mcp::initialize_params());
+    let (headers, result) = rpc(ctx, hop, session, "initialize", params).await?;
+    let chosen = session
+        .initialized(&headers, &result)
+        .map_err(|e| Fail::new(e.to_string()))?;
+    if let Some(version) = chosen {
         hop.add_note(format!(
             "the server chose protocol version {version} (asked for {MCP_PROTOCOL_VERSION})"
         ));
     }
-    session.protocol = Some(version.to_owned());
 
-    let body = rpc_body(None, "notifications/initialized", None);
-    let headers = mcp_headers(Some(session));
+    let body = mcp::message(None, "notifications/initialized", None);
+    let headers = session.headers();
     let request = post_json(ctx, &ctx.config.mcp_url, &headers, &body)?;
     let response = dispatch(request, hop).await?;
     let status = response.status().as_u16();
@@ -869,10 +827,9 @@ async fn rpc(
     method: &str,
     params: Option<Value>,
 ) -> Result<(HeaderMap, Value), Fail> {
-    let id = session.next_id;
-    session.next_id += 1;
-    let body = rpc_body(Some(id), method, params);
-    let headers = mcp_headers(Some(session));
+    let id = session.next_id();
+    let body = mcp::message(Some(id), method, params);
+    let headers = session.headers();
     if hop.request_params.is_empty() {
         note_plain_http(hop);
         hop.request_headers.clone_from(&headers);
@@ -890,42 +847,27 @@ async fn rpc(
             .and_then(|b| body_value(&b));
         return Err(fail);
     }
-    let media = media_type(&response_headers);
-    let message = match media.as_str() {
-        "application/json" => {
-            let body = read_body(&mut response).await?;
-            serde_json::from_slice::<Value>(&body).map_err(|e| {
-                hop.response = body_value(&body);
-                Fail::new(format!("the response is not JSON: {e}"))
-            })?
-        }
-        "text/event-stream" => read_sse(hop, &mut response, id).await?,
-        other => {
-            return Err(Fail::new(format!(
-                "expected Content-Type application/json or text/event-stream (found `{other}`)"
-            )));
-        }
-    };
+    let message = mcp::read_response(&mut response, id, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| {
+            let reason = match &e {
+                MessageError::NotJson { body, .. } => {
+                    hop.response = body_value(body);
+                    e.to_string()
+                }
+                MessageError::ServerRequest { message, .. } => {
+                    hop.response = Some(message.clone());
+                    e.to_string()
+                }
+                MessageError::StreamBroken(error) => {
+                    format!("reading the event stream: {}", describe(error))
+                }
+                _ => e.to_string(),
+            };
+            Fail::new(reason)
+        })?;
     hop.response = Some(message.clone());
-    if message.get("id") != Some(&json!(id)) {
-        return Err(Fail::new(format!(
-            "the JSON-RPC response's id is {} instead of {id}",
-            message
-                .get("id")
-                .map_or("missing".to_owned(), Value::to_string)
-        )));
-    }
-    if let Some(error) = message.get("error") {
-        let code = error.get("code").map_or("?".to_owned(), Value::to_string);
-        let text = error.get("message").and_then(Value::as_str).unwrap_or("");
-        return Err(Fail::new(format!(
-            "{method}: JSON-RPC error {code}: {text}"
-        )));
-    }
-    let result = message
-        .get("result")
-        .cloned()
-        .ok_or_else(|| Fail::new("the JSON-RPC response has neither result nor error"))?;
+    let result = mcp::result(&message, id, method).map_err(|e| Fail::new(e.to_string()))?;
     Ok((response_headers, result))
 }
 
@@ -969,26 +911,6 @@ fn mcp_refusal(hop: &mut Hop, status: u16, headers: &HeaderMap) -> Fail {
     }
 }
 
-fn initialize_params() -> Value {
-    json!({
-        "protocolVersion": MCP_PROTOCOL_VERSION,
-        "capabilities": {},
-        "clientInfo": {"name": "jagspec", "version": env!("CARGO_PKG_VERSION")},
-    })
-}
-
-/// A JSON-RPC 2.0 request, or a notification without `id`.
-fn rpc_body(id: Option<u64>, method: &str, params: Option<Value>) -> Value {
-    let mut body = json!({"jsonrpc": "2.0", "method": method});
-    if let Some(id) = id {
-        body["id"] = json!(id);
-    }
-    if let Some(params) = params {
-        body["params"] = params;
-    }
-    body
-}
-
 /// How a JSON-RPC request is shown in the transcript.
 fn rpc_params(body: &Value) -> Vec<(String, String)> {
     ["method", "id", "params"]
@@ -1000,180 +922,6 @@ fn rpc_params(body: &Value) -> Vec<(String, String)> {
             })
         })
         .collect()
-}
-
-/// Streamable HTTP request headers; with a session, its token, id and protocol version.
-fn mcp_headers(session: Option<&Session>) -> Vec<(String, String)> {
-    let mut headers = vec![
-        (
-            "Accept".to_owned(),
-            "application/json, text/event-stream".to_owned(),
-        ),
-        ("Content-Type".to_owned(), "application/json".to_owned()),
-    ];
-    if let Some(session) = session {
-        headers.push((
-            "Authorization".to_owned(),
-            format!("Bearer {}", session.bearer.secret()),
-        ));
-        if let Some(id) = &session.id {
-            headers.push((MCP_SESSION_ID.to_owned(), id.clone()));
-        }
-        if let Some(version) = &session.protocol {
-            headers.push((MCP_PROTOCOL_VERSION_HEADER.to_owned(), version.clone()));
-        }
-    }
-    headers
-}
-
-/// The JSON-RPC message answering request `id` in an event stream. Reads until it arrives,
-/// because a server may keep the stream open after it; a request from the server fails
-/// the hop at once, since this client answers none and the server may wait for one.
-async fn read_sse(hop: &mut Hop, response: &mut reqwest::Response, id: u64) -> Result<Value, Fail> {
-    let mut reader = SseReader::new(id);
-    let mut received = 0;
-    loop {
-        let chunk = response
-            .chunk()
-            .await
-            .map_err(|e| Fail::new(format!("reading the event stream: {}", describe(&e))))?;
-        let found = match chunk {
-            None => reader.finish().ok_or_else(|| {
-                Fail::new(format!(
-                    "the event stream ended without a response to request {id}"
-                ))
-            })?,
-            Some(chunk) => {
-                received += chunk.len();
-                if received > MAX_BODY_BYTES {
-                    return Err(Fail::new(format!(
-                        "the event stream exceeds {MAX_BODY_BYTES} bytes without a response \
-                         to request {id}"
-                    )));
-                }
-                match reader.push(&chunk) {
-                    Some(found) => found,
-                    None => continue,
-                }
-            }
-        };
-        return match found {
-            SseFound::Response(message) => Ok(message),
-            SseFound::ServerRequest(method, message) => {
-                hop.response = Some(message);
-                Err(Fail::new(format!(
-                    "the server sent a `{method}` request on the event stream before its \
-                     response to request {id}; this client answers no server request, so it \
-                     stops rather than wait"
-                )))
-            }
-        };
-    }
-}
-
-/// What an event stream's `data` turned out to hold.
-#[derive(Debug, PartialEq)]
-enum SseFound {
-    /// The JSON-RPC response to the request.
-    Response(Value),
-    /// A JSON-RPC request from the server (`method` and `id`): its method and message.
-    ServerRequest(String, Value),
-}
-
-/// An incremental event-stream parser (WHATWG HTML §9.2.6): each byte is scanned once,
-/// whatever the chunking; only the unfinished line and the current event's data are kept.
-struct SseReader {
-    /// The request whose response is awaited.
-    id: u64,
-    /// Bytes of the line not yet terminated.
-    line: Vec<u8>,
-    /// The last line ended with CR: an LF first in the next chunk belongs to it.
-    after_cr: bool,
-    /// The current event's `data` lines, each followed by LF.
-    data: String,
-}
-
-impl SseReader {
-    fn new(id: u64) -> Self {
-        Self {
-            id,
-            line: Vec::new(),
-            after_cr: false,
-            data: String::new(),
-        }
-    }
-
-    /// Feeds a chunk; the first response or server request it completes.
-    fn push(&mut self, mut chunk: &[u8]) -> Option<SseFound> {
-        if self.after_cr && !chunk.is_empty() {
-            self.after_cr = false;
-            if chunk[0] == b'\n' {
-                chunk = &chunk[1..];
-            }
-        }
-        while let Some(end) = chunk.iter().position(|&b| b == b'\r' || b == b'\n') {
-            self.line.extend_from_slice(&chunk[..end]);
-            let mut next = end + 1;
-            if chunk[end] == b'\r' {
-                match chunk.get(next) {
-                    Some(b'\n') => next += 1,
-                    Some(_) => {}
-                    None => self.after_cr = true,
-                }
-            }
-            chunk = &chunk[next..];
-            let line = std::mem::take(&mut self.line);
-            if let Some(found) = self.line_done(&String::from_utf8_lossy(&line)) {
-                return Some(found);
-            }
-        }
-        self.line.extend_from_slice(chunk);
-        None
-    }
-
-    /// The stream ended: an unterminated last line and event still count.
-    fn finish(&mut self) -> Option<SseFound> {
-        if !self.line.is_empty() {
-            let line = std::mem::take(&mut self.line);
-            if let Some(found) = self.line_done(&String::from_utf8_lossy(&line)) {
-                return Some(found);
-            }
-        }
-        self.line_done("")
-    }
-
-    fn line_done(&mut self, line: &str) -> Option<SseFound> {
-        if !line.is_empty() {
-            field(line, &mut self.data);
-            return None;
-        }
-        // A blank line dispatches the event.
-        let data = std::mem::take(&mut self.data);
-        if data.is_empty() {
-            return None;
-        }
-        let message: Value = serde_json::from_str(data.trim_end_matches('\n')).ok()?;
-        let method = message.get("method").and_then(Value::as_str);
-        match (method, message.get("id")) {
-            (Some(method), Some(_)) => Some(SseFound::ServerRequest(method.to_owned(), message)),
-            (None, Some(id))
-                if *id == json!(self.id)
-                    && (message.get("result").is_some() || message.get("error").is_some()) =>
-            {
-                Some(SseFound::Response(message))
-            }
-            _ => None,
-        }
-    }
-}
-
-/// One SSE line: only `data` matters here (`event`, `id`, `retry` and comments do not).
-fn field(line: &str, data: &mut String) {
-    let (name, value) = line.split_once(':').unwrap_or((line, ""));
-    if name == "data" {
-        data.push_str(value.strip_prefix(' ').unwrap_or(value));
-        data.push('\n');
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1328,17 +1076,6 @@ fn www_authenticate(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// The media type of `Content-Type`, lower-cased, without parameters.
-fn media_type(headers: &HeaderMap) -> String {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
-}
-
 /// CLI-15: plain http to a host other than loopback gets this far only when allowed; the
 /// transcript says so.
 fn note_plain_http(hop: &mut Hop) {
@@ -1386,77 +1123,6 @@ fn quoted_or_missing(value: Option<&str>) -> String {
 mod tests {
     use super::*;
 
-    /// Feeds `stream` in chunks of `size` bytes, then ends it unless `open`.
-    fn read(stream: &[u8], id: u64, size: usize, open: bool) -> Option<SseFound> {
-        let mut reader = SseReader::new(id);
-        for chunk in stream.chunks(size) {
-            if let Some(found) = reader.push(chunk) {
-                return Some(found);
-            }
-        }
-        if open { None } else { reader.finish() }
-    }
-
-    #[test]
-    fn an_sse_response_is_found_among_other_events_and_line_endings_however_it_is_chunked() {
-        let stream = b": keep-alive\r\n\r\nevent: message\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\r\n\r\ndata: {\"jsonrpc\":\"2.0\",\r\ndata: \"id\":7,\"result\":{}}\r\n\r\n";
-        for size in [1, 2, 3, 7, stream.len()] {
-            assert_eq!(
-                read(stream, 7, size, true),
-                Some(SseFound::Response(
-                    json!({"jsonrpc": "2.0", "id": 7, "result": {}})
-                )),
-                "chunks of {size} bytes"
-            );
-            assert_eq!(read(stream, 8, size, false), None, "chunks of {size} bytes");
-        }
-    }
-
-    #[test]
-    fn a_crlf_split_between_two_chunks_ends_one_line_only() {
-        let mut reader = SseReader::new(1);
-        assert_eq!(
-            reader.push(b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\r"),
-            None
-        );
-        // Were the LF a second line ending, this blank line would not be needed.
-        assert_eq!(reader.push(b"\n"), None);
-        assert_eq!(
-            reader.push(b"\r\n"),
-            Some(SseFound::Response(
-                json!({"jsonrpc": "2.0", "id": 1, "result": {}})
-            ))
-        );
-    }
-
-    #[test]
-    fn an_unterminated_sse_event_counts_only_once_the_stream_ended() {
-        let stream = b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}";
-        assert_eq!(read(stream, 1, 5, true), None);
-        assert_eq!(
-            read(stream, 1, 5, false),
-            Some(SseFound::Response(
-                json!({"jsonrpc": "2.0", "id": 1, "result": {}})
-            ))
-        );
-    }
-
-    #[test]
-    fn a_request_from_the_server_on_the_stream_is_reported_with_its_method() {
-        let request = json!({"jsonrpc": "2.0", "id": 1, "method": "sampling/createMessage",
-                             "params": {}});
-        let stream = format!(
-            "data: {request}\n\ndata: {{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{{}}}}\n\n"
-        );
-        assert_eq!(
-            read(stream.as_bytes(), 1, 4, true),
-            Some(SseFound::ServerRequest(
-                "sampling/createMessage".into(),
-                request
-            ))
-        );
-    }
-
     #[test]
     fn only_a_three_part_token_with_strict_base64url_json_object_parts_decodes() {
         let token = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.";
@@ -1476,10 +1142,10 @@ mod tests {
         assert_eq!(
             with_headers(
                 http.get("http://127.0.0.1:9/"),
-                &header(MCP_SESSION_ID, "a\nb")
+                &header(mcp::SESSION_ID, "a\nb")
             )
             .unwrap_err(),
-            HeaderError::Value(MCP_SESSION_ID.into())
+            HeaderError::Value(mcp::SESSION_ID.into())
         );
         assert_eq!(
             with_headers(http.get("http://127.0.0.1:9/"), &header("Bad Name", "x")).unwrap_err(),

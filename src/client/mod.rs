@@ -82,11 +82,12 @@ use std::fmt;
 
 pub(crate) use crate::http::{UrlUse, check_url};
 
-/// The MCP protocol version the client asks for in `initialize`.
-pub const MCP_PROTOCOL_VERSION: &str = "2025-11-25";
+/// The MCP protocol version the client (and the suite's MCP steps) ask for in
+/// `initialize`.
+pub const MCP_PROTOCOL_VERSION: &str = crate::http::mcp::PROTOCOL_VERSION;
 /// The MCP protocol versions the client accepts in the `initialize` result: a server may
 /// answer with another version it supports, which must be one of these.
-pub const MCP_PROTOCOL_VERSIONS: [&str; 3] = ["2025-03-26", "2025-06-18", "2025-11-25"];
+pub const MCP_PROTOCOL_VERSIONS: [&str; 3] = crate::http::mcp::PROTOCOL_VERSIONS;
 /// The limit on every request, connection to last byte.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 

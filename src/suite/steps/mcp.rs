@@ -5,7 +5,10 @@ use super::super::http::{Http, MAX_ANSWER_BYTES};
 use super::super::target::Role;
 use super::{StepError, World, fail, role};
 use super::{last, read_text};
+use crate::http::mcp::{self, Session};
+use crate::types::Secret;
 use jagspec_macros::step;
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 /// The domain's steps, for the registry.
@@ -41,28 +44,9 @@ pub(super) fn mcp_caller(world: &World) -> Result<(Role, String), StepError> {
 /// access token: the token the authorization server issued must open it.
 async fn mcp_accepts(world: &mut World) -> Result<(), StepError> {
     let (role, token) = mcp_caller(world)?;
-    let body = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "jagspec", "version": env!("CARGO_PKG_VERSION")},
-        },
-    });
-    let request = world
-        .http
-        .post(&role.resource)
-        .bearer_auth(&token)
-        .header("accept", "application/json, text/event-stream")
-        .json(&body);
-    let response = world.http.send(request).await.map_err(|e| {
-        fail(
-            format!("an answer from POST {}", role.resource),
-            e.to_string(),
-        )
-    })?;
+    let session = Session::new(Some(Secret::new(token)));
+    let body = mcp::message(Some(1), "initialize", Some(mcp::initialize_params()));
+    let response = post(&world.http, &role.resource, &session, &body).await?;
     let status = response.status().as_u16();
     let challenge = response
         .headers()
@@ -91,30 +75,22 @@ async fn session(world: &World) -> Result<(), StepError> {
     let mut mcp = McpCaller {
         http: &world.http,
         url: &role.resource,
-        token: &token,
-        session: None,
-        version: None,
+        session: Session::new(Some(Secret::new(token))),
     };
-    let init = mcp
-        .call(
-            1,
-            "initialize",
-            serde_json::json!({
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "jagspec", "version": env!("CARGO_PKG_VERSION")},
-            }),
+    let (headers, init) = mcp.call("initialize", mcp::initialize_params()).await?;
+    mcp.session.initialized(&headers, &init).map_err(|e| {
+        fail(
+            format!("an initialize result from {} that opens a session", mcp.url),
+            e.to_string(),
         )
-        .await?;
-    mcp.version = init["protocolVersion"].as_str().map(str::to_owned);
+    })?;
     mcp.notify("notifications/initialized").await?;
-    let list = mcp.call(2, "tools/list", serde_json::json!({})).await?;
+    let (_, list) = mcp.call("tools/list", serde_json::json!({})).await?;
     let Some(tool) = list["tools"][0]["name"].as_str() else {
         return Err(fail("a tool in the tools/list result", list.to_string()));
     };
-    let result = mcp
+    let (_, result) = mcp
         .call(
-            3,
             "tools/call",
             serde_json::json!({"name": tool, "arguments": {"text": "jagspec"}}),
         )
@@ -128,89 +104,69 @@ async fn session(world: &World) -> Result<(), StepError> {
     Ok(())
 }
 
-/// JSON-RPC over MCP's streamable HTTP transport, one POST per message.
+/// One JSON-RPC message to `url`, with the session's headers.
+async fn post(
+    http: &Http,
+    url: &str,
+    session: &Session,
+    body: &Value,
+) -> Result<reqwest::Response, StepError> {
+    let mut request = http.post(url).body(body.to_string());
+    for (name, value) in session.headers() {
+        request = request.header(name, value);
+    }
+    http.send(request)
+        .await
+        .map_err(|e| fail(format!("an answer from POST {url}"), e.to_string()))
+}
+
+/// JSON-RPC over MCP's streamable HTTP transport ([`crate::http::mcp`]), one POST per
+/// message.
 pub(super) struct McpCaller<'a> {
     http: &'a Http,
     url: &'a str,
-    token: &'a str,
-    /// `Mcp-Session-Id`, when the server gave one.
-    session: Option<String>,
-    /// The protocol version `initialize` agreed.
-    version: Option<String>,
+    session: Session,
 }
 
 impl McpCaller<'_> {
-    async fn post(&mut self, body: &Value) -> Result<(u16, String, String), StepError> {
-        let mut request = self
-            .http
-            .post(self.url)
-            .bearer_auth(self.token)
-            .header("accept", "application/json, text/event-stream")
-            .json(body);
-        if let Some(s) = &self.session {
-            request = request.header("mcp-session-id", s);
-        }
-        if let Some(v) = &self.version {
-            request = request.header("mcp-protocol-version", v);
-        }
-        let response = self
-            .http
-            .send(request)
-            .await
-            .map_err(|e| fail(format!("an answer from POST {}", self.url), e.to_string()))?;
-        if let Some(s) = response
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-        {
-            self.session = Some(s.to_owned());
-        }
+    /// A request's response headers and `result`; anything else fails the step.
+    async fn call(&mut self, method: &str, params: Value) -> Result<(HeaderMap, Value), StepError> {
+        let id = self.session.next_id();
+        let body = mcp::message(Some(id), method, Some(params));
+        let mut response = post(self.http, self.url, &self.session, &body).await?;
         let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let what = format!("POST {}", self.url);
-        let text = read_text(self.http, response, MAX_ANSWER_BYTES, &what).await?;
-        Ok((status, content_type, text))
-    }
-
-    /// A request's `result`; anything else fails the step.
-    async fn call(&mut self, id: u64, method: &str, params: Value) -> Result<Value, StepError> {
-        let body =
-            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        let (status, content_type, text) = self.post(&body).await?;
-        // A server may answer as a one-event SSE stream: its last `data:` line.
-        let json = if content_type.starts_with("text/event-stream") {
-            text.lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .next_back()
-                .unwrap_or_default()
-                .trim()
-                .to_owned()
-        } else {
-            text.clone()
+        let headers = response.headers().clone();
+        let expected = || {
+            format!(
+                "HTTP 200 with a JSON-RPC result for `{method}` at {}",
+                self.url
+            )
         };
-        let answer: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
-        if status == 200 && answer.get("result").is_some() {
-            Ok(answer["result"].clone())
-        } else {
-            Err(fail(
-                format!(
-                    "HTTP 200 with a JSON-RPC result for `{method}` at {}",
-                    self.url
-                ),
+        if status != 200 {
+            let what = format!("POST {}", self.url);
+            let text = read_text(self.http, response, MAX_ANSWER_BYTES, &what).await?;
+            return Err(fail(
+                expected(),
                 format!("HTTP {status}: {}", crate::oauth::shorten(&text)),
-            ))
+            ));
         }
+        let message = mcp::read_response(&mut response, id, MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| fail(expected(), format!("HTTP {status}: {e}")))?;
+        // Whatever a result carries is scrubbed from the report like any other answer.
+        self.http.credentials().received(&message);
+        let result = mcp::result(&message, id, method)
+            .map_err(|e| fail(expected(), format!("HTTP {status}: {e}")))?;
+        Ok((headers, result))
     }
 
     /// A notification: accepted with a 2xx and no result.
     async fn notify(&mut self, method: &str) -> Result<(), StepError> {
-        let body = serde_json::json!({"jsonrpc": "2.0", "method": method});
-        let (status, _, text) = self.post(&body).await?;
+        let body = mcp::message(None, method, None);
+        let response = post(self.http, self.url, &self.session, &body).await?;
+        let status = response.status().as_u16();
+        let what = format!("POST {}", self.url);
+        let text = read_text(self.http, response, MAX_ANSWER_BYTES, &what).await?;
         if (200..300).contains(&status) {
             Ok(())
         } else {
