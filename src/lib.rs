@@ -33,7 +33,9 @@
 //!   else's issuer or authorization server), one report model rendered three ways.
 //! * [`types`]: [`Kid`] and [`Secret`], which redacts itself in `Debug`.
 //! * Private, shared by the above: `redact` (the one redaction policy: by name, then by
-//!   value), `http` (how jagspec's HTTP clients are built and every answer read, capped),
+//!   value), `http` (everything jagspec sends: how its clients are built, the one URL
+//!   policy, every answer read capped, MCP's Streamable HTTP transport and the typed
+//!   admin-API client),
 //!   `oauth` (protocol URNs, form bodies, client authentication, JSON errors of every
 //!   token endpoint), `wellknown` (RFC 8414 / RFC 9728 metadata URLs), `served` (the one
 //!   serving layer: limits, timeouts, a shutdown that finishes, [`ServeLimits`]) and

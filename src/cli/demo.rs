@@ -6,6 +6,7 @@
 use super::CliError;
 use crate::audit::AuditEvent;
 use crate::client::{ClientConfig, HopKind, SubjectToken, ToolCall, Transcript};
+use crate::http::admin::AdminClient;
 use crate::jose::Alg;
 use crate::mocks::{Ecosystem, Manifest};
 use crate::oauth::AuthMethod;
@@ -206,17 +207,27 @@ async fn demo(args: &DemoArgs) -> Result<ExitCode, CliError> {
     outln!();
 
     let http = crate::http::client(std::time::Duration::from_secs(30));
-    let admin = AdminClient {
-        http: http.clone(),
-        url: manifest.issuer.admin_url.clone(),
-        token: manifest.issuer.admin_token.secret().to_owned(),
-    };
+    // The admin API as an administrator uses it, between the scenes.
+    let admin = AdminClient::new(
+        http.clone(),
+        &manifest.issuer.admin_url,
+        manifest.issuer.admin_token.clone(),
+    )?;
     let mut as_documented = 0;
     for (n, scene) in SCENES.iter().enumerate() {
         let saved_kid = match scene.admin {
-            Admin::WithoutKey(alg) => Some(admin.retire_active_key(alg).await?),
+            Admin::WithoutKey(alg) => {
+                let kid = admin.active_key(alg).await?;
+                admin.retire_key(&kid).await?;
+                outln!(
+                    "   (admin: {alg} key {kid} retired through the admin API: the tenant has no active {alg} key)\n"
+                );
+                Some(kid)
+            }
             Admin::SetAlg(server, alg) => {
-                admin.set_alg(server, alg).await?;
+                let changes = json!({"alg": alg.as_str()});
+                admin.update_resource_server(server, &changes).await?;
+                outln!("   (admin: resource server `{server}` now signs with {alg})\n");
                 None
             }
             Admin::None => None,
@@ -508,76 +519,4 @@ fn audit_line(e: &AuditEvent) -> String {
             .map_or_else(|| "-".to_owned(), |s| format!("{s} s")),
         e.status_detail
     )
-}
-
-/// The admin API over HTTP, as an administrator would use it.
-struct AdminClient {
-    http: reqwest::Client,
-    url: String,
-    token: String,
-}
-
-impl AdminClient {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, CliError> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(CliError(format!("admin API {path}: HTTP {status}: {body}")))
-        }
-    }
-
-    async fn retire_active_key(&self, alg: Alg) -> Result<String, CliError> {
-        let keys = self.call(reqwest::Method::GET, "/keys", None).await?;
-        let kid = keys
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|k| k["alg"] == alg.as_str() && k["status"] == "active")
-            .and_then(|k| k["kid"].as_str())
-            .ok_or_else(|| CliError(format!("the tenant has no active {alg} key")))?
-            .to_owned();
-        self.call(reqwest::Method::POST, &format!("/keys/{kid}/retire"), None)
-            .await?;
-        outln!(
-            "   (admin: {alg} key {kid} retired through the admin API: the tenant has no active {alg} key)\n"
-        );
-        Ok(kid)
-    }
-
-    async fn generate_key(&self, alg: Alg) -> Result<String, CliError> {
-        let key = self
-            .call(
-                reqwest::Method::POST,
-                "/keys",
-                Some(json!({"alg": alg.as_str()})),
-            )
-            .await?;
-        Ok(key["kid"].as_str().unwrap_or("?").to_owned())
-    }
-
-    async fn set_alg(&self, server: &str, alg: Alg) -> Result<(), CliError> {
-        self.call(
-            reqwest::Method::PATCH,
-            &format!("/resource-servers/{server}"),
-            Some(json!({"alg": alg.as_str()})),
-        )
-        .await?;
-        outln!("   (admin: resource server `{server}` now signs with {alg})\n");
-        Ok(())
-    }
 }

@@ -7,7 +7,9 @@
 use super::CliError;
 use crate::audit::{AuditEvent, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, export, rfc3339};
 use crate::http::ReadError;
+use crate::http::admin::{AdminClient, AdminError};
 use crate::mocks::Manifest;
+use crate::types::Secret;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -96,11 +98,10 @@ enum Format {
 }
 
 pub(crate) fn run(args: LogsArgs) -> Result<ExitCode, CliError> {
-    let (base, token) = admin(&args)?;
+    let admin = admin(&args)?;
     if args.exporters {
-        return exporters(&base, &token, args.format);
+        return exporters(&admin, args.format);
     }
-    let url = admin_endpoint(&base, "audit-events")?;
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (name, time) in [("since", &args.since), ("until", &args.until)] {
         if let Some(text) = time {
@@ -128,12 +129,10 @@ pub(crate) fn run(args: LogsArgs) -> Result<ExitCode, CliError> {
     let query = query.finish();
 
     let runtime = tokio::runtime::Runtime::new()?;
-    let http = admin_client()?;
     let mut printer = Printer::new(args.format);
     let mut cursor = args.cursor.clone();
     loop {
-        let mut page_url = url.clone();
-        page_url.set_query(Some(&match &cursor {
+        let page_query = match &cursor {
             Some(c) => format!(
                 "{query}&{}",
                 form_urlencoded::Serializer::new(String::new())
@@ -141,17 +140,29 @@ pub(crate) fn run(args: LogsArgs) -> Result<ExitCode, CliError> {
                     .finish()
             ),
             None => query.clone(),
-        }));
-        let page = match runtime.block_on(fetch(&http, &page_url, &token)) {
+        };
+        let page = match runtime.block_on(admin.audit_events(&page_query, MAX_PAGE_BYTES)) {
             Ok(page) => page,
-            Err(Refusal::BadInput(message)) => return Err(CliError(message)),
-            Err(Refusal::Failed(message)) => {
-                eprintln!("error: {message}");
+            // The API refused the query: bad input, exit 2.
+            Err(e @ AdminError::Refused { status: 400, .. }) => {
+                return Err(CliError(e.to_string()));
+            }
+            Err(
+                e @ AdminError::Read {
+                    error: ReadError::TooLarge { .. },
+                    ..
+                },
+            ) => {
+                eprintln!("error: {e}; a smaller --limit asks for fewer events a page");
+                return Ok(ExitCode::FAILURE);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
                 return Ok(ExitCode::FAILURE);
             }
         };
         printer.page(&page.events);
-        match page.next {
+        match page.next_cursor {
             Some(next) if args.all => {
                 if cursor.as_deref() == Some(next.as_str()) {
                     eprintln!("error: the admin API returned the same cursor twice ({next})");
@@ -173,58 +184,18 @@ pub(crate) fn run(args: LogsArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `BASE/path`, refused unless https or loopback: the admin token travels with every
-/// request.
-fn admin_endpoint(base: &str, path: &str) -> Result<url::Url, CliError> {
-    let url = format!("{}/{path}", base.trim_end_matches('/'));
-    crate::http::check_url(&url, crate::http::UrlUse::SECRET)
-        .map_err(|e| CliError(format!("the admin URL {e}")))
-}
-
-/// No redirects: the token goes to the URL given and nowhere else.
-fn admin_client() -> Result<reqwest::Client, CliError> {
-    Ok(crate::http::client(std::time::Duration::from_secs(30)))
-}
-
 /// `--exporters`: `GET /admin/exporters`, as a table or the API's JSON.
-fn exporters(base: &str, token: &str, format: Format) -> Result<ExitCode, CliError> {
+fn exporters(admin: &AdminClient, format: Format) -> Result<ExitCode, CliError> {
     if matches!(format, Format::Ndjson | Format::Csv) {
         return Err(CliError(
             "--exporters prints `--format table` or `--format json`".into(),
         ));
     }
-    let url = admin_endpoint(base, "exporters")?;
-    let http = admin_client()?;
     let runtime = tokio::runtime::Runtime::new()?;
-    let answer = runtime.block_on(async {
-        let response = http
-            .get(url.as_str())
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| format!("GET {}: {e}", url.path()))?;
-        let status = response.status().as_u16();
-        let bytes = read_capped(response, MAX_EXPORTERS_BYTES)
-            .await
-            .map_err(|e| format!("GET {}: {e}", url.path()))?;
-        let body: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("GET {}: the answer is not JSON: {e}", url.path()))?;
-        if status != 200 {
-            let description = body["error_description"]
-                .as_str()
-                .or(body["error"].as_str())
-                .unwrap_or("no error description");
-            return Err(format!("GET {}: HTTP {status}: {description}", url.path()));
-        }
-        match body {
-            serde_json::Value::Array(list) => Ok(list),
-            _ => Err(format!("GET {}: the answer is not an array", url.path())),
-        }
-    });
-    let list = match answer {
+    let list = match runtime.block_on(admin.exporters(MAX_EXPORTERS_BYTES)) {
         Ok(list) => list,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(e) => {
+            eprintln!("error: {e}");
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -276,7 +247,20 @@ fn exporters_table(list: &[serde_json::Value]) -> String {
 }
 
 /// The admin API's base URL and token, from the manifest or the flags.
-fn admin(args: &LogsArgs) -> Result<(String, String), CliError> {
+/// The admin API the arguments name, by manifest or by URL and token. The token travels
+/// with every request: only over https or to loopback (the URL policy), and never after
+/// a redirect (the one HTTP layer's client).
+fn admin(args: &LogsArgs) -> Result<AdminClient, CliError> {
+    let (url, token) = admin_access(args)?;
+    AdminClient::new(
+        crate::http::client(std::time::Duration::from_secs(30)),
+        &url,
+        Secret::new(token),
+    )
+    .map_err(|e| CliError(format!("the admin URL {e}")))
+}
+
+fn admin_access(args: &LogsArgs) -> Result<(String, String), CliError> {
     if let Some(path) = &args.manifest {
         let text = super::read_input(&path.display().to_string())?;
         let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
@@ -322,67 +306,6 @@ fn parse_time(text: &str) -> Result<i64, String> {
 const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
 /// The most `jagspec logs --exporters` reads of the exporters' list.
 const MAX_EXPORTERS_BYTES: usize = 1024 * 1024;
-
-/// The response's body, failing once it exceeds `cap` bytes instead of reading on: the
-/// admin API is a server across the network, and its answer is held in memory.
-async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, ReadError> {
-    crate::http::read_capped(&mut response, cap).await
-}
-
-/// One page as the admin API answered it.
-struct Page {
-    events: Vec<AuditEvent>,
-    next: Option<String>,
-}
-
-/// Why a page was not read: bad input (exit 2, the API said 400) or anything else (exit 1).
-enum Refusal {
-    BadInput(String),
-    Failed(String),
-}
-
-async fn fetch(http: &reqwest::Client, url: &url::Url, token: &str) -> Result<Page, Refusal> {
-    let shown = format!("GET {}", url.path());
-    let response = http
-        .get(url.as_str())
-        .bearer_auth(token)
-        .send()
-        .await
-        .map_err(|e| Refusal::Failed(format!("{shown}: {e}")))?;
-    let status = response.status().as_u16();
-    let next = response
-        .headers()
-        .get("x-next-cursor")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let bytes = read_capped(response, MAX_PAGE_BYTES)
-        .await
-        .map_err(|e| match e {
-            ReadError::TooLarge { .. } => Refusal::Failed(format!(
-                "{shown}: {e}; a smaller --limit asks for fewer events a page"
-            )),
-            ReadError::Broken(_) => Refusal::Failed(format!("{shown}: {e}")),
-        })?;
-    if status != 200 {
-        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        let description = body["error_description"]
-            .as_str()
-            .or(body["error"].as_str())
-            .unwrap_or("no error description");
-        let message = format!("{shown}: HTTP {status}: {description}");
-        return Err(if status == 400 {
-            Refusal::BadInput(message)
-        } else {
-            Refusal::Failed(message)
-        });
-    }
-    let events: Vec<AuditEvent> = serde_json::from_slice(&bytes).map_err(|e| {
-        Refusal::Failed(format!(
-            "{shown}: the answer is not an array of events: {e}"
-        ))
-    })?;
-    Ok(Page { events, next })
-}
 
 /// Prints pages as they come (NDJSON, CSV) or keeps them until the end (a table is
 /// aligned over every event; JSON is one array).
@@ -572,60 +495,6 @@ mod tests {
             );
         }
         parse(&["--limit", "5"]).unwrap();
-    }
-
-    /// Serves one HTTP/1.1 answer of `body` on loopback: with a `content-length`, or
-    /// chunked (the size unknown until the end).
-    async fn serve_once(body: Vec<u8>, chunked: bool) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            let mut request = [0_u8; 4096];
-            let _ = stream.read(&mut request).await;
-            let head = if chunked {
-                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
-                    .to_owned()
-            } else {
-                format!(
-                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                )
-            };
-            let _ = stream.write_all(head.as_bytes()).await;
-            if chunked {
-                for piece in body.chunks(1000) {
-                    let frame = format!("{:x}\r\n", piece.len());
-                    let _ = stream.write_all(frame.as_bytes()).await;
-                    let _ = stream.write_all(piece).await;
-                    let _ = stream.write_all(b"\r\n").await;
-                }
-                let _ = stream.write_all(b"0\r\n\r\n").await;
-            } else {
-                let _ = stream.write_all(&body).await;
-            }
-        });
-        url
-    }
-
-    #[tokio::test]
-    async fn an_answer_over_the_cap_is_refused_whether_or_not_its_length_is_announced() {
-        let http = reqwest::Client::new();
-        for chunked in [false, true] {
-            let url = serve_once(vec![b'x'; 5000], chunked).await;
-            let response = http.get(&url).send().await.unwrap();
-            let error = read_capped(response, 4096).await.unwrap_err();
-            assert!(
-                matches!(error, ReadError::TooLarge { cap: 4096 }),
-                "{error}"
-            );
-            assert_eq!(error.to_string(), "the answer exceeds 4096 bytes");
-
-            let url = serve_once(vec![b'x'; 4096], chunked).await;
-            let response = http.get(&url).send().await.unwrap();
-            assert_eq!(read_capped(response, 4096).await.unwrap().len(), 4096);
-        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! through [`read_capped`]: at most a cap of bytes, announced or sent, and a connection
 //! that breaks off mid-body is an error rather than a shorter body.
 
+pub(crate) mod admin;
 pub(crate) mod mcp;
 mod url;
 

@@ -350,16 +350,8 @@ async fn status_detail(http: &Http, target: &Target, exchange: &steps::Answer) -
 
 /// The issuer's resource servers, when the target exposes its admin API.
 async fn registry(http: &Http, target: &Target) -> Option<Vec<Value>> {
-    let admin = target.admin.as_ref()?;
-    let request = http
-        .get(&format!("{}/resource-servers", admin.url))
-        .bearer_auth(admin.token.secret());
-    let response = http.send(request).await.ok()?;
-    let text = http.read(response, MAX_ANSWER_BYTES).await.ok()?;
-    serde_json::from_str::<Value>(&text)
-        .ok()?
-        .as_array()
-        .cloned()
+    let admin = http.admin(target.admin.as_ref()?).ok()?;
+    admin.resource_servers().await.ok()
 }
 
 async fn redeem(

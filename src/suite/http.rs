@@ -2,7 +2,9 @@
 //! sent and the tokens it received, so that its report can scrub them wherever a target
 //! echoed them (the [redaction policy](crate::redact)).
 
-use crate::http::ReadError;
+use super::target::AdminAccess;
+use crate::http::admin::AdminClient;
+use crate::http::{ReadError, UrlError};
 use crate::redact::Credentials;
 
 /// The most the suite reads of one answer from a target (a token response, a JWKS, an MCP
@@ -41,6 +43,19 @@ impl Http {
         &self.credentials
     }
 
+    /// The admin API at `access`, sending through this client and remembering what it
+    /// sends and receives with the check's credentials.
+    ///
+    /// # Errors
+    ///
+    /// [`UrlError`] when the admin URL is not one the token may travel to.
+    pub(crate) fn admin(&self, access: &AdminAccess) -> Result<AdminClient, UrlError> {
+        Ok(
+            AdminClient::new(self.client.clone(), &access.url, access.token.clone())?
+                .recording(self.credentials.clone()),
+        )
+    }
+
     /// A `GET` to be sent with [`Http::send`].
     pub(crate) fn get(&self, url: &str) -> reqwest::RequestBuilder {
         self.client.get(url)
@@ -49,11 +64,6 @@ impl Http {
     /// A `POST` to be sent with [`Http::send`].
     pub(crate) fn post(&self, url: &str) -> reqwest::RequestBuilder {
         self.client.post(url)
-    }
-
-    /// Any request, to be sent with [`Http::send`].
-    pub(crate) fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
-        self.client.request(method, url)
     }
 
     /// Sends `request`, first remembering the credentials its headers and form carry.

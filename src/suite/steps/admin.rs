@@ -3,10 +3,10 @@
 
 use super::super::http::MAX_ANSWER_BYTES;
 use super::super::report::Exchange;
+use super::Answer;
 use super::params::{Param, Parameter, present};
-use super::{Answer, read_text};
 use super::{
-    CHANGES_TARGET, StepError, World, admin_get, fail, must_have_succeeded, role, verified_alg,
+    CHANGES_TARGET, StepError, World, admin, fail, must_have_succeeded, role, verified_alg,
 };
 use crate::redact;
 use jagspec_macros::step;
@@ -172,22 +172,10 @@ async fn configuration_is_kept(world: &mut World) -> Result<(), StepError> {
 /// The role's resource server as the admin API shows it: its id and its JSON.
 pub(super) async fn role_server(world: &World) -> Result<(String, Value), StepError> {
     let role = role(world)?;
-    let Some(admin) = world.target.admin.clone() else {
-        return Err(StepError::Skip("the target has no admin API".into()));
-    };
-    let servers = admin_get(
-        &world.http,
-        &admin.url,
-        "/resource-servers",
-        admin.token.secret(),
-    )
-    .await?;
+    let servers = admin(world)?.resource_servers().await?;
     let server = servers
-        .as_array()
         .into_iter()
-        .flatten()
         .find(|s| s["audience"] == role.audience.as_str())
-        .cloned()
         .ok_or_else(|| {
             fail(
                 format!("a resource server with audience `{}`", role.audience),
@@ -214,32 +202,17 @@ pub(super) async fn admin_call(
     body: Option<Value>,
     must_succeed: bool,
 ) -> Result<(), StepError> {
-    let Some(admin) = world.target.admin.clone() else {
-        return Err(StepError::Skip("the target has no admin API".into()));
-    };
-    let url = format!("{}{path}", admin.url);
-    let mut request = world
-        .http
-        .request(method.clone(), &url)
-        .bearer_auth(admin.token.secret());
-    if let Some(body) = &body {
-        request = request.json(body);
-    }
-    let response = world
-        .http
-        .send(request)
-        .await
-        .map_err(|e| fail(format!("an answer from {method} {url}"), e.to_string()))?;
-    let status = response.status().as_u16();
-    let what = format!("{method} {url}");
-    let text = read_text(&world.http, response, MAX_ANSWER_BYTES, &what).await?;
-    let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    let answer = Answer {
+    let answer = admin(world)?
+        .send(method.clone(), path, body.as_ref(), MAX_ANSWER_BYTES)
+        .await?;
+    let status = answer.status;
+    let text = answer.text.clone();
+    world.last = Some(Answer {
         status,
-        body: parsed,
+        body: answer.json(),
         headers: Vec::new(),
         exchange: Exchange {
-            request: format!("{method} {url}"),
+            request: answer.request,
             // An exporter's bearer token is a credential too.
             request_body: body
                 .map(|b| redact::redact_json(&b).to_string())
@@ -247,9 +220,8 @@ pub(super) async fn admin_call(
             status,
             response_body: crate::oauth::shorten(&redact::redact_body(&text)),
         },
-    };
+    });
     let ok = (200..300).contains(&status);
-    world.last = Some(answer);
     if must_succeed && !ok {
         return Err(fail(
             format!("{method} {path} to succeed"),

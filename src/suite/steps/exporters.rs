@@ -1,8 +1,8 @@
 //! A system-log exporter the suite adds through the admin API, pointed at a SIEM sink the
 //! suite serves on loopback, and what reaches it.
 
+use super::super::http::MAX_ANSWER_BYTES;
 use super::admin::admin_call;
-use super::admin_get;
 use super::params::{Param, Parameter, Wait, present};
 use super::system_log::list_events;
 use super::system_log::{difference, system_log};
@@ -255,7 +255,7 @@ async fn sink_holds_every_event_within(world: &World, secs: u64) -> Result<(), S
 pub(super) async fn exporter_status(world: &World, siem: &SuiteSiem) -> Result<Value, StepError> {
     let admin = system_log(world)?;
     let path = format!("/exporters/{}", siem.exporter);
-    admin_get(&world.http, &admin.url, &path, admin.token.secret()).await
+    Ok(admin.get(&path, MAX_ANSWER_BYTES).await?.json())
 }
 
 /// Waits, up to `secs`, until the exporter's status shows nothing left to deliver, a

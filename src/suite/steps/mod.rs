@@ -54,6 +54,7 @@ use super::http::MAX_ANSWER_BYTES;
 use super::report::Exchange;
 use super::target::{Role, Target};
 use crate::http::ReadError;
+use crate::http::admin::{AdminClient, AdminError};
 use crate::oauth::basic_authorization;
 use crate::redact;
 use crate::types::Secret;
@@ -581,43 +582,41 @@ fn id_jag_parts(world: &World) -> Result<(Value, Value), StepError> {
     Ok((header, claims))
 }
 
-async fn admin_get(
-    http: &Http,
-    admin_url: &str,
-    path: &str,
-    token: &str,
-) -> Result<Value, StepError> {
-    let url = format!("{admin_url}{path}");
-    let (text, _) = admin_read(http, &url, token, MAX_ANSWER_BYTES).await?;
-    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+/// The target's admin API for this check (what it sends is scrubbed from the report);
+/// skipped when the target has none.
+fn admin(world: &World) -> Result<AdminClient, StepError> {
+    let Some(access) = &world.target.admin else {
+        return Err(StepError::Skip("the target has no admin API".into()));
+    };
+    admin_of(world, access)
 }
 
-/// GETs `url` of the admin API with its token, requires a 2xx, and reads at most `cap`
-/// bytes of the answer: its text and the `x-next-cursor` of a page of the system log.
-async fn admin_read(
-    http: &Http,
-    url: &str,
-    token: &str,
-    cap: usize,
-) -> Result<(String, Option<String>), StepError> {
-    let response = http
-        .send(http.get(url).bearer_auth(token))
-        .await
-        .map_err(|e| fail(format!("GET {url}"), e.to_string()))?;
-    let status = response.status();
-    let next = response
-        .headers()
-        .get("x-next-cursor")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let text = read_text(http, response, cap, &format!("GET {url}")).await?;
-    if !status.is_success() {
-        return Err(fail(
-            format!("GET {url} → 200"),
-            format!("HTTP {status}: {}", crate::oauth::shorten(&text)),
-        ));
+/// The admin API at `access` for this check.
+fn admin_of(world: &World, access: &super::target::AdminAccess) -> Result<AdminClient, StepError> {
+    world
+        .http
+        .admin(access)
+        .map_err(|e| fail("an admin URL the admin token may be sent to", e.to_string()))
+}
+
+impl From<AdminError> for StepError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Refused {
+                request,
+                status,
+                description,
+            } => fail(
+                format!("{request} → 2xx"),
+                format!("HTTP {status}: {}", crate::oauth::shorten(&description)),
+            ),
+            AdminError::Read { request, error } => fail(
+                format!("the whole answer from {request}"),
+                error.to_string(),
+            ),
+            other => fail("an answer from the admin API", other.to_string()),
+        }
     }
-    Ok((text, next))
 }
 
 /// POSTs a form with client_secret_basic; records the exchange with secrets redacted.

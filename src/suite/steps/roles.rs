@@ -3,10 +3,9 @@
 
 use super::super::role::RoleName;
 use super::super::target::Provision;
-use super::admin::{admin_call, role_server};
-use super::{CHANGES_TARGET, StepError, World, admin_get};
+use super::admin::role_server;
+use super::{CHANGES_TARGET, StepError, World, admin};
 use jagspec_macros::step;
-use serde_json::Value;
 
 /// The domain's steps, for the registry.
 pub(super) const STEPS: &[super::Def] = &[TARGET_OFFERS];
@@ -29,27 +28,23 @@ pub(super) async fn offers(world: &mut World, name: RoleName) -> Result<(), Step
     if !world.isolated {
         return Err(StepError::NeedsIsolation(CHANGES_TARGET));
     }
-    let Some(admin) = world.target.admin.clone() else {
+    if world.target.admin.is_none() {
         return Err(StepError::Skip(format!(
             "`{name}` needs an admin change and the target has no admin API"
         )));
-    };
+    }
+    let admin = admin(world)?;
     match provision {
         Provision::RetireKey(alg) => {
-            let keys: Value =
-                admin_get(&world.http, &admin.url, "/keys", admin.token.secret()).await?;
-            for key in keys.as_array().into_iter().flatten() {
-                if key["alg"] == alg.as_str() && key["status"] == "active" {
-                    let kid = key["kid"].as_str().unwrap_or_default();
-                    let path = format!("/keys/{kid}/retire");
-                    admin_call(world, reqwest::Method::POST, &path, None, true).await?;
+            for key in admin.keys().await? {
+                if key.alg == alg.as_str() && key.status == "active" {
+                    admin.retire_key(&key.kid).await?;
                 }
             }
         }
         Provision::Disable => {
             let (id, _) = role_server(world).await?;
-            let path = format!("/resource-servers/{id}/disable");
-            admin_call(world, reqwest::Method::POST, &path, None, true).await?;
+            admin.set_resource_server_enabled(&id, false).await?;
         }
     }
     // The provisioning answer is not the one a `Then` should read.

@@ -6,9 +6,10 @@ use super::audit::{audit_event, token_fields_match};
 use super::params::{Param, Parameter, present};
 use super::signin::subject_sub;
 use super::{
-    COUNTS_LOG, StepError, World, admin_read, claim_list, expect_eq, fail, read_json, role, show,
+    COUNTS_LOG, StepError, World, admin_of, claim_list, expect_eq, fail, read_json, role, show,
     verified_alg,
 };
+use crate::http::admin::AdminClient;
 use jagspec_macros::step;
 use serde_json::Value;
 
@@ -111,14 +112,15 @@ pub(super) const MAX_LOG_BYTES: usize = 32 * 1024 * 1024;
 /// The system log as jagspec's admin API serves it (docs/admin-api.md): filters, pages,
 /// downloads and exporters. A profile's `[audit] events_url` reads one request's events
 /// only, so these steps skip there.
-pub(super) fn system_log(world: &World) -> Result<super::super::target::AdminAccess, StepError> {
-    world.target.admin.clone().ok_or_else(|| {
+pub(super) fn system_log(world: &World) -> Result<AdminClient, StepError> {
+    let access = world.target.admin.as_ref().ok_or_else(|| {
         StepError::Skip(
             "the target's system log is read by request id only (a profile's `[audit] \
              events_url`): filtering, downloading and counting it need jagspec's admin API"
                 .into(),
         )
-    })
+    })?;
+    admin_of(world, access)
 }
 
 /// Every event the system log lists under `filters`, oldest first, following each next
@@ -144,18 +146,18 @@ pub(super) async fn list_events(
             }
             query.finish()
         };
-        let url = format!("{}/audit-events?{query}", admin.url);
-        let (text, next) =
-            admin_read(&world.http, &url, admin.token.secret(), MAX_LOG_BYTES).await?;
-        let page: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let answer = admin
+            .get(&format!("/audit-events?{query}"), MAX_LOG_BYTES)
+            .await?;
+        let page = answer.json();
         let Some(page) = page.as_array() else {
             return Err(fail(
-                format!("a JSON array of audit events from GET {url}"),
-                crate::oauth::shorten(&text),
+                format!("a JSON array of audit events from {}", answer.request),
+                crate::oauth::shorten(&answer.text),
             ));
         };
         events.extend(page.iter().cloned());
-        match next {
+        match answer.next_cursor {
             Some(c) => cursor = Some(c),
             None => return Ok(events),
         }
@@ -253,8 +255,10 @@ pub(super) async fn download_holds(world: &World, format: &str) -> Result<(), St
         .append_pair("format", &format)
         .append_pair("request_id", &show(&event["request_id"]))
         .finish();
-    let url = format!("{}/audit-events/export?{query}", admin.url);
-    let (text, _) = admin_read(&world.http, &url, admin.token.secret(), MAX_LOG_BYTES).await?;
+    let text = admin
+        .get(&format!("/audit-events/export?{query}"), MAX_LOG_BYTES)
+        .await?
+        .text;
     if format == "ndjson" {
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         let [line] = lines.as_slice() else {
