@@ -126,7 +126,19 @@ pub(crate) fn run(args: ClientArgs) -> Result<ExitCode, CliError> {
             serde_json::to_string_pretty(&transcript.to_json(show_secrets)).unwrap_or_default()
         );
     } else {
-        outln!("{}", transcript.render(show_secrets));
+        // The verdict, the last line (`OK: …` or `FAILED at hop …`), coloured.
+        let text = transcript.render(show_secrets);
+        let (body, last) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
+        let last = if transcript.outcome.is_ok() {
+            super::style::marked(true, "OK:", last)
+        } else {
+            super::style::marked(false, "FAILED", last)
+        };
+        if body.is_empty() {
+            outln!("{last}");
+        } else {
+            outln!("{body}\n{last}");
+        }
     }
     Ok(ExitCode::from(if transcript.outcome.is_ok() {
         0

@@ -290,10 +290,18 @@ async fn demo(args: &DemoArgs) -> Result<ExitCode, CliError> {
         match &verdict {
             Ok(said) => {
                 as_documented += 1;
-                let _ = writeln!(out, "   ✓ {said}");
+                let _ = writeln!(
+                    out,
+                    "   {}",
+                    super::style::marked(true, "✓", &format!("✓ {said}"))
+                );
             }
             Err(why) => {
-                let _ = writeln!(out, "   ✗ {why}");
+                let _ = writeln!(
+                    out,
+                    "   {}",
+                    super::style::marked(false, "✗", &format!("✗ {why}"))
+                );
             }
         }
         outln!("{out}");

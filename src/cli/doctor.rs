@@ -152,7 +152,10 @@ fn print(issuer: &str, server: &str, report: &DoctorReport) {
     }
     for p in &report.problems {
         outln!();
-        outln!("PROBLEM: {}", p.title);
+        outln!(
+            "{}",
+            super::style::marked(false, "PROBLEM:", &format!("PROBLEM: {}", p.title))
+        );
         if let Some(text) = &p.seed_text {
             outln!("  {text}");
         }
@@ -160,7 +163,10 @@ fn print(issuer: &str, server: &str, report: &DoctorReport) {
     }
     outln!();
     match report.problems.len() {
-        0 => outln!("doctor: the chain works"),
+        0 => outln!(
+            "{}",
+            super::style::marked(true, "doctor:", "doctor: the chain works")
+        ),
         n => outln!("doctor: {n} problem(s)"),
     }
 }

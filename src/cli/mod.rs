@@ -31,6 +31,7 @@ mod logs;
 mod mint;
 mod serve;
 mod sign_in;
+mod style;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -176,7 +177,8 @@ pub fn run() -> ExitCode {
 /// stopped reading on purpose), any other failure with exit code 2.
 pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
-    let mut stdout = std::io::stdout().lock();
+    // Styles are kept only on a terminal that wants them (cli::style).
+    let mut stdout = anstream::stdout().lock();
     if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);

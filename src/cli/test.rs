@@ -1,6 +1,7 @@
 //! `jagspec test`: the conformance suite against a target.
 
 use super::CliError;
+use super::style;
 use crate::suite::{self, SuiteOptions, TagExpr, TargetSpec, report};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -113,13 +114,16 @@ pub(crate) fn run(args: TestArgs) -> Result<ExitCode, CliError> {
     let show_skips = args.show_skips;
     let report = runtime.block_on(suite::run(&spec, &options, |c| {
         if show_skips || c.outcome != report::Outcome::Skip {
-            outln!("{}", report::console_line(c));
+            outln!("{}", style::check_line(c.outcome, &report::console_line(c)));
         }
     }))?;
     if !show_skips && let Some(skips) = report.skip_summary() {
         outln!("{skips}");
     }
-    outln!("{}", report.summary_line());
+    outln!(
+        "{}",
+        style::summary_line(report.passed(), &report.summary_line())
+    );
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report.to_json())?;
         std::fs::write(path, format!("{text}\n"))

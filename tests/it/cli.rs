@@ -9,6 +9,9 @@ use std::process::{Command, Output, Stdio};
 fn jagspec(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_jagspec"))
         .args(args)
+        // The outputs compared here are plain, as on any standard output that is not a
+        // terminal; a colour forced from outside would change them.
+        .env_remove("CLICOLOR_FORCE")
         .stdin(Stdio::null())
         .output()
         .expect("the jagspec binary runs")
@@ -790,4 +793,40 @@ fn doctor_prints_the_seeds_fix_for_each_troubleshooting_case_and_exits_one() {
         String::from_utf8_lossy(&out.stderr)
             .contains("no mock authorization server is named `nowhere`")
     );
+}
+
+#[test]
+fn colour_is_added_only_when_forced_and_never_under_no_color() {
+    let run = |env: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_jagspec"));
+        command
+            .args([
+                "test",
+                "reference",
+                "--name",
+                "features/issuer-denials.feature:11#1",
+            ])
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let out = command.output().expect("the jagspec binary runs");
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+        stdout(&out)
+    };
+    // Standard output here is a pipe: plain, as CI logs and files want it.
+    let plain = run(&[]);
+    assert!(plain.starts_with("pass  "), "{plain:?}");
+    assert!(!plain.contains('\u{1b}'), "{plain:?}");
+    let forced = run(&[("CLICOLOR_FORCE", "1")]);
+    assert!(
+        forced.starts_with("\u{1b}[32mpass\u{1b}[0m  "),
+        "{forced:?}"
+    );
+    assert!(forced.contains("\u{1b}[32mPASS\u{1b}[0m"), "{forced:?}");
+    // NO_COLOR (no-color.org) wins over a forced colour.
+    let refused = run(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert!(!refused.contains('\u{1b}'), "{refused:?}");
 }
