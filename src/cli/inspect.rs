@@ -196,20 +196,9 @@ fn fetch(url: &str) -> Result<Vec<u8>, CliError> {
         if !response.status().is_success() {
             return Err(CliError(format!("GET {url}: HTTP {}", response.status())));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        crate::http::read_capped(&mut response, MAX_JWKS_BYTES)
             .await
-            .map_err(|e| CliError(format!("GET {url}: {e}")))?
-        {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_JWKS_BYTES {
-                return Err(CliError(format!(
-                    "GET {url}: body larger than {MAX_JWKS_BYTES} bytes"
-                )));
-            }
-        }
-        Ok(body)
+            .map_err(|e| CliError(format!("GET {url}: {e}")))
     })
 }
 

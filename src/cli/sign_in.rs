@@ -32,7 +32,7 @@ pub(crate) fn run(args: SignInArgs) -> Result<ExitCode, CliError> {
         .map_err(|e| CliError(format!("--token-endpoint {e}")))?;
     let runtime = tokio::runtime::Runtime::new()?;
     let answer: Result<(u16, serde_json::Value), String> = runtime.block_on(async {
-        let response = crate::http::client(std::time::Duration::from_secs(10))
+        let mut response = crate::http::client(std::time::Duration::from_secs(10))
             .post(url.as_str())
             .header(
                 "authorization",
@@ -47,7 +47,11 @@ pub(crate) fn run(args: SignInArgs) -> Result<ExitCode, CliError> {
             .await
             .map_err(|e| format!("POST {url}: {e}"))?;
         let status = response.status().as_u16();
-        let body = response.json().await.unwrap_or(serde_json::Value::Null);
+        // A token response is a few KiB; the cap keeps a server that streams on at bay.
+        let body = crate::http::read_capped(&mut response, 1024 * 1024)
+            .await
+            .map_err(|e| format!("POST {url}: {e}"))?;
+        let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
         Ok((status, body))
     });
     let (status, body) = answer.map_err(CliError)?;

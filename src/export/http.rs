@@ -90,27 +90,10 @@ struct Answer {
 /// The answer's first [`MAX_ANSWER_BYTES`]: enough to judge and quote it, and a sink that
 /// streams without end cannot fill memory.
 async fn read_capped(mut response: reqwest::Response) -> Answer {
-    let mut body = Vec::new();
-    let mut error = None;
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = MAX_ANSWER_BYTES - body.len();
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if body.len() == MAX_ANSWER_BYTES {
-                    break;
-                }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                error = Some(describe(&e));
-                break;
-            }
-        }
-    }
+    let (body, error) = crate::http::read_prefix(&mut response, MAX_ANSWER_BYTES).await;
     Answer {
         text: String::from_utf8_lossy(&body).into_owned(),
-        error,
+        error: error.as_ref().map(describe),
     }
 }
 

@@ -78,6 +78,29 @@ pub(crate) async fn read_capped(
     Ok(body)
 }
 
+/// The answer's first `cap` bytes, for a caller that quotes an answer rather than
+/// judging it whole (an exporter's SIEM): a body that streams without end cannot fill
+/// memory, and what was read before the connection broke is kept, with why it broke.
+pub(crate) async fn read_prefix(
+    response: &mut reqwest::Response,
+    cap: usize,
+) -> (Vec<u8>, Option<reqwest::Error>) {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = cap - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if body.len() == cap {
+                    return (body, None);
+                }
+            }
+            Ok(None) => return (body, None),
+            Err(e) => return (body, Some(e)),
+        }
+    }
+}
+
 /// A transport error with its causes: reqwest's own message stops at "error sending
 /// request", while the useful part (refused, reset, DNS) is in the sources.
 pub(crate) fn describe(e: &reqwest::Error) -> String {
@@ -164,6 +187,29 @@ mod tests {
             .unwrap();
         let error = read_capped(&mut response, 4096).await.unwrap_err();
         assert!(matches!(error, ReadError::Broken(_)), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_prefix_keeps_the_first_bytes_and_what_came_before_a_break() {
+        let url = serve(vec![
+            (
+                "HTTP/1.1 200 OK\r\ncontent-length: 5000\r\nconnection: close\r\n\r\n",
+                vec![b'x'; 5000],
+            ),
+            (
+                "HTTP/1.1 500 Oops\r\ncontent-length: 100\r\nconnection: close\r\n\r\n",
+                b"only ten b".to_vec(),
+            ),
+        ])
+        .await;
+        let http = client(Duration::from_secs(5));
+        let mut response = http.get(&url).send().await.unwrap();
+        let (body, error) = read_prefix(&mut response, 4096).await;
+        assert_eq!((body.len(), error.is_none()), (4096, true));
+        let mut response = http.get(&url).send().await.unwrap();
+        let (body, error) = read_prefix(&mut response, 4096).await;
+        assert_eq!(body, b"only ten b");
+        assert!(error.is_some());
     }
 
     #[tokio::test]

@@ -789,17 +789,9 @@ async fn fetch_json(http: &reqwest::Client, url: &str) -> Result<Value, String> 
     if !response.status().is_success() {
         return Err(format!("GET {url}: HTTP {}", response.status()));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    let body = crate::http::read_capped(&mut response, LIMIT)
         .await
-        .map_err(|e| format!("GET {url}: {e}"))?
-    {
-        body.extend_from_slice(&chunk);
-        if body.len() > LIMIT {
-            return Err(format!("GET {url}: the document exceeds {LIMIT} bytes"));
-        }
-    }
+        .map_err(|e| format!("GET {url}: {e}"))?;
     serde_json::from_slice(&body).map_err(|e| format!("GET {url}: not JSON: {e}"))
 }
 
