@@ -188,21 +188,16 @@ impl AdminClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let (client, request) = request.build_split();
-        let request = request.map_err(|e| AdminError::Send {
+        let unsent = |e: reqwest::Error| AdminError::Send {
             request: shown.clone(),
             reason: super::describe(&e),
-        })?;
+        };
+        let (client, request) = request.build_split();
+        let request = request.map_err(unsent)?;
         if let Some(credentials) = &self.credentials {
             credentials.request(&request);
         }
-        let mut response = client
-            .execute(request)
-            .await
-            .map_err(|e| AdminError::Send {
-                request: shown.clone(),
-                reason: super::describe(&e),
-            })?;
+        let mut response = client.execute(request).await.map_err(unsent)?;
         let status = response.status().as_u16();
         let next_cursor = response
             .headers()
