@@ -1,6 +1,8 @@
 //! Well-known metadata URLs: RFC 9728 §3.1 for protected resources, RFC 8414 §3.1 for
 //! authorization servers, and the OpenID Connect Discovery variants MCP clients also try.
 
+use crate::http::{UrlError, UrlUse};
+
 /// RFC 9728 §3 well-known suffix of protected-resource metadata.
 pub(crate) const PROTECTED_RESOURCE: &str = "oauth-protected-resource";
 /// RFC 8414 §3 well-known suffix of authorization-server metadata.
@@ -8,19 +10,10 @@ pub(crate) const AUTHORIZATION_SERVER: &str = "oauth-authorization-server";
 /// OpenID Connect Discovery 1.0 §4 well-known suffix.
 pub(crate) const OPENID_CONFIGURATION: &str = "openid-configuration";
 
-/// Why a URL has no well-known form.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum WellKnownError {
-    /// Not an absolute URL at all.
-    #[error("`{url}` is not an absolute URL: {reason}")]
-    NotAUrl { url: String, reason: String },
-    /// Only http(s) identifiers have well-known locations.
-    #[error("`{url}` is not an http or https URL")]
-    Scheme { url: String },
-    /// RFC 8414 §2 and RFC 9728 §1.2: identifiers carry no fragment.
-    #[error("`{url}` has a fragment, which an identifier may not have")]
-    Fragment { url: String },
-}
+/// Why a URL has no well-known form: it is not an identifier by the one URL policy (an
+/// absolute http(s) URL with a host, no userinfo, no fragment: RFC 8414 §2, RFC 9728
+/// §1.2).
+pub(crate) type WellKnownError = UrlError;
 
 /// Inserts `/.well-known/<suffix>` between the host and the path (and query) of `base`,
 /// removing a terminating `/` of the path first (RFC 8414 §3.1, RFC 9728 §3.1).
@@ -70,20 +63,7 @@ fn push_new(candidates: &mut Vec<String>, url: String) {
 
 /// `(scheme://authority, path, ?query)` of an absolute http(s) URL without a fragment.
 fn split(url: &str) -> Result<(&str, &str, &str), WellKnownError> {
-    let parsed = url::Url::parse(url).map_err(|e| WellKnownError::NotAUrl {
-        url: url.to_owned(),
-        reason: e.to_string(),
-    })?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-        return Err(WellKnownError::Scheme {
-            url: url.to_owned(),
-        });
-    }
-    if url.contains('#') {
-        return Err(WellKnownError::Fragment {
-            url: url.to_owned(),
-        });
-    }
+    crate::http::check_url(url, UrlUse::Metadata)?;
     // The parser accepted it, so "scheme://" is there; the authority ends at the first
     // '/' or '?' after it.
     let authority_start = url.find("://").map_or(0, |i| i + 3);
@@ -166,19 +146,19 @@ mod tests {
     fn identifiers_that_are_not_http_urls_have_no_well_known_form() {
         assert_eq!(
             inserted("urn:example:as", AUTHORIZATION_SERVER),
-            Err(WellKnownError::Scheme {
+            Err(UrlError::Scheme {
                 url: "urn:example:as".into()
             })
         );
         assert_eq!(
             inserted("https://h/t1#f", AUTHORIZATION_SERVER),
-            Err(WellKnownError::Fragment {
+            Err(UrlError::Fragment {
                 url: "https://h/t1#f".into()
             })
         );
         assert!(matches!(
             inserted("not a url", AUTHORIZATION_SERVER),
-            Err(WellKnownError::NotAUrl { .. })
+            Err(UrlError::NotAbsolute { .. })
         ));
     }
 }
